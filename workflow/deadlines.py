@@ -1,0 +1,155 @@
+"""Deadlines derived from a case's facts: what is due when, whether it was met, what was missed.
+
+An obligation that passed its due date unmet, while it was still required, is a violation of
+its rule (reality cannot be refused, only recorded); one met late is flagged on the step that
+met it by the step rules instead, so a miss is never counted twice.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from workflow.calendar import add_months, add_years
+from workflow.facts import Facts
+from workflow.history import Deadline, DeadlineStatus, Responsible, Violation
+from workflow.rules import RuleContext, conversion_vote_due
+from workflow.rulesets import RuleBook
+
+DUE_SOON_DAYS = 30
+B, C = Responsible.BRANCH, Responsible.COMMITTEE
+
+
+@dataclass(frozen=True)
+class Obligation:
+    rule: str
+    kind: str
+    due_on: date
+    responsible: Responsible
+    met_on: date | None
+    until: date | None = None  # the obligation stopped being required on this date
+    earliest: bool = False  # "not before" dates: never missed, only reached
+    counts: bool = True  # a reminder that is not itself a rule's deadline
+
+    def missed(self, today: date) -> bool:
+        if self.earliest or not self.counts or self.met_on is not None:
+            return False
+        return self.due_on < today and (self.until is None or self.due_on < self.until)
+
+    def status(self, today: date) -> DeadlineStatus:
+        if self.met_on is not None or (self.earliest and today >= self.due_on):
+            return DeadlineStatus.MET
+        if self.earliest:
+            return DeadlineStatus.UPCOMING
+        if today > self.due_on:
+            return DeadlineStatus.OVERDUE
+        if (self.due_on - today).days <= DUE_SOON_DAYS:
+            return DeadlineStatus.DUE
+        return DeadlineStatus.UPCOMING
+
+
+def _first(*days: date | None) -> date | None:
+    present = [d for d in days if d is not None]
+    return min(present) if present else None
+
+
+def _windows(rule: str, kind: str, start: date, months: int, dates: list[date],
+             stop: date | None, today: date) -> Iterator[Obligation]:
+    """Every full window of `months` from `start` that ended before `stop`, plus the current one."""
+    k = 0
+    while True:
+        lo, hi = add_months(start, months * k), add_months(start, months * (k + 1)) - timedelta(1)
+        if stop is not None and hi >= stop:
+            return
+        met = next((d for d in dates if lo <= d <= hi), None)
+        yield Obligation(rule, kind, hi, B, met)
+        if hi >= today:
+            return
+        k += 1
+
+
+def _applicant(f: Facts, book: RuleBook) -> Iterator[Obligation]:
+    if f.applied_on and book.on(f.applied_on).enabled("interview_within_one_month"):
+        yield Obligation("interview_within_one_month", "interview_due",
+                         add_months(f.applied_on, 1), B, f.interviewed_on,
+                         until=_first(f.activist_on, f.closed_on))
+
+
+def _activist(f: Facts, book: RuleBook, today: date) -> Iterator[Obligation]:
+    if f.activist_on is None:
+        return
+    eff = book.on(f.activist_on)
+    stop = _first(f.candidate_on, f.closed_on)
+    if eff.enabled("activist_assessed_half_yearly"):
+        yield from _windows("activist_assessed_half_yearly", "activist_assessment_due",
+                            f.activist_on, int(eff.settings["activist_assessment_months"]),
+                            f.activist_assessments, stop, today)
+    if f.closed_on is None:
+        yield Obligation("activist_one_year", "earliest_candidacy", add_years(f.activist_on, 1),
+                         B, f.candidate_on, earliest=True)
+
+
+def _candidate(f: Facts, book: RuleBook) -> Iterator[Obligation]:
+    if f.notice and f.admission_vote_on is None and f.candidate_on and f.closed_on is None:
+        yield Obligation("vote_after_notice", "earliest_vote", f.notice.end_on + timedelta(1), B,
+                         None, earliest=True)
+    if f.admission_vote_on:
+        yield Obligation("approval_within_three_months", "approval_due",
+                         add_months(f.admission_vote_on, 3), C, f.approved_on, until=f.closed_on)
+
+
+def _probationary(f: Facts, book: RuleBook, today: date) -> Iterator[Obligation]:
+    if f.approved_on is None or f.admission_vote_on is None:
+        return
+    eff = book.on(f.approved_on)
+    ended = _first(f.probation_ended_on, f.closed_on)
+    yield Obligation("oath_within_window", "oath_due",
+                     add_months(f.approved_on, int(eff.settings["oath_window_months"])), B,
+                     f.oath_on, until=f.closed_on)
+    if eff.enabled("probation_assessed_quarterly"):
+        yield from _windows("probation_assessed_quarterly", "probation_assessment_due",
+                            f.approved_on, int(eff.settings["probation_assessment_months"]),
+                            f.probation_assessments, ended, today)
+    yield from _conversion(f, book)
+
+
+def _conversion(f: Facts, book: RuleBook) -> Iterator[Obligation]:
+    expiry = f.probation_expiry
+    assert expiry
+    ctx = RuleContext(book.on(expiry).settings)
+    voted = f.conversion_vote_on
+    yield Obligation("conversion_vote_not_early", "probation_expiry", expiry, B, voted,
+                     earliest=True)
+    yield Obligation("conversion_vote_on_time", "conversion_request_expected",
+                     add_months(expiry, -1), B, f.conversion_requested_on or voted,
+                     until=f.closed_on, counts=False)
+    yield Obligation("conversion_vote_on_time", "conversion_vote_due",
+                     conversion_vote_due(ctx, f), B, voted, until=f.closed_on)
+    if voted:
+        yield Obligation("conversion_approval_within_three_months", "conversion_approval_due",
+                         add_months(voted, 3), C, f.conversion_resolution_on, until=f.closed_on)
+
+
+def obligations(f: Facts, book: RuleBook, today: date) -> list[Obligation]:
+    return [*_applicant(f, book), *_activist(f, book, today), *_candidate(f, book),
+            *_probationary(f, book, today)]
+
+
+def deadlines(obs: list[Obligation], f: Facts, today: date) -> list[Deadline]:
+    """The case's deadlines as shown to people: met windows of the past are left out."""
+    if f.closed_on is not None:
+        return []
+    shown = []
+    for ob in obs:
+        status = ob.status(today)
+        if status is DeadlineStatus.MET and ob.kind.endswith("assessment_due"):
+            continue
+        shown.append(Deadline(ob.rule, ob.kind, ob.due_on, ob.responsible, status, f.org,
+                              ob.met_on))
+    return sorted(shown, key=lambda d: (d.due_on, d.kind))
+
+
+def missed(obs: list[Obligation], f: Facts, today: date) -> list[Violation]:
+    return [Violation(ob.rule, ob.responsible, None, ob.due_on,
+                      f"{ob.due_on} 到期未完成", due_on=ob.due_on, org=f.org)
+            for ob in obs if ob.missed(today)]

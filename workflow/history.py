@@ -1,0 +1,137 @@
+"""The value types that flow through the core: recorded history in, derived facts out.
+
+They are plain frozen dataclasses so that persistence, the API and tests can build them
+without knowing anything about the machine or the rules.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Responsible(StrEnum):
+    BRANCH = "branch"
+    COMMITTEE = "committee"
+
+
+class DeadlineStatus(StrEnum):
+    UPCOMING = "upcoming"
+    DUE = "due"
+    OVERDUE = "overdue"
+    MET = "met"
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One recorded step. `seq` orders records made on the same date (the database id)."""
+
+    seq: int
+    step: str
+    occurred_on: date
+    data: Mapping[str, Any] = field(default_factory=dict)
+    recorded_by_role: str = "branch"
+    recorded_at: datetime | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """An uploaded file or a paper document marked "on file" for one step record."""
+
+    step_seq: int
+    doc_type: str
+    attached_on: date
+
+
+@dataclass(frozen=True)
+class RosterMember:
+    id: int
+    name: str
+    status: str  # "full" | "probationary"
+    since: date
+    org: str = ""
+
+    def full_on(self, day: date) -> bool:
+        return self.status == "full" and self.since <= day
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A procedure miss: on a step record (`step_seq`) or a deadline that passed (`due_on`)."""
+
+    rule: str
+    responsible: Responsible
+    step_seq: int | None
+    on: date
+    detail: str = ""
+    due_on: date | None = None
+    org: str = ""
+
+    @property
+    def key(self) -> tuple[str, int | None, date | None]:
+        return (self.rule, self.step_seq, self.due_on)
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Why a history (or a proposed step) cannot be accepted; `fields` maps field -> reason."""
+
+    rule: str
+    step_seq: int | None
+    message: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    rule: str
+    kind: str
+    due_on: date
+    responsible: Responsible
+    status: DeadlineStatus
+    org: str = ""
+    met_on: date | None = None
+    unverified: bool = False
+
+
+@dataclass(frozen=True)
+class NextStep:
+    step: str
+    earliest_on: date
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Paperwork:
+    """Documents a recorded step lists but does not have on the replay date."""
+
+    step_seq: int
+    step: str
+    on: date
+    missing: tuple[str, ...]
+    responsible: Responsible
+    org: str = ""
+
+
+@dataclass(frozen=True)
+class Replay:
+    state: str
+    stage: str
+    org: str
+    violations: tuple[Violation, ...]
+    deadlines: tuple[Deadline, ...]
+    next_steps: tuple[NextStep, ...]
+    paperwork: tuple[Paperwork, ...]
+    invalid: tuple[Invalid, ...]
+    warnings: tuple[str, ...]
+    effective: tuple[StepRecord, ...]
+
+    @property
+    def valid(self) -> bool:
+        return not self.invalid
+
+    def violations_of(self, seq: int) -> list[Violation]:
+        return [v for v in self.violations if v.step_seq == seq]

@@ -1,0 +1,221 @@
+"""Replay: a case's history (+ today) → state, violations, deadlines, next steps, paperwork.
+
+The one function behind recording (check a proposed step against the history), the case page,
+the alert sweep and the rubric. Records are replayed in the order they happened
+(`occurred_on`, then recording order), after corrections are folded into the records they
+correct, so a forgotten step recorded later lands where it belongs or is refused there.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from workflow import deadlines as dl
+from workflow import machine
+from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_years
+from workflow.facts import Facts
+from workflow.history import (
+    DocumentRef, Invalid, NextStep, Paperwork, Replay, Responsible, RosterMember, StepRecord,
+    Violation,
+)
+from workflow.rules import REGISTRY, STEP_RULES, RuleClass, RuleContext
+from workflow.rulesets import DEFAULT_RULEBOOK, RuleBook
+from workflow.steps import STEPS, Recorder, parse_date, validate_data
+
+CORRECTION = "step_corrected"
+
+
+def _invalid(rule: str, seq: int | None, detail: str = "",
+             fields: Mapping[str, str] | None = None) -> Invalid:
+    message = REGISTRY[rule].zh + (f"：{detail}" if detail else "")
+    return Invalid(rule, seq, message, dict(fields or {}))
+
+
+def _correct(rec: StepRecord, fields: Mapping[str, Any]) -> StepRecord:
+    data = {**rec.data, **{k: v for k, v in fields.items() if k != "occurred_on"}}
+    day = parse_date(fields["occurred_on"]) if "occurred_on" in fields else rec.occurred_on
+    return StepRecord(rec.seq, rec.step, day or rec.occurred_on, data, rec.recorded_by_role,
+                      rec.recorded_at, rec.note)
+
+
+def apply_corrections(records: Iterable[StepRecord],
+                      invalid: list[Invalid]) -> list[StepRecord]:
+    """Fold every step_corrected into its target; the corrections themselves are not replayed."""
+    by_seq: dict[int, StepRecord] = {}
+    for rec in sorted(records, key=lambda r: r.seq):
+        if rec.step != CORRECTION:
+            by_seq[rec.seq] = rec
+            continue
+        target = by_seq.get(rec.data.get("corrects", -1))
+        fields = rec.data.get("fields")
+        if target is None or not isinstance(fields, dict) or not fields:
+            invalid.append(_invalid("correction_invalid", rec.seq, "更正对象不存在"))
+            continue
+        if "occurred_on" in fields and parse_date(fields["occurred_on"]) is None:
+            invalid.append(_invalid("correction_invalid", rec.seq, "",
+                                    {"occurred_on": "必须是有效日期"}))
+            continue
+        by_seq[target.seq] = _correct(target, fields)
+    return list(by_seq.values())
+
+
+class _Replayer:
+    def __init__(self, book: RuleBook, calendar: WorkingCalendar,
+                 roster: Mapping[int, RosterMember] | None, validate: bool, org: str) -> None:
+        self.book, self.calendar, self.roster, self.validate = book, calendar, roster, validate
+        self.facts = Facts(org=org)
+        self.state = machine.INITIAL_STATE
+        self.done: set[str] = set()
+        self.violations: list[Violation] = []
+        self.invalid: list[Invalid] = []
+        self.warnings: list[str] = []
+
+    def feed(self, rec: StepRecord) -> None:
+        problem = self._refusal(rec)
+        if problem:
+            self.invalid.append(problem)
+            return
+        try:
+            new_state = machine.step(self.state, rec.step, rec.data)
+        except machine.StepNotAllowed:
+            self.invalid.append(_invalid(
+                "step_not_allowed", rec.seq,
+                f"{rec.occurred_on} 案件处于「{state_label(self.state)}」，不能记录「{STEPS[rec.step].zh}」"))
+            return
+        self._check_rules(rec)
+        self.facts.apply(rec, passed=_passed(rec))
+        self.state = new_state
+        self.done.add(rec.step)
+
+    def _refusal(self, rec: StepRecord) -> Invalid | None:
+        if rec.step not in STEPS or rec.step == CORRECTION:
+            return _invalid("step_not_allowed", rec.seq, f"未知步骤 {rec.step}")
+        if self.validate:
+            errors = validate_data(rec.step, rec.data, self.roster)
+            if errors:
+                return _invalid("data_invalid", rec.seq, "", errors)
+        if rec.step in self.done and not STEPS[rec.step].repeatable:
+            return _invalid("step_already_recorded", rec.seq, STEPS[rec.step].zh)
+        for rule in STEP_RULES.get(rec.step, ()):
+            if rule.cls is RuleClass.INVALID and rule.check:
+                detail = rule.check(RuleContext({}), self.facts, rec)
+                if detail:
+                    return _invalid(rule.id, rec.seq, detail)
+        return None
+
+    def _check_rules(self, rec: StepRecord) -> None:
+        eff = self.book.on(rec.occurred_on)
+        ctx = RuleContext(eff.settings, self.calendar, self.roster)
+        for rule in STEP_RULES.get(rec.step, ()):
+            if rule.cls is RuleClass.VIOLATION and rule.check and eff.enabled(rule.id):
+                detail = rule.check(ctx, self.facts, rec)
+                if detail:
+                    responsible = rule.responsible or _recorder(rec)
+                    self.violations.append(Violation(
+                        rule.id, responsible, rec.seq, rec.occurred_on, str(detail),
+                        due_on=getattr(detail, "due_on", None), org=self.facts.org))
+        self._warn_calendar(rec)
+
+    def _warn_calendar(self, rec: StepRecord) -> None:
+        if rec.step in ("public_notice_held", "conversion_notice_held"):
+            start, end = parse_date(rec.data.get("start_on")), parse_date(rec.data.get("end_on"))
+            if start and end and self.calendar.working_days(start, end).unverified:
+                self.warnings.append(
+                    f"公示 {start} 至 {end} 涉及官方日历尚未公布的年份，工作日按周一至周五推算，"
+                    "请管理员录入该年节假日安排后核实")
+
+
+def _passed(rec: StepRecord) -> bool:
+    return rec.step in ("admission_voted", "conversion_voted") and machine.CONDITIONS[
+        "vote_passed"](rec.data)
+
+
+def _recorder(rec: StepRecord) -> Responsible:
+    recorder = STEPS[rec.step].recorder
+    if recorder is Recorder.EITHER:
+        return Responsible(rec.recorded_by_role) if rec.recorded_by_role in (
+            "branch", "committee") else Responsible.BRANCH
+    return Responsible(recorder.value)
+
+
+def state_label(state: str) -> str:
+    from workflow.states import STAGES  # local: labels only, keeps import order simple
+    stage, _, sub = state.partition(machine.SEPARATOR)
+    for module in STAGES:
+        if module.STAGE == stage:
+            return module.ZH + (f" · {module.SUBSTATES[sub]}" if sub else "")
+    return "尚未申请"
+
+
+def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
+              today: date, org: str) -> list[Paperwork]:
+    have: dict[int, set[str]] = {}
+    for doc in documents:
+        if doc.attached_on <= today:
+            have.setdefault(doc.step_seq, set()).add(doc.doc_type)
+    missing = []
+    for rec in records:
+        lacking = tuple(d for d in STEPS[rec.step].documents if d not in have.get(rec.seq, ()))
+        if lacking:
+            missing.append(Paperwork(rec.seq, rec.step, rec.occurred_on, lacking,
+                                     _recorder(rec), org))
+    return missing
+
+
+def _earliest(step_id: str, f: Facts, book: RuleBook, calendar: WorkingCalendar) -> date:
+    base = f.last_step_on or date.min
+    special: date | None = None
+    if step_id == "candidate_designated" and f.activist_on:
+        special = add_years(f.activist_on, 1)
+    elif step_id == "admission_voted" and book.on(base).settings.get("notice_before_admission"):
+        special = _after_notice(f.notice.end_on if f.notice else None, f.pre_review_approved_on,
+                                base, book, calendar)
+    elif step_id == "conversion_voted" and f.probation_expiry:
+        special = f.probation_expiry
+    return max(base, special) if special else base
+
+
+def _after_notice(notice_end: date | None, approved_on: date | None, base: date,
+                  book: RuleBook, calendar: WorkingCalendar) -> date:
+    if notice_end:
+        return notice_end + timedelta(1)
+    days = int(book.on(base).settings["notice_working_days"])
+    end, _ = calendar.add_working_days(approved_on or base, days)
+    return end + timedelta(1)
+
+
+def next_steps(state: str, f: Facts, done: set[str], book: RuleBook,
+               calendar: WorkingCalendar) -> list[NextStep]:
+    result = []
+    for step_id in machine.allowed_steps(state):
+        if step_id in done and not STEPS[step_id].repeatable or step_id == CORRECTION:
+            continue
+        result.append(NextStep(step_id, _earliest(step_id, f, book, calendar)))
+    return result
+
+
+def replay(records: Iterable[StepRecord], today: date, *,
+           documents: Iterable[DocumentRef] = (),
+           roster: Mapping[int, RosterMember] | None = None,
+           rulebook: RuleBook = DEFAULT_RULEBOOK,
+           calendar: WorkingCalendar = DEFAULT_CALENDAR,
+           validate: bool = True, org: str = "") -> Replay:
+    """Derive everything about a case from its history as it stood on `today`."""
+    invalid: list[Invalid] = []
+    effective = sorted((r for r in apply_corrections(records, invalid) if r.occurred_on <= today),
+                       key=lambda r: (r.occurred_on, r.seq))
+    r = _Replayer(rulebook, calendar, roster, validate, org)
+    r.invalid = invalid
+    for rec in effective:
+        r.feed(rec)
+    f = r.facts
+    obs = dl.obligations(f, rulebook, today)
+    violations = r.violations + dl.missed(obs, f, today)
+    return Replay(
+        state=r.state, stage=machine.stage_of(r.state), org=f.org,
+        violations=tuple(violations), deadlines=tuple(dl.deadlines(obs, f, today)),
+        next_steps=tuple(next_steps(r.state, f, r.done, rulebook, calendar)),
+        paperwork=tuple(paperwork(effective, documents, today, f.org)),
+        invalid=tuple(r.invalid), warnings=tuple(r.warnings), effective=tuple(effective))
+

@@ -1,0 +1,149 @@
+"""The annual assessment's development items (13 and 14), derived from replayed histories.
+
+Item 13 (5 points): −2 per branch-responsible procedure miss, −1 per step whose documents are
+incomplete on the scoring date, 0 if a branch-caused conversion ran over; item 14 (3 points):
+−1 per invited activist absent from a committee course held in the year. Floors at 0. Every
+deduction names its case, rule and step record; committee misses go to the committee's list.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from workflow.history import Replay, Responsible, Violation
+from workflow.rules import REGISTRY
+from workflow.steps import DOCUMENT_LABELS, STEPS
+
+PROCEDURE_POINTS, PAPERWORK_POINTS, ABSENCE_POINTS = 2, 1, 1
+ITEM13_MAX, ITEM14_MAX = 5, 3
+OVERDUE_RULE = "conversion_vote_on_time"
+
+
+@dataclass(frozen=True)
+class Training:
+    id: int
+    title: str
+    start_on: date
+    end_on: date
+    invitees: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Deduction:
+    kind: str  # procedure | paperwork | overdue_conversion | training_absence
+    case_id: int
+    rule: str
+    step_record_id: int | None
+    points: int
+    message: str
+    on: date
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    max: int
+    score: int
+    deductions: tuple[Deduction, ...]
+
+
+@dataclass(frozen=True)
+class Rubric:
+    org: str
+    year: int
+    as_of: date
+    items: Mapping[str, Item]
+    committee: tuple[Deduction, ...] = field(default_factory=tuple)
+
+
+def _year_of(v: Violation) -> int:
+    """Deadline misses count in the year they fell due, step misses in the step's year."""
+    return (v.due_on or v.on).year
+
+
+def _procedure(case_id: int, v: Violation) -> Deduction:
+    rule = REGISTRY[v.rule]
+    overdue = v.rule == OVERDUE_RULE
+    return Deduction("overdue_conversion" if overdue else "procedure", case_id, v.rule,
+                     v.step_seq, ITEM13_MAX if overdue else PROCEDURE_POINTS,
+                     f"{rule.zh}（{rule.article}）：{v.detail}", v.due_on or v.on,
+                     _FIXES.get(v.rule, "按程序补正并在备注中说明原因"))
+
+
+def _case_deductions(org: str, year: int, case_id: int, r: Replay,
+                     committee: list[Deduction]) -> list[Deduction]:
+    found = []
+    for v in r.violations:
+        if v.org != org or _year_of(v) != year:
+            continue
+        (found if v.responsible is Responsible.BRANCH else committee).append(
+            _procedure(case_id, v))
+    for p in r.paperwork:
+        if p.org != org or p.on.year != year:
+            continue
+        names = "、".join(DOCUMENT_LABELS.get(t, t) for t in p.missing)
+        d = Deduction("paperwork", case_id, "documents_complete", p.step_seq, PAPERWORK_POINTS,
+                      f"「{STEPS[p.step].zh}」缺少手续：{names}", p.on,
+                      f"上传或登记纸质存档：{names}")
+        (found if p.responsible is Responsible.BRANCH else committee).append(d)
+    return found
+
+
+def _item13(deductions: list[Deduction]) -> Item:
+    if any(d.kind == "overdue_conversion" for d in deductions):
+        score = 0
+    else:
+        score = max(0, ITEM13_MAX - sum(d.points for d in deductions))
+    return Item(ITEM13_MAX, score, tuple(deductions))
+
+
+def _item14(org: str, year: int, as_of: date, cases: Mapping[int, Replay],
+            trainings: Iterable[Training]) -> Item:
+    found = []
+    for t in trainings:
+        if t.start_on.year != year or t.end_on >= as_of:
+            continue
+        for case_id in t.invitees:
+            r = cases.get(case_id)
+            if r is None or r.org != org or _attended(r, t.id):
+                continue
+            found.append(Deduction("training_absence", case_id, "training_attended", None,
+                                   ABSENCE_POINTS, f"未参加党校培训「{t.title}」", t.end_on,
+                                   "督促入党积极分子参加下一期培训"))
+    return Item(ITEM14_MAX, max(0, ITEM14_MAX - sum(d.points for d in found)), tuple(found))
+
+
+def _attended(r: Replay, training_id: int) -> bool:
+    return any(rec.step == "training_attended" and rec.data.get("training_id") == training_id
+               and rec.data.get("attended") is True for rec in r.effective)
+
+
+def score(org: str, year: int, as_of: date, cases: Mapping[int, Replay],
+          trainings: Iterable[Training] = ()) -> Rubric:
+    """Score one branch: `cases` are replays as of `as_of`, keyed by case id."""
+    committee: list[Deduction] = []
+    item13: list[Deduction] = []
+    for case_id, r in sorted(cases.items()):
+        item13 += _case_deductions(org, year, case_id, r, committee)
+    return Rubric(org, year, as_of,
+                  {"13": _item13(item13), "14": _item14(org, year, as_of, cases, trainings)},
+                  tuple(committee))
+
+
+_FIXES = {
+    "interview_within_one_month": "今后收到申请书后一个月内安排谈话；补记谈话记录",
+    "activist_after_interview": "补充谈话并上传谈话记录，说明未谈话即确定的原因",
+    "activist_filed_before_candidacy": "补报上级党委备案并登记备案材料",
+    "activist_assessed_half_yearly": "补记该半年的考察情况，今后每半年考察一次",
+    "candidate_filed_before_review": "补报发展对象备案材料",
+    "two_introducers": "确定两名正式党员作入党介绍人",
+    "political_review_before_prereview": "补充政治审查结论性材料",
+    "notice_working_days": "延长公示期至规定工作日数后再表决",
+    "vote_after_notice": "公示期满后重新提交支部大会表决",
+    "vote_rules": "确保到会人数超过应到人数半数后重新表决",
+    "secret_ballot": "今后表决采用无记名投票",
+    "oath_within_window": "尽快组织入党宣誓",
+    "probation_assessed_quarterly": "补记该季度考察情况，今后每季度考察一次",
+    "conversion_vote_on_time": "立即召开支部大会讨论转正",
+}

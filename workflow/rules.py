@@ -1,0 +1,311 @@
+"""The rule registry: every rule with its id, messages, article, responsible party and check.
+
+A rule is data: the API, the pages, the alerts and the rubric all cite the same entry. Step
+rules are checked when a step is replayed, against the facts established before it; deadline
+rules (see workflow.deadlines) turn passed due dates into violations.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from workflow import votes
+from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_months, add_years
+from workflow.facts import Facts, Notice
+from workflow.history import Responsible, RosterMember, StepRecord
+from workflow.steps import parse_date
+
+
+class RuleClass(StrEnum):
+    INVALID = "invalid"
+    VIOLATION = "violation"
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    settings: Mapping[str, Any]
+    calendar: WorkingCalendar = DEFAULT_CALENDAR
+    roster: Mapping[int, RosterMember] | None = None
+
+
+Check = Callable[[RuleContext, Facts, StepRecord], str | None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    zh: str
+    en: str
+    article: str
+    responsible: Responsible | None  # None: whoever records the step
+    cls: RuleClass = RuleClass.VIOLATION
+    on: tuple[str, ...] = ()
+    check: Check | None = None
+
+    def message(self, lang: str = "zh") -> str:
+        return self.en if lang == "en" else self.zh
+
+
+B, C = Responsible.BRANCH, Responsible.COMMITTEE
+
+
+class Late(str):
+    """A finding about a missed due date; carries the date so the rubric counts its year."""
+
+    due_on: date
+
+
+def _late(due: date, when: date, what: str) -> str | None:
+    if when <= due:
+        return None
+    finding = Late(f"{what}应于 {due} 前完成，实际 {when}")
+    finding.due_on = due
+    return finding
+
+
+def _interview(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    assert f.applied_on
+    return _late(add_months(f.applied_on, 1), r.occurred_on, "谈话")
+
+
+def _needs(attr: str, what: str) -> Check:
+    def check(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+        return None if getattr(f, attr) is not None else f"尚未{what}"
+    return check
+
+
+def _cultivators(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    return _not_full(ctx, r.data.get("cultivators", []), r.occurred_on)
+
+
+def _not_full(ctx: RuleContext, ids: list[int], day: date) -> str | None:
+    if ctx.roster is None:
+        return None
+    bad = [ctx.roster[i].name for i in ids if i in ctx.roster and not ctx.roster[i].full_on(day)]
+    return f"{'、'.join(bad)} 在 {day} 不是正式党员" if bad else None
+
+
+def _one_year(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    assert f.activist_on
+    earliest = add_years(f.activist_on, 1)
+    return f"积极分子培养期满一年为 {earliest}，实际 {r.occurred_on}" \
+        if r.occurred_on < earliest else None
+
+
+def _introducers(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    if r.step == "introducers_assigned":
+        return _not_full(ctx, r.data.get("introducers", []), r.occurred_on)
+    return None if len(f.introducers) == 2 else "表决前未确定两名入党介绍人"
+
+
+def _political(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    return None if f.political_pass_on else "预审前没有合格的政治审查结论"
+
+
+def _training(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    if f.training_days >= 3 or f.training_hours >= 24:
+        return None
+    return f"集中培训 {f.training_days} 天、{f.training_hours:g} 学时，不足 3 天或 24 学时"
+
+
+def _prereview(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    return None if f.pre_review_approved_on else "尚未通过上级党委预审"
+
+
+def _notice_after(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    approved = f.pre_review_approved_on
+    start = parse_date(r.data.get("start_on"))
+    if approved is None:
+        return "公示开始时尚未通过预审"
+    return f"公示开始 {start} 早于预审通过 {approved}" if start and start < approved else None
+
+
+def _notice_days(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    start, end = parse_date(r.data.get("start_on")), parse_date(r.data.get("end_on"))
+    assert start and end
+    need = int(ctx.settings["notice_working_days"])
+    counted = ctx.calendar.working_days(start, end)
+    if counted.count >= need:
+        return None
+    return f"公示 {start} 至 {end} 仅 {counted.count} 个工作日，少于 {need} 个"
+
+
+def _vote_after_notice(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    conversion = r.step == "conversion_voted"
+    key = "notice_before_conversion" if conversion else "notice_before_admission"
+    if not ctx.settings.get(key, True):
+        return None
+    notice: Notice | None = f.conversion_notice if conversion else f.notice
+    if notice is None:
+        return "表决前未进行公示"
+    if notice.end_on >= r.occurred_on:
+        return f"公示 {notice.end_on} 结束，表决应在其后"
+    return "公示中的异议经查属实" if notice.objections == "upheld" else None
+
+
+def _vote_rules(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    result = votes.tally(votes.Vote.from_data(r.data["vote"]))
+    return None if result.quorum else "；".join(result.reasons)
+
+
+def _secret(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    return None if r.data["vote"].get("method") == "secret_ballot" else "未采用无记名投票"
+
+
+def _approval_time(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    assert f.admission_vote_on
+    months = 6 if r.data.get("extension_reason") else 3
+    return _late(add_months(f.admission_vote_on, months), r.occurred_on, "审批")
+
+
+def _oath(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    assert f.approved_on
+    months = int(ctx.settings["oath_window_months"])
+    return _late(add_months(f.approved_on, months), r.occurred_on, "入党宣誓")
+
+
+def conversion_vote_due(ctx: RuleContext, f: Facts) -> date:
+    """Expiry plus grace; a transfer during probation widens the grace (art. 35)."""
+    expiry = f.probation_expiry
+    assert expiry
+    key = "transfer_grace_months" if f.transferred_in_probation else "conversion_grace_months"
+    return add_months(expiry, int(ctx.settings[key]))
+
+
+def _not_early(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    expiry = f.probation_expiry
+    assert expiry
+    return f"预备期 {expiry} 届满前讨论转正" if r.occurred_on < expiry else None
+
+
+def _on_time(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    if f.conversion_vote_on is not None:  # a resolution is already in force
+        return None
+    return _late(conversion_vote_due(ctx, f), r.occurred_on, "转正讨论")
+
+
+def _extension(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    if r.data.get("outcome") != "extend":
+        return None
+    months = int(r.data.get("extend_months") or 0)
+    if f.extensions >= 1:
+        return "预备期只能延长一次"
+    return None if 6 <= months <= 12 else f"延长 {months} 个月，应为 6–12 个月"
+
+
+def _conversion_approval(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    assert f.conversion_vote_on
+    return _late(add_months(f.conversion_vote_on, 3), r.occurred_on, "转正审批")
+
+
+def _adult(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    birth = parse_date(r.data.get("person", {}).get("birth_date"))
+    if birth and add_years(birth, 18) > r.occurred_on:
+        return f"申请日 {r.occurred_on} 未满十八周岁"
+    return None
+
+
+VIOLATIONS: tuple[Rule, ...] = (
+    Rule("interview_within_one_month", "党组织应在收到入党申请书后一个月内派人谈话",
+         "Interview the applicant within one month of the application", "art. 7", B,
+         on=("applicant_interviewed",), check=_interview),
+    Rule("activist_after_interview", "确定入党积极分子前应先与申请人谈话",
+         "Designate an activist only after the interview", "art. 7–8", B,
+         on=("activist_designated",), check=_needs("interviewed_on", "谈话")),
+    Rule("activist_filed_before_candidacy", "确定发展对象前应将入党积极分子报上级党委备案",
+         "File the activist with the committee before candidacy", "art. 8", B,
+         on=("candidate_designated",), check=_needs("activist_filed_on", "备案")),
+    Rule("cultivators_are_full_members", "培养联系人应为 1–2 名正式党员",
+         "Cultivators must be one or two full members", "art. 9", B,
+         on=("cultivators_assigned",), check=_cultivators),
+    Rule("activist_assessed_half_yearly", "入党积极分子应每半年考察一次",
+         "Assess activists at least every six months", "art. 11", B),
+    Rule("activist_one_year", "入党积极分子经过一年以上培养教育和考察方可列为发展对象",
+         "At least one year as an activist before candidacy", "art. 12–13", B,
+         on=("candidate_designated",), check=_one_year),
+    Rule("candidate_filed_before_review", "发展对象应报上级党委备案后再进行支委会审查",
+         "File the candidate with the committee before the branch committee review",
+         "art. 13", B, on=("branch_committee_reviewed",),
+         check=_needs("candidate_filed_on", "备案")),
+    Rule("two_introducers", "应有两名正式党员作入党介绍人",
+         "Two full members must introduce the candidate", "art. 14", B,
+         on=("introducers_assigned", "admission_voted"), check=_introducers),
+    Rule("political_review_before_prereview", "预审前应完成政治审查并形成结论性材料",
+         "A passed political review with a written conclusion before pre-review", "art. 16",
+         B, on=("pre_review_decided",), check=_political),
+    Rule("candidate_training_hours", "发展对象集中培训不少于 3 天或 24 学时",
+         "Candidate training of at least 3 days or 24 class hours before pre-review",
+         "art. 17", C, on=("pre_review_decided",), check=_training),
+    Rule("prereview_before_form", "经上级党委预审同意后方可填写入党志愿书",
+         "Complete the application form only after pre-review approval", "art. 19", B,
+         on=("application_form_completed",), check=_prereview),
+    Rule("notice_after_prereview", "公示应在预审通过后进行",
+         "Hold the public notice after pre-review approval", "local", B,
+         on=("public_notice_held",), check=_notice_after),
+    Rule("notice_working_days", "公示期不少于规定的工作日数",
+         "The notice must cover the required number of working days", "local", B,
+         on=("public_notice_held", "conversion_notice_held"), check=_notice_days),
+    Rule("vote_after_notice", "公示期满且无影响发展的问题后方可提交支部大会表决",
+         "Vote only after the notice ended without upheld objections", "local", B,
+         on=("admission_voted", "conversion_voted"), check=_vote_after_notice),
+    Rule("vote_rules", "支部大会到会有表决权的正式党员须超过应到人数的半数",
+         "Quorum and majority must hold for the vote", "art. 20–21", B,
+         on=("admission_voted", "conversion_voted"), check=_vote_rules),
+    Rule("secret_ballot", "支部大会表决应采取无记名投票方式", "Vote by secret ballot",
+         "art. 21", B, on=("admission_voted", "conversion_voted"), check=_secret),
+    Rule("committee_interview_before_approval", "上级党委审批前应派专人谈话",
+         "A committee interview before approval", "art. 22–24", C,
+         on=("admission_approved",), check=_needs("committee_interview_on", "进行党委谈话")),
+    Rule("approval_within_three_months", "上级党委应在三个月内审批（特殊情况可延长至六个月）",
+         "Approve within three months of the vote (six with a reason)", "art. 25", C,
+         on=("admission_approved",), check=_approval_time),
+    Rule("oath_within_window", "预备党员应在批准后及时入党宣誓",
+         "Take the oath within the window after approval", "art. 30, local", B,
+         on=("oath_taken",), check=_oath),
+    Rule("probation_assessed_quarterly", "预备期内应每季度考察一次",
+         "Assess probationary members every quarter", "local", B),
+    Rule("conversion_vote_not_early", "预备期未满不得讨论转正",
+         "Do not vote on conversion before probation expires", "art. 32–33", B,
+         on=("conversion_voted",), check=_not_early),
+    Rule("conversion_vote_on_time", "预备期满应及时讨论转正（转正超期）",
+         "Vote on conversion on time after probation expires (overdue conversion)",
+         "art. 32, 35", B, on=("conversion_voted",), check=_on_time),
+    Rule("extension_length", "延长预备期为 6–12 个月，且只能延长一次",
+         "An extension is 6–12 months and only once", "art. 32", B,
+         on=("conversion_voted",), check=_extension),
+    Rule("conversion_approval_within_three_months", "上级党委应在三个月内审批转正",
+         "Approve the conversion within three months of the vote", "art. 34", C,
+         on=("conversion_approved",), check=_conversion_approval),
+    Rule("documents_complete", "每个步骤的手续材料应齐全",
+         "Every document listed for a step is attached or on file", "rubric item 13", None),
+)
+
+INVALIDS: tuple[Rule, ...] = (
+    Rule("date_in_future", "日期不能晚于今天", "The date cannot be in the future", "—", None,
+         RuleClass.INVALID),
+    Rule("data_invalid", "步骤数据不完整或不正确", "The step's data is incomplete or wrong",
+         "—", None, RuleClass.INVALID),
+    Rule("step_not_allowed", "该步骤不属于案件当时所处的阶段或前一步骤尚未完成",
+         "The step does not belong to the case's stage at that date", "—", None,
+         RuleClass.INVALID),
+    Rule("step_already_recorded", "该步骤已记录，如有错误请使用更正",
+         "The step was already recorded; use a correction", "—", None, RuleClass.INVALID),
+    Rule("applicant_under_18", "申请人申请时应年满十八周岁",
+         "The applicant must be 18 on the application date", "art. 2", None, RuleClass.INVALID,
+         on=("application_submitted",), check=_adult),
+    Rule("correction_invalid", "更正的对象或内容不正确", "The correction target or fields are wrong",
+         "—", None, RuleClass.INVALID),
+    Rule("committee_step_by_branch", "该步骤只能由上级党委记录",
+         "Only the committee records this step", "art. 13–34", None, RuleClass.INVALID),
+    Rule("outside_scope", "不能操作其他党组织的案件", "The case belongs to another organisation",
+         "—", None, RuleClass.INVALID),
+)
+
+REGISTRY: dict[str, Rule] = {r.id: r for r in (*VIOLATIONS, *INVALIDS)}
+STEP_RULES: dict[str, tuple[Rule, ...]] = {}
+for _rule in REGISTRY.values():
+    for _step in _rule.on:
+        STEP_RULES[_step] = (*STEP_RULES.get(_step, ()), _rule)

@@ -1,0 +1,18 @@
+"""入党申请人: from the application letter to designation as an activist (art. 7–8)."""
+from __future__ import annotations
+
+from workflow.states import Transition, internal
+
+STAGE = "applicant"
+ZH, EN = "入党申请人", "Applicant"
+SUBSTATES = {"applied": "已递交申请书", "interviewed": "已谈话"}
+INITIAL = "applied"
+STEPS = ("application_submitted", "applicant_interviewed", "activist_designated")
+
+TRANSITIONS = [
+    Transition("application_submitted", "new", "applicant.applied"),
+    Transition("applicant_interviewed", "applicant.applied", "applicant.interviewed"),
+    # Designation without an interview happened in reality: the rules flag it, the machine
+    # lets it through so the record is not lost.
+    Transition("activist_designated", "applicant", "activist.designated"),
+]

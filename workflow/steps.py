@@ -1,0 +1,307 @@
+"""The step catalogue: every recordable step, who records it, its data and its paperwork.
+
+The catalogue is data so that forms, the API's validation, the OpenAPI description and the
+rubric's paperwork check all read the same definition instead of each keeping its own list.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from workflow import votes
+
+
+class Recorder(StrEnum):
+    BRANCH = "branch"
+    COMMITTEE = "committee"
+    EITHER = "either"
+
+
+class FieldType(StrEnum):
+    STR = "str"
+    DATE = "date"
+    BOOL = "bool"
+    INT = "int"
+    NUMBER = "number"
+    ENUM = "enum"
+    ROSTER_IDS = "roster_ids"
+    VOTE = "vote"
+    PERSON = "person"
+    FIELDS = "fields"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    id: str
+    zh: str
+    en: str
+    stage: str
+    recorder: Recorder
+    fields: tuple[Field, ...] = ()
+    documents: tuple[str, ...] = ()
+    repeatable: bool = False
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+F, T = Field, FieldType
+CONCLUSION = F("conclusion", T.STR)
+OBJECTIONS = F("objections", T.ENUM, choices=("none", "resolved", "upheld"))
+NOTICE = (F("start_on", T.DATE), F("end_on", T.DATE), OBJECTIONS)
+CLOSE_REASONS = ("withdrawn", "not_admitted", "disqualified", "transferred_out", "deceased")
+
+STEPS: dict[str, StepSpec] = {s.id: s for s in (
+    StepSpec("application_submitted", "递交入党申请书", "Application submitted", "applicant",
+             Recorder.BRANCH, (F("person", T.PERSON), F("branch", T.STR, required=False)),
+             ("application_letter",)),
+    StepSpec("applicant_interviewed", "党组织派人谈话", "Applicant interviewed", "applicant",
+             Recorder.BRANCH, (F("interviewer", T.STR),), ("interview_record",)),
+    StepSpec("activist_designated", "推荐和确定入党积极分子", "Activist designated", "applicant",
+             Recorder.BRANCH,
+             (F("method", T.ENUM, choices=("member_recommendation", "mass_org_recommendation")),
+              F("committee_meeting_on", T.DATE)),
+             ("recommendation_record", "activist_registration")),
+    StepSpec("activist_filed", "报上级党委备案", "Activist filed with the committee", "activist",
+             Recorder.BRANCH, (), ("filing_record",)),
+    StepSpec("cultivators_assigned", "指定培养联系人", "Cultivators assigned", "activist",
+             Recorder.BRANCH, (F("cultivators", T.ROSTER_IDS, min=1, max=2),)),
+    StepSpec("activist_assessed", "培养教育考察", "Activist assessed", "activist",
+             Recorder.BRANCH, (F("period", T.STR, pattern=r"\d{4}H[12]"), CONCLUSION),
+             ("assessment_record",), repeatable=True),
+    StepSpec("training_attended", "参加党校培训", "Training attended", "activist",
+             Recorder.COMMITTEE,
+             (F("training_id", T.INT, min=1), F("attended", T.BOOL),
+              F("hours", T.NUMBER, required=False, min=0)), repeatable=True),
+    StepSpec("candidate_designated", "确定发展对象", "Candidate designated", "activist",
+             Recorder.BRANCH, (F("opinions_heard", T.BOOL), F("committee_meeting_on", T.DATE)),
+             ("candidate_registration",)),
+    StepSpec("candidate_filed", "报上级党委备案", "Candidate filed with the committee", "candidate",
+             Recorder.BRANCH, (), ("filing_record",)),
+    StepSpec("introducers_assigned", "确定入党介绍人", "Introducers assigned", "candidate",
+             Recorder.BRANCH, (F("introducers", T.ROSTER_IDS, min=2, max=2),)),
+    StepSpec("political_review_concluded", "进行政治审查", "Political review concluded",
+             "candidate", Recorder.BRANCH, (F("conclusion", T.ENUM, choices=("pass", "fail")),),
+             ("political_review_conclusion",)),
+    StepSpec("candidate_trained", "开展集中培训", "Candidate trained", "candidate",
+             Recorder.COMMITTEE,
+             (F("start_on", T.DATE), F("end_on", T.DATE), F("hours", T.NUMBER, min=0)),
+             ("training_certificate",), repeatable=True),
+    StepSpec("branch_committee_reviewed", "支部委员会审查", "Branch committee reviewed",
+             "candidate", Recorder.BRANCH, (F("result", T.ENUM, choices=("pass", "fail")),),
+             ("branch_committee_minutes",), repeatable=True),
+    StepSpec("pre_review_decided", "上级党委预审", "Pre-review decided", "candidate",
+             Recorder.COMMITTEE,
+             (F("decision", T.ENUM, choices=("approved", "returned")),
+              F("comments", T.STR, required=False)), ("pre_review_form",), repeatable=True),
+    StepSpec("public_notice_held", "公示", "Public notice held", "candidate",
+             Recorder.BRANCH, NOTICE, ("public_notice_record",), repeatable=True),
+    StepSpec("application_form_completed", "填写入党志愿书", "Application form completed",
+             "candidate", Recorder.BRANCH, (F("form_number", T.STR),),
+             ("membership_application_form",)),
+    StepSpec("admission_voted", "支部大会讨论表决", "Admission voted", "candidate",
+             Recorder.BRANCH, (F("vote", T.VOTE),), ("general_meeting_minutes",),
+             repeatable=True),
+    StepSpec("committee_interviewed", "上级党委派人谈话", "Committee interview held", "candidate",
+             Recorder.COMMITTEE, (F("interviewer", T.STR),), ("committee_interview_record",)),
+    StepSpec("admission_approved", "上级党委审批", "Admission approved", "candidate",
+             Recorder.COMMITTEE,
+             (F("decision", T.ENUM, choices=("approved", "rejected")),
+              F("extension_reason", T.STR, required=False)), ("approval_record",)),
+    StepSpec("admission_filed", "报再上级组织部门备案", "Admission filed upward", "probationary",
+             Recorder.COMMITTEE),
+    StepSpec("group_assigned", "编入党支部和党小组", "Assigned to a party group", "probationary",
+             Recorder.BRANCH, (F("group", T.STR),)),
+    StepSpec("oath_taken", "入党宣誓", "Oath taken", "probationary", Recorder.BRANCH),
+    StepSpec("probation_assessed", "继续教育考察", "Probationary member assessed", "probationary",
+             Recorder.BRANCH, (F("period", T.STR, pattern=r"\d{4}Q[1-4]"), CONCLUSION),
+             ("assessment_record",), repeatable=True),
+    StepSpec("conversion_requested", "提出转正申请", "Conversion requested", "probationary",
+             Recorder.BRANCH, (), ("conversion_letter",)),
+    StepSpec("conversion_notice_held", "转正公示", "Conversion notice held", "probationary",
+             Recorder.BRANCH, NOTICE, ("public_notice_record",), repeatable=True),
+    StepSpec("conversion_voted", "支部大会讨论转正", "Conversion voted", "probationary",
+             Recorder.BRANCH,
+             (F("vote", T.VOTE), F("outcome", T.ENUM, choices=("convert", "extend", "disqualify")),
+              F("extend_months", T.INT, required=False, min=1, max=24)),
+             ("general_meeting_minutes",), repeatable=True),
+    StepSpec("conversion_approved", "上级党委审批转正", "Conversion approved", "probationary",
+             Recorder.COMMITTEE, (F("decision", T.ENUM, choices=("approved", "rejected")),),
+             ("approval_record",)),
+    StepSpec("file_archived", "材料归档", "File archived", "full_member",
+             Recorder.BRANCH, (F("archive_ref", T.STR),)),
+    StepSpec("case_closed", "终止", "Case closed", "any", Recorder.EITHER,
+             (F("reason", T.ENUM, choices=CLOSE_REASONS),)),
+    StepSpec("case_transferred", "组织关系转接", "Case transferred", "any", Recorder.COMMITTEE,
+             (F("to_branch", T.STR),), repeatable=True),
+    StepSpec("step_corrected", "更正", "Step corrected", "any", Recorder.EITHER,
+             (F("corrects", T.INT, min=1), F("fields", T.FIELDS), F("reason", T.STR)),
+             repeatable=True),
+)}
+
+PERSON_FIELDS = (
+    F("name", T.STR), F("gender", T.ENUM, choices=("male", "female")), F("birth_date", T.DATE),
+    F("id_number", T.STR, required=False, pattern=r"\d{17}[\dXx]"),
+    F("id_number_masked", T.STR, required=False),
+    F("ethnicity", T.STR, required=False), F("education", T.STR, required=False),
+    F("unit", T.STR, required=False), F("phone", T.STR, required=False),
+)
+
+DOCUMENT_LABELS: dict[str, str] = {
+    "application_letter": "入党申请书", "interview_record": "谈话记录",
+    "recommendation_record": "推荐情况记录", "activist_registration": "入党积极分子登记表",
+    "filing_record": "备案材料", "assessment_record": "考察记录",
+    "candidate_registration": "发展对象登记表", "political_review_conclusion": "政审结论",
+    "training_certificate": "培训结业证明", "branch_committee_minutes": "支委会会议记录",
+    "pre_review_form": "预审表", "public_notice_record": "公示材料",
+    "membership_application_form": "入党志愿书", "general_meeting_minutes": "支部大会会议记录",
+    "committee_interview_record": "党委谈话记录", "approval_record": "审批意见",
+    "conversion_letter": "转正申请书",
+}
+
+
+def spec(step_id: str) -> StepSpec:
+    """The catalogue entry; KeyError for an unknown step is the caller's 'invalid' case."""
+    return STEPS[step_id]
+
+
+def parse_date(value: object) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _check_number(f: Field, value: object, integer: bool) -> str | None:
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if not ok or isinstance(value, bool):
+        return "必须是整数" if integer else "必须是数字"
+    assert isinstance(value, (int, float))
+    if f.min is not None and value < f.min:
+        return f"不能小于 {f.min:g}"
+    if f.max is not None and value > f.max:
+        return f"不能大于 {f.max:g}"
+    return None
+
+
+def _check_roster_ids(f: Field, value: object, roster: Mapping[int, Any] | None) -> str | None:
+    if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return "必须是花名册成员编号的列表"
+    if len(set(value)) != len(value):
+        return "不能重复"
+    if f.min is not None and len(value) < f.min or f.max is not None and len(value) > f.max:
+        lo, hi = int(f.min or 0), int(f.max or 0)
+        return f"必须是 {lo} 名" if lo == hi else f"必须是 {lo}–{hi} 名"
+    if roster is not None:
+        unknown = [v for v in value if v not in roster]
+        if unknown:
+            return f"不是本支部花名册成员：{', '.join(map(str, unknown))}"
+    return None
+
+
+def check_field(f: Field, value: object, roster: Mapping[int, Any] | None = None) -> str | None:
+    """The Chinese reason a value is unacceptable, or None."""
+    if f.type in (T.STR, T.ENUM):
+        if not isinstance(value, str) or not value.strip():
+            return "必须填写文字"
+        if f.type is T.ENUM and value not in f.choices:
+            return "必须是以下之一：" + " / ".join(f.choices)
+        if f.pattern and not re.fullmatch(f.pattern, value):
+            return "格式不正确"
+        return None
+    if f.type is T.DATE:
+        return None if parse_date(value) else "必须是 YYYY-MM-DD 格式的有效日期"
+    if f.type is T.BOOL:
+        return None if isinstance(value, bool) else "必须是 true 或 false"
+    if f.type in (T.INT, T.NUMBER):
+        return _check_number(f, value, f.type is T.INT)
+    if f.type is T.ROSTER_IDS:
+        return _check_roster_ids(f, value, roster)
+    if f.type is T.VOTE:
+        return _check_vote(value)
+    if f.type is T.PERSON:
+        return _check_person(value)
+    return None if isinstance(value, dict) and value else "必须是非空对象"
+
+
+def _check_vote(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return "必须是表决记录对象"
+    try:
+        vote = votes.Vote.from_data(value)
+    except votes.VoteInvalid as exc:
+        return "；".join(f"{k}: {v}" for k, v in exc.fields.items())
+    problems = votes.validate(vote)
+    return "；".join(problems.values()) if problems else None
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def id_number_valid(number: str) -> bool:
+    """GB 11643 check digit of an 18-digit resident ID number."""
+    if not re.fullmatch(r"\d{17}[\dXx]", number):
+        return False
+    total = sum(int(c) * w for c, w in zip(number[:17], _ID_WEIGHTS))
+    return "10X98765432"[total % 11] == number[17].upper()
+
+
+def _check_person(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return "必须是人员信息对象"
+    errors = validate_fields(PERSON_FIELDS, value)
+    number = value.get("id_number")
+    if "id_number" not in errors and isinstance(number, str) and not id_number_valid(number):
+        errors["id_number"] = "身份证号码校验位不正确"
+    return "；".join(f"{k}: {v}" for k, v in errors.items()) or None
+
+
+def validate_fields(fields: tuple[Field, ...], data: Mapping[str, Any],
+                    roster: Mapping[int, Any] | None = None) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for f in fields:
+        if data.get(f.name) is None:
+            if f.required:
+                errors[f.name] = "必填"
+            continue
+        problem = check_field(f, data[f.name], roster)
+        if problem:
+            errors[f.name] = problem
+    known = {f.name for f in fields}
+    for extra in sorted(set(data) - known):
+        errors[extra] = "未知字段"
+    return errors
+
+
+def validate_data(step_id: str, data: Mapping[str, Any],
+                  roster: Mapping[int, Any] | None = None) -> dict[str, str]:
+    """Field errors (field -> Chinese reason) for a step's data; empty when it is acceptable."""
+    s = STEPS[step_id]
+    errors = validate_fields(s.fields, data, roster)
+    if not errors and step_id in ("public_notice_held", "conversion_notice_held", "candidate_trained"):
+        if parse_date(data["end_on"]) < parse_date(data["start_on"]):  # type: ignore[operator]
+            errors["end_on"] = "结束日期早于开始日期"
+    if not errors and step_id == "conversion_voted" and data["outcome"] == "extend" \
+            and data.get("extend_months") is None:
+        errors["extend_months"] = "延长预备期必须填写延长月数"
+    return errors
