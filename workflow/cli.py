@@ -1,0 +1,129 @@
+"""Flask commands: thin wrappers that call one service and turn its errors into one stderr line."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from workflow.persistence.db import db
+from workflow.services import cases, directory
+from workflow.services.clock import today
+from workflow.services.errors import ServiceError
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """User mistakes become one readable line and exit status 1, never a traceback."""
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ServiceError as exc:
+            db.session.rollback()
+            fields = "; ".join(f"{k}: {v}" for k, v in exc.extra.get("fields", {}).items())
+            raise click.ClickException(exc.message + (f" ({fields})" if fields else "")) from None
+    return wrapper
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("日期格式应为 YYYY-MM-DD") from None
+
+
+orgs = AppGroup("orgs", help="Organisations (党组织).")
+users = AppGroup("users", help="User accounts.")
+tokens = AppGroup("tokens", help="API tokens.")
+alerts = AppGroup("alerts", help="Deadline alerts.")
+
+
+@orgs.command("create")
+@click.option("--code", required=True)
+@click.option("--name", required=True)
+@click.option("--kind", required=True, type=click.Choice(directory.ORG_KINDS))
+@click.option("--parent")
+@friendly
+def orgs_create(code: str, name: str, kind: str, parent: str | None) -> None:
+    org = directory.create_org(code, name, kind, parent)
+    click.echo(f"created {org.kind} {org.code} {org.name}")
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True)
+@click.option("--org", required=True)
+@friendly
+def users_create(username: str, password: str, role: str, org: str) -> None:
+    user = directory.create_user(username, password, role, org)
+    click.echo(f"created user {user.username} ({user.role}) in {user.org.code}")
+
+
+@tokens.command("create")
+@click.option("--username", required=True)
+@friendly
+def tokens_create(username: str) -> None:
+    click.echo(directory.create_token(username))
+
+
+@alerts.command("scan")
+@click.option("--as-of", "as_of")
+@friendly
+def alerts_scan(as_of: str | None) -> None:
+    from workflow.services.alerting import scan
+    summary = scan(_date(as_of) or today())
+    click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+@click.command("rubric")
+@click.option("--org", required=True)
+@click.option("--year", required=True, type=int)
+@click.option("--as-of", "as_of")
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def rubric_cmd(org: str, year: int, as_of: str | None, as_json: bool) -> None:
+    from workflow.services.reports import system_rubric
+    result = system_rubric(org, year, _date(as_of) or today())
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{result['org']} {result['year']} 年度考核（截至 {result['as_of']}）")
+    for key, item in result["items"].items():
+        click.echo(f"  第 {key} 项：{item['score']} / {item['max']}")
+        for d in item["deductions"]:
+            click.echo(f"    -{d['points']}  案件 {d['case_id']}  {d['rule']}  {d['message']}")
+
+
+@click.command("rederive")
+@click.option("--fix", is_flag=True, help="also rewrite the cached stage/state")
+@friendly
+def rederive_cmd(fix: bool) -> None:
+    """Replay every case and report where the cached state differs from its history."""
+    mismatches = cases.rederive(fix)
+    for case_id, cached, replayed in mismatches:
+        click.echo(f"case {case_id}: cached {cached} != replayed {replayed}")
+    click.echo(f"{len(mismatches)} mismatch(es)")
+    if mismatches and not fix:
+        raise SystemExit(1)
+
+
+@click.command("seed-demo")
+@friendly
+def seed_demo_cmd() -> None:
+    """Load the demo committee, branches, people and ~40 cases (idempotent)."""
+    from workflow.services.demo import seed
+    for line in seed():
+        click.echo(line)
+
+
+def register(app: Flask) -> None:
+    for command in (orgs, users, tokens, alerts, rubric_cmd, rederive_cmd, seed_demo_cmd):
+        app.cli.add_command(command)

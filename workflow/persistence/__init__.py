@@ -1,0 +1,1 @@
+"""Persistence: Flask-SQLAlchemy models and the queries the services need."""

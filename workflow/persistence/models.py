@@ -1,0 +1,192 @@
+"""Tables. Step records, documents and violations are append-only: rows are inserted, never
+updated or deleted; the case row's stage/state are a cache of the replay, `version` guards
+concurrent writers.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from workflow.persistence.db import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Organisation(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(20))  # committee | general_branch | branch
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    parent: Mapped[Organisation | None] = relationship(remote_side=[id])
+
+
+class RosterMember(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "roster_members"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    status: Mapped[str] = mapped_column(sa.String(20))  # full | probationary
+    since: Mapped[date] = mapped_column(sa.Date)
+    org: Mapped[Organisation] = relationship()
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    role: Mapped[str] = mapped_column(sa.String(30))
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    org: Mapped[Organisation] = relationship()
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+
+class ApiToken(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user: Mapped[User] = relationship()
+
+
+class Case(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    person_name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    person: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # without the clear ID number
+    id_number_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    application_date: Mapped[date] = mapped_column(sa.Date)
+    stage: Mapped[str] = mapped_column(sa.String(20), index=True)
+    state: Mapped[str] = mapped_column(sa.String(60))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    branch: Mapped[Organisation] = relationship()
+
+    __table_args__ = (sa.Index("ix_cases_branch_stage", "branch_id", "stage"),)
+
+
+class StepRecordRow(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "step_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"))
+    case_version: Mapped[int] = mapped_column()  # the case version this record created
+    step: Mapped[str] = mapped_column(sa.String(40))
+    occurred_on: Mapped[date] = mapped_column(sa.Date)
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_by_role: Mapped[str] = mapped_column(sa.String(20))  # branch | committee
+    acknowledged_reason: Mapped[str | None] = mapped_column(sa.Text)
+    recorded_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        # one step record per case version: two writers of one version cannot both land
+        sa.UniqueConstraint("case_id", "case_version", name="uq_step_records_case_version"),
+        sa.Index("ix_step_records_case_id_id", "case_id", "id"),
+    )
+
+
+class ViolationRow(db.Model):  # type: ignore[name-defined]
+    """A violation acknowledged when its step was recorded (who, why): the evidence trail."""
+
+    __tablename__ = "violations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    step_record_id: Mapped[int] = mapped_column(sa.ForeignKey("step_records.id"), index=True)
+    rule: Mapped[str] = mapped_column(sa.String(60))
+    responsible: Mapped[str] = mapped_column(sa.String(20))
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+    acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Document(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    step_record_id: Mapped[int] = mapped_column(sa.ForeignKey("step_records.id"), index=True)
+    doc_type: Mapped[str] = mapped_column(sa.String(60))
+    on_file: Mapped[bool] = mapped_column(default=False)
+    reference: Mapped[str | None] = mapped_column(sa.String(300))
+    filename: Mapped[str | None] = mapped_column(sa.String(300))
+    stored_name: Mapped[str | None] = mapped_column(sa.String(100))
+    content_type: Mapped[str | None] = mapped_column(sa.String(100))
+    size: Mapped[int | None] = mapped_column()
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    attached_on: Mapped[date] = mapped_column(sa.Date)
+    attached_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attached_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+
+class RuleSetting(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "rule_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(60))
+    value: Mapped[Any] = mapped_column(sa.JSON)
+    effective_from: Mapped[date] = mapped_column(sa.Date)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HolidayOverride(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "holiday_overrides"
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column()
+    note: Mapped[str] = mapped_column(sa.String(200), default="")
+
+
+class Training(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "trainings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    start_on: Mapped[date] = mapped_column(sa.Date)
+    end_on: Mapped[date] = mapped_column(sa.Date)
+    hours: Mapped[float] = mapped_column(sa.Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainingInvitee(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "training_invitees"
+    training_id: Mapped[int] = mapped_column(sa.ForeignKey("trainings.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
+
+
+class Notification(db.Model):  # type: ignore[name-defined]
+    """The alert outbox: one row per (case, rule, kind, due date, level), never a second."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    rule: Mapped[str] = mapped_column(sa.String(60))
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    due_on: Mapped[date] = mapped_column(sa.Date)
+    level: Mapped[str] = mapped_column(sa.String(20))
+    responsible: Mapped[str] = mapped_column(sa.String(20))
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    escalated_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"))
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    created_on: Mapped[date] = mapped_column(sa.Date)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "rule", "kind", "due_on", "level",
+                                          name="uq_notifications_once"),)

@@ -1,0 +1,63 @@
+"""Reads that turn rows into the core's value types (history, documents, roster, rules)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from workflow.calendar import WorkingCalendar
+from workflow.history import DocumentRef, RosterMember, StepRecord
+from workflow.persistence.db import db
+from workflow.persistence.models import (
+    Document, HolidayOverride, Organisation, RosterMember as RosterRow, RuleSetting, StepRecordRow,
+)
+from workflow.rulesets import Override, RuleBook, rulebook
+
+
+def to_record(row: StepRecordRow) -> StepRecord:
+    return StepRecord(row.id, row.step, row.occurred_on, row.data or {}, row.recorded_by_role,
+                      row.recorded_at, row.note)
+
+
+def step_rows(case_id: int) -> list[StepRecordRow]:
+    return list(db.session.execute(
+        db.select(StepRecordRow).filter_by(case_id=case_id).order_by(StepRecordRow.id)).scalars())
+
+
+def document_rows(case_id: int) -> list[Document]:
+    return list(db.session.execute(
+        db.select(Document).filter_by(case_id=case_id).order_by(Document.id)).scalars())
+
+
+def to_documents(rows: Iterable[Document]) -> list[DocumentRef]:
+    return [DocumentRef(d.step_record_id, d.doc_type, d.attached_on) for d in rows]
+
+
+def roster(org_id: int) -> dict[int, RosterMember]:
+    rows = db.session.execute(db.select(RosterRow).filter_by(org_id=org_id)).scalars()
+    return {r.id: RosterMember(r.id, r.name, r.status, r.since) for r in rows}
+
+
+def ancestors(org_id: int) -> list[int]:
+    """The organisation and its parents, root last."""
+    parents = dict(db.session.execute(db.select(Organisation.id, Organisation.parent_id)).all())
+    chain, current = [], org_id
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = parents.get(current)
+    return chain
+
+
+def rulebook_for(org_id: int) -> RuleBook:
+    """Settings of the committee apply to its branches; a branch's own settings win."""
+    chain = ancestors(org_id)
+    rows = db.session.execute(
+        db.select(RuleSetting).where(RuleSetting.org_id.in_(chain))).scalars().all()
+    depth = {oid: i for i, oid in enumerate(chain)}
+    ordered = sorted(rows, key=lambda r: (-depth[r.org_id], r.effective_from, r.id))
+    return rulebook(Override(r.effective_from, r.key, r.value) for r in ordered)
+
+
+def working_calendar() -> WorkingCalendar:
+    """The official calendar plus the admin's table; a year with entries counts as known."""
+    rows = db.session.execute(db.select(HolidayOverride)).scalars().all()
+    overrides = {r.day: r.is_workday for r in rows}
+    return WorkingCalendar(overrides, {d.year for d in overrides})

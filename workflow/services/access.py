@@ -1,0 +1,93 @@
+"""Who may act: roles, organisation scope and which steps each role records.
+
+Kept apart from the rules on purpose: whether a step is allowed *now* is the workflow's
+question; whether *this person* may record it is this module's.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+from workflow.persistence.db import db
+from workflow.persistence.models import Case, Organisation, StepRecordRow, User
+from workflow.services.errors import Forbidden, NotFound
+from workflow.steps import STEPS, Recorder
+
+
+class Role(StrEnum):
+    BRANCH_SECRETARY = "branch_secretary"
+    COMMITTEE_ORGANIZER = "committee_organizer"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+ROLE_LABELS = {Role.BRANCH_SECRETARY: "支部书记/组织委员", Role.COMMITTEE_ORGANIZER: "组织员",
+               Role.AUDITOR: "检查员（只读）", Role.ADMIN: "系统管理员"}
+
+
+def subtree_ids(org_id: int) -> set[int]:
+    """The organisation and everything under it (the tree is small: one query)."""
+    children: dict[int | None, list[int]] = {}
+    for oid, parent in db.session.execute(db.select(Organisation.id, Organisation.parent_id)):
+        children.setdefault(parent, []).append(oid)
+    found, todo = set(), [org_id]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def org_by_code(code: str) -> Organisation:
+    org = db.session.execute(db.select(Organisation).filter_by(code=code)).scalar_one_or_none()
+    if org is None:
+        raise NotFound(f"党组织 {code} 不存在")
+    return org
+
+
+def visible_org(actor: User, code: str) -> Organisation:
+    org = org_by_code(code)
+    if org.id not in subtree_ids(actor.org_id):
+        raise NotFound(f"党组织 {code} 不存在或不在您的管理范围内")
+    return org
+
+
+def visible_case(actor: User, case_id: int, *, lock: bool = False) -> Case:
+    query = db.select(Case).filter_by(id=case_id)
+    if lock:
+        query = query.with_for_update()
+    case = db.session.execute(query).scalar_one_or_none()
+    if case is None or case.branch_id not in subtree_ids(actor.org_id):
+        raise NotFound(f"案件 {case_id} 不存在或不在您的管理范围内")
+    return case
+
+
+def recorder_role(actor: User) -> str:
+    return "committee" if actor.role == Role.COMMITTEE_ORGANIZER else "branch"
+
+
+def require_writer(actor: User) -> None:
+    if actor.role not in (Role.BRANCH_SECRETARY, Role.COMMITTEE_ORGANIZER):
+        raise Forbidden("您的角色只能查看，不能修改记录")
+
+
+def require_committee(actor: User) -> None:
+    if actor.role != Role.COMMITTEE_ORGANIZER:
+        raise Forbidden("只有上级党委组织员可以进行此操作")
+
+
+def require_admin(actor: User) -> None:
+    if actor.role != Role.ADMIN:
+        raise Forbidden("只有系统管理员可以进行此操作")
+
+
+def check_may_record(actor: User, step: str, corrected: StepRecordRow | None = None) -> None:
+    """Branches record branch steps, the committee committee steps; either may close."""
+    require_writer(actor)
+    recorder = STEPS[step].recorder
+    committee = actor.role == Role.COMMITTEE_ORGANIZER
+    if recorder is Recorder.COMMITTEE and not committee:
+        raise Forbidden(f"「{STEPS[step].zh}」只能由上级党委记录", rule="committee_step_by_branch")
+    if recorder is Recorder.BRANCH and committee:
+        raise Forbidden(f"「{STEPS[step].zh}」由党支部记录，上级党委不能代为记录")
+    if corrected is not None and not committee and corrected.recorded_by_role != "branch":
+        raise Forbidden("党支部只能更正本支部记录的步骤；上级党委的记录请由上级党委更正")

@@ -1,0 +1,263 @@
+"""Cases: open one, record a step on it, read it, list them, re-derive the cached state.
+
+Recording replays the whole history with the proposed step: `invalid` findings refuse it,
+new violations need an acknowledgement with a reason, and the write (step record, violations,
+case version bump) is one transaction guarded by the case version.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import exc as sa_exc
+
+from workflow.history import Invalid as InvalidFinding
+from workflow.history import Replay, StepRecord, Violation
+from workflow.persistence import repository as repo
+from workflow.persistence.db import db
+from workflow.persistence.models import Case, StepRecordRow, User, ViolationRow, utcnow
+from workflow.replay import replay
+from workflow.rules import REGISTRY
+from workflow.services import access, views
+from workflow.services.clock import today as real_today
+from workflow.services.errors import BadRequest, Conflict, Invalid, ProcedureViolation
+from workflow.steps import STEPS, parse_date, validate_data
+
+PROPOSED_SEQ = 2**62  # sorts after every stored record made the same day
+
+
+@dataclass
+class Loaded:
+    case: Case
+    rows: list[StepRecordRow]
+    replay: Replay
+
+
+def _replay_rows(case: Case, rows: list[StepRecordRow], on: date,
+                 extra: StepRecord | None = None) -> Replay:
+    records = [repo.to_record(r) for r in rows] + ([extra] if extra else [])
+    return replay(records, on, documents=repo.to_documents(repo.document_rows(case.id)),
+                  roster=repo.roster(case.branch_id), rulebook=repo.rulebook_for(case.branch_id),
+                  calendar=repo.working_calendar(), org=case.branch.code)
+
+
+def load(actor: User, case_id: int, as_of: date | None = None) -> Loaded:
+    case = access.visible_case(actor, case_id)
+    rows = repo.step_rows(case.id)
+    return Loaded(case, rows, _replay_rows(case, rows, as_of or real_today()))
+
+
+def get_case(actor: User, case_id: int, as_of: date | None = None) -> dict[str, Any]:
+    loaded = load(actor, case_id, as_of)
+    return views.case(loaded.case, loaded.rows, repo.document_rows(case_id), loaded.replay)
+
+
+def list_cases(actor: User, branch: str | None = None, stage: str | None = None,
+               q: str | None = None, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+    if page < 1 or not 1 <= per_page <= 200:
+        raise BadRequest("page 必须 ≥ 1，per_page 必须在 1–200 之间")
+    scope = access.subtree_ids(actor.org_id)
+    if branch:
+        scope &= access.subtree_ids(access.visible_org(actor, branch).id)
+    query = db.select(Case).where(Case.branch_id.in_(scope))
+    if stage:
+        query = query.where(Case.stage == stage)
+    if q:
+        query = query.where(Case.person_name.contains(q))
+    total = db.session.execute(db.select(db.func.count()).select_from(query.subquery())).scalar()
+    items = db.session.execute(query.order_by(Case.id.desc()).limit(per_page)
+                               .offset((page - 1) * per_page)).scalars()
+    return {"items": [views.summary(c) for c in items], "total": total, "page": page,
+            "per_page": per_page}
+
+
+def _id_hash(number: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, number.upper().encode(), hashlib.sha256).hexdigest()
+
+
+def mask_id(number: str) -> str:
+    return number[:4] + "*" * 10 + number[-4:]
+
+
+def open_case(actor: User, branch_code: str, person: Any, application_date: Any,
+              acknowledge: bool = False, reason: str | None = None) -> dict[str, Any]:
+    """Open a case by recording its first step, `application_submitted`."""
+    access.require_writer(actor)
+    if not isinstance(branch_code, str) or not isinstance(person, dict):
+        raise BadRequest("branch 必须是党组织代码，person 必须是对象")
+    branch = access.visible_org(actor, branch_code)
+    if branch.kind != "branch":
+        raise Invalid("案件只能建立在党支部", {"branch": "不是党支部"})
+    access.check_may_record(actor, "application_submitted")
+    day = _occurred_on(application_date, "application_date")
+    data = {"person": person, "branch": branch.code}
+    problems = validate_data("application_submitted", data)
+    if problems:
+        raise Invalid("申请人信息不完整或不正确", {f"person.{k}" if k != "person" else k: v
+                                               for k, v in problems.items()} | _person_fields(person))
+    stored = dict(person)
+    number = stored.pop("id_number", None)
+    if number:
+        stored["id_number_masked"] = mask_id(number)
+    case = Case(branch=branch, person_name=person["name"], person=stored,
+                id_number_hash=_id_hash(number) if number else None, application_date=day,
+                stage="new", state="new", version=0)
+    db.session.add(case)
+    db.session.flush()
+    result = _record(actor, case, [], "application_submitted", day,
+                     {"person": stored, "branch": branch.code}, None, acknowledge, reason)
+    return result["case"]
+
+
+def _person_fields(person: dict[str, Any]) -> dict[str, str]:
+    from workflow.steps import PERSON_FIELDS, validate_fields
+    return {f"person.{k}": v for k, v in validate_fields(PERSON_FIELDS, person).items()}
+
+
+def _occurred_on(value: Any, field: str = "occurred_on") -> date:
+    day = parse_date(value)
+    if day is None:
+        raise Invalid("日期格式不正确", {field: "必须是 YYYY-MM-DD 格式的有效日期"})
+    if day > real_today():
+        raise Invalid("日期不能晚于今天", {field: REGISTRY["date_in_future"].zh},
+                      rule="date_in_future")
+    return day
+
+
+def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: Any,
+                note: str | None = None, version: int | None = None, acknowledge: bool = False,
+                reason: str | None = None) -> dict[str, Any]:
+    if not isinstance(step, str) or step not in STEPS or step == "application_submitted":
+        raise Invalid("未知步骤", {"step": "不是可以记录的步骤"})
+    if not isinstance(data, dict):
+        raise BadRequest("data 必须是对象")
+    case = access.visible_case(actor, case_id)
+    rows = repo.step_rows(case.id)
+    corrected = _correction_target(rows, data) if step == "step_corrected" else None
+    access.check_may_record(actor, step, corrected)
+    if version is not None and version != case.version:
+        raise Conflict(f"案件已被他人修改（当前版本 {case.version}，您提交的是 {version}），请刷新后重试",
+                       version=case.version)
+    day = _occurred_on(occurred_on)
+    if step == "case_transferred":
+        _check_transfer(actor, case, data)
+    return _record(actor, case, rows, step, day, data, note, acknowledge, reason)
+
+
+def _correction_target(rows: list[StepRecordRow], data: dict[str, Any]) -> StepRecordRow:
+    target = next((r for r in rows if r.id == data.get("corrects")), None)
+    if target is None or target.step == "step_corrected":
+        raise Invalid("更正对象不存在", {"corrects": "必须是本案件中已记录步骤的编号"})
+    fields = data.get("fields")
+    allowed = {f.name for f in STEPS[target.step].fields} | {"occurred_on"}
+    if isinstance(fields, dict):
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise Invalid("更正的字段不属于该步骤", {"fields": f"未知字段：{', '.join(unknown)}"})
+        if "occurred_on" in fields:
+            _occurred_on(fields["occurred_on"])
+    return target
+
+
+def _check_transfer(actor: User, case: Case, data: dict[str, Any]) -> None:
+    code = data.get("to_branch")
+    target = access.visible_org(actor, code) if isinstance(code, str) else None
+    if target is None or target.kind != "branch" or target.id == case.branch_id:
+        raise Invalid("转入的党支部不正确", {"to_branch": "必须是您管理范围内的另一个党支部"})
+
+
+def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: date,
+            data: dict[str, Any], note: str | None, acknowledge: bool,
+            reason: str | None) -> dict[str, Any]:
+    on = real_today()
+    before = _replay_rows(case, rows, on)
+    proposed = StepRecord(PROPOSED_SEQ, step, day, data, access.recorder_role(actor))
+    after = _replay_rows(case, rows, on, proposed)
+    _refuse_invalid(before, after)
+    new = _new_violations(before, after)
+    if new and not (acknowledge is True and isinstance(reason, str) and reason.strip()):
+        raise ProcedureViolation("该步骤违反发展党员程序，确认属实并填写原因后方可记录",
+                                 [views.violation(v) for v in new])
+    row = _write(actor, case, step, day, data, note, reason if new else None, after, new)
+    loaded_rows = rows + [row]
+    final = _replay_rows(case, loaded_rows, on)
+    docs = repo.document_rows(case.id)
+    step_view = views.case(case, loaded_rows, docs, final)["steps"][-1]
+    return {"step": step_view, "violations": [views.violation(v) for v in new],
+            "case": views.case(case, loaded_rows, docs, final)}
+
+
+def _refuse_invalid(before: Replay, after: Replay) -> None:
+    known = {(i.rule, i.step_seq) for i in before.invalid}
+    fresh: list[InvalidFinding] = [i for i in after.invalid if (i.rule, i.step_seq) not in known]
+    if not fresh:
+        return
+    first = fresh[0]
+    fields = dict(first.fields) if first.fields else {}
+    if first.step_seq != PROPOSED_SEQ and not fields:
+        fields = {"occurred_on": f"与已记录的步骤 #{first.step_seq} 冲突"}
+    raise Invalid(first.message, fields, rule=first.rule)
+
+
+def _new_violations(before: Replay, after: Replay) -> list[Violation]:
+    known = {v.key for v in before.violations}
+    return [v for v in after.violations if v.key not in known]
+
+
+def _write(actor: User, case: Case, step: str, day: date, data: dict[str, Any],
+           note: str | None, reason: str | None, after: Replay,
+           new: list[Violation]) -> StepRecordRow:
+    old_version = case.version
+    row = StepRecordRow(case_id=case.id, case_version=old_version + 1, step=step, occurred_on=day,
+                        data=data, note=note, recorded_by_id=actor.id,
+                        recorded_by_role=access.recorder_role(actor),
+                        acknowledged_reason=reason, recorded_at=utcnow())
+    try:
+        db.session.add(row)
+        db.session.flush()
+        for v in new:
+            db.session.add(ViolationRow(case_id=case.id, step_record_id=row.id, rule=v.rule,
+                                        responsible=v.responsible.value, detail=v.detail,
+                                        acknowledged_by_id=actor.id, reason=reason or ""))
+        _bump(case, old_version, after)
+        if step == "case_transferred":
+            case.branch_id = access.org_by_code(data["to_branch"]).id
+        db.session.commit()
+    except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
+        db.session.rollback()
+        if isinstance(exc, sa_exc.OperationalError) and "locked" not in str(exc):
+            raise
+        raise Conflict("案件正在被他人修改，请刷新后重试") from exc
+    return row
+
+
+def _bump(case: Case, old_version: int, after: Replay) -> None:
+    """Version-guarded update: a concurrent writer of the same version finds no row."""
+    done = db.session.execute(
+        db.update(Case).where(Case.id == case.id, Case.version == old_version)
+        .values(version=old_version + 1, stage=after.stage, state=after.state,
+                updated_at=utcnow()).execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise sa_exc.IntegrityError("version", None, Exception("stale version"))
+    db.session.refresh(case)
+
+
+def rederive(fix: bool = False) -> list[tuple[int, str, str]]:
+    """Replay every case; report (case id, cached state, replayed state) where they differ."""
+    mismatches = []
+    on = real_today()
+    for case in db.session.execute(db.select(Case).order_by(Case.id)).scalars():
+        r = _replay_rows(case, repo.step_rows(case.id), on)
+        if (case.stage, case.state) != (r.stage, r.state):
+            mismatches.append((case.id, case.state, r.state))
+            if fix:
+                case.stage, case.state = r.stage, r.state
+    if fix:
+        db.session.commit()
+    return mismatches
+

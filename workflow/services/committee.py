@@ -1,0 +1,95 @@
+"""The committee's work: the pre-review queue and training courses (item 14)."""
+from __future__ import annotations
+
+from typing import Any
+
+from workflow.persistence.db import db
+from workflow.persistence.models import Case, Training, TrainingInvitee, User
+from workflow.services import access, cases, views
+from workflow.services.errors import BadRequest, Invalid, NotFound
+from workflow.steps import parse_date
+
+PENDING_STATE = "candidate.awaiting_pre_review"
+
+
+def pre_reviews(actor: User, status: str = "pending") -> dict[str, Any]:
+    """Pending: branch committee review passed, waiting for sign-off. Decided: signed off."""
+    if status not in ("pending", "decided"):
+        raise BadRequest("status 必须是 pending 或 decided")
+    scope = access.subtree_ids(actor.org_id)
+    if status == "pending":
+        query = db.select(Case).where(Case.branch_id.in_(scope), Case.state == PENDING_STATE)
+    else:
+        from workflow.persistence.models import StepRecordRow
+        decided = db.select(StepRecordRow.case_id).where(StepRecordRow.step == "pre_review_decided")
+        query = db.select(Case).where(Case.branch_id.in_(scope), Case.id.in_(decided))
+    items = db.session.execute(query.order_by(Case.updated_at, Case.id)).scalars()
+    return {"items": [views.summary(c) for c in items]}
+
+
+def _training_view(t: Training, invitees: list[int]) -> dict[str, Any]:
+    return {"id": t.id, "title": t.title, "start_on": t.start_on.isoformat(),
+            "end_on": t.end_on.isoformat(), "hours": t.hours, "org": access_code(t.org_id),
+            "invitees": invitees}
+
+
+def access_code(org_id: int) -> str:
+    from workflow.persistence.models import Organisation
+    org = db.session.get(Organisation, org_id)
+    return org.code if org else ""
+
+
+def create_training(actor: User, body: Any) -> dict[str, Any]:
+    access.require_committee(actor)
+    if not isinstance(body, dict):
+        raise BadRequest("请求体必须是对象")
+    start, end = parse_date(body.get("start_on")), parse_date(body.get("end_on"))
+    errors = {}
+    if not isinstance(body.get("title"), str) or not body["title"].strip():
+        errors["title"] = "必填"
+    if start is None:
+        errors["start_on"] = "必须是有效日期"
+    if end is None or (start and end < start):
+        errors["end_on"] = "必须是不早于开始日期的有效日期"
+    hours = body.get("hours")
+    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or hours <= 0:
+        errors["hours"] = "必须是正数"
+    invitees = body.get("invitees", [])
+    if not isinstance(invitees, list) or not all(isinstance(i, int) for i in invitees):
+        errors["invitees"] = "必须是案件编号列表"
+    if errors:
+        raise Invalid("培训班信息不正确", errors)
+    invited = [access.visible_case(actor, i) for i in dict.fromkeys(invitees)]
+    not_activists = [c.id for c in invited if c.stage != "activist"]
+    if not_activists:
+        raise Invalid("只能邀请入党积极分子", {"invitees": f"这些案件不是积极分子：{not_activists}"})
+    assert start and end
+    t = Training(org_id=actor.org_id, title=body["title"].strip(), start_on=start, end_on=end,
+                 hours=float(hours))
+    db.session.add(t)
+    db.session.flush()
+    for c in invited:
+        db.session.add(TrainingInvitee(training_id=t.id, case_id=c.id))
+    db.session.commit()
+    return _training_view(t, [c.id for c in invited])
+
+
+def record_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any]:
+    access.require_committee(actor)
+    t = db.session.get(Training, training_id)
+    if t is None or t.org_id not in access.subtree_ids(actor.org_id):
+        raise NotFound(f"培训班 {training_id} 不存在")
+    if not isinstance(body, dict) or not isinstance(body.get("attended"), bool):
+        raise Invalid("出勤信息不正确", {"attended": "必须是 true 或 false"})
+    case_id = body.get("case_id")
+    invited = db.session.get(TrainingInvitee, (training_id, case_id)) if isinstance(case_id, int) else None
+    if invited is None:
+        raise Invalid("该案件不在培训班邀请名单中", {"case_id": "不在邀请名单中"})
+    data = {"training_id": t.id, "attended": body["attended"], "hours": t.hours if body["attended"] else 0}
+    return cases.record_step(actor, case_id, "training_attended", t.end_on.isoformat(), data,
+                             acknowledge=bool(body.get("acknowledge")), reason=body.get("reason"))
+
+
+def trainings_for_rubric(committee_ids: set[int]) -> list[Training]:
+    return list(db.session.execute(
+        db.select(Training).where(Training.org_id.in_(committee_ids))).scalars())

@@ -1,0 +1,126 @@
+"""Organisations, users, API tokens and rosters: the people and units the workflow refers to."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import date
+from typing import Any
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from workflow.persistence.db import db
+from workflow.persistence.models import ApiToken, Organisation, RosterMember, User
+from workflow.services import access
+from workflow.services.access import Role
+from workflow.services.errors import BadRequest, Invalid, NotFound
+from workflow.steps import parse_date
+
+ORG_KINDS = ("committee", "general_branch", "branch")
+MIN_PASSWORD = 8
+
+
+def create_org(code: str, name: str, kind: str, parent: str | None = None) -> Organisation:
+    if kind not in ORG_KINDS:
+        raise Invalid("组织类型不正确", {"kind": "必须是 committee / general_branch / branch"})
+    if not code or not name:
+        raise Invalid("代码和名称必填", {"code": "必填"})
+    if db.session.execute(db.select(Organisation).filter_by(code=code)).scalar_one_or_none():
+        raise Invalid(f"组织代码 {code} 已存在", {"code": "已存在"})
+    parent_org = access.org_by_code(parent) if parent else None
+    if kind != "committee" and parent_org is None:
+        raise Invalid("党支部必须隶属于上级党组织", {"parent": "必填"})
+    org = Organisation(code=code, name=name, kind=kind, parent=parent_org)
+    db.session.add(org)
+    db.session.commit()
+    return org
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < MIN_PASSWORD or password.isdigit() or password.isalpha():
+        raise Invalid("密码至少 8 位，且须同时包含字母和数字",
+                      {"password": "至少 8 位，须同时包含字母和数字"})
+
+
+def create_user(username: str, password: str, role: str, org: str,
+                display_name: str = "") -> User:
+    if role not in tuple(Role):
+        raise Invalid("角色不正确", {"role": "必须是 " + " / ".join(Role)})
+    if db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none():
+        raise Invalid(f"用户名 {username} 已存在", {"username": "已存在"})
+    check_password_policy(password)
+    user = User(username=username, password_hash=generate_password_hash(password), role=role,
+                org=access.org_by_code(org), display_name=display_name or username)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none()
+    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+def change_password(user: User, old: str, new: str) -> None:
+    if not check_password_hash(user.password_hash, old):
+        raise Invalid("原密码不正确", {"old_password": "不正确"})
+    check_password_policy(new)
+    user.password_hash = generate_password_hash(new)
+    db.session.commit()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(username: str) -> str:
+    user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在")
+    token = "dy_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, token_hash=_token_hash(token)))
+    db.session.commit()
+    return token
+
+
+def user_for_token(token: str) -> User | None:
+    row = db.session.execute(
+        db.select(ApiToken).filter_by(token_hash=_token_hash(token))).scalar_one_or_none()
+    return row.user if row and row.user.active else None
+
+
+def roster_view(m: RosterMember) -> dict[str, Any]:
+    return {"id": m.id, "name": m.name, "status": m.status, "since": m.since.isoformat(),
+            "org": m.org.code}
+
+
+def add_roster_member(actor: User, org_code: str, body: Any) -> dict[str, Any]:
+    access.require_writer(actor)
+    org = access.visible_org(actor, org_code)
+    if not isinstance(body, dict):
+        raise BadRequest("请求体必须是对象")
+    errors = {}
+    name, status, since = body.get("name"), body.get("status"), parse_date(body.get("since"))
+    if not isinstance(name, str) or not name.strip():
+        errors["name"] = "必填"
+    if status not in ("full", "probationary"):
+        errors["status"] = "必须是 full 或 probationary"
+    if since is None:
+        errors["since"] = "必须是 YYYY-MM-DD 格式的有效日期"
+    elif since > date.today():
+        errors["since"] = "不能晚于今天"
+    if errors:
+        raise Invalid("花名册信息不正确", errors)
+    assert isinstance(name, str) and since is not None
+    member = RosterMember(org=org, name=name.strip(), status=str(status), since=since)
+    db.session.add(member)
+    db.session.commit()
+    return roster_view(member)
+
+
+def list_roster(actor: User, org_code: str) -> dict[str, Any]:
+    org = access.visible_org(actor, org_code)
+    rows = db.session.execute(db.select(RosterMember).filter_by(org_id=org.id)
+                              .order_by(RosterMember.id)).scalars()
+    return {"items": [roster_view(m) for m in rows]}

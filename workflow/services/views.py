@@ -1,0 +1,82 @@
+"""Plain-dict views of cases and their parts, shared by the API and the pages."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from workflow.history import Deadline, NextStep, Replay, Violation
+from workflow.persistence.models import Case, Document, StepRecordRow
+from workflow.replay import state_label
+from workflow.rules import REGISTRY
+from workflow.steps import DOCUMENT_LABELS, STEPS
+
+
+def violation(v: Violation, lang: str = "zh") -> dict[str, Any]:
+    rule = REGISTRY[v.rule]
+    return {"rule": v.rule, "message": rule.message(lang), "article": rule.article,
+            "responsible": v.responsible.value, "detail": v.detail,
+            "step_record_id": v.step_seq, "on": v.on.isoformat(),
+            "due_on": v.due_on.isoformat() if v.due_on else None}
+
+
+def deadline(d: Deadline) -> dict[str, Any]:
+    rule = REGISTRY[d.rule]
+    return {"rule": d.rule, "kind": d.kind, "due_on": d.due_on.isoformat(),
+            "responsible": d.responsible.value, "status": d.status.value,
+            "message": rule.zh, "article": rule.article}
+
+
+def next_step(n: NextStep) -> dict[str, Any]:
+    return {"step": n.step, "label": STEPS[n.step].zh, "earliest_on": n.earliest_on.isoformat(),
+            "recorder": STEPS[n.step].recorder.value}
+
+
+def document(d: Document) -> dict[str, Any]:
+    return {"id": d.id, "doc_type": d.doc_type, "label": DOCUMENT_LABELS.get(d.doc_type, d.doc_type),
+            "on_file": d.on_file, "reference": d.reference, "filename": d.filename,
+            "size": d.size, "attached_on": d.attached_on.isoformat()}
+
+
+def person(case: Case) -> dict[str, Any]:
+    return dict(case.person)  # the clear ID number is never stored; only the masked form
+
+
+def _step(row: StepRecordRow, effective: dict[int, Any], replay: Replay,
+          docs: Sequence[Document]) -> dict[str, Any]:
+    eff = effective.get(row.id)
+    missing = next((p.missing for p in replay.paperwork if p.step_seq == row.id), ())
+    return {
+        "id": row.id, "step": row.step, "label": STEPS[row.step].zh,
+        "occurred_on": (eff.occurred_on if eff else row.occurred_on).isoformat(),
+        "data": dict(eff.data) if eff else row.data, "original_data": row.data,
+        "corrected": bool(eff and (eff.data != row.data or eff.occurred_on != row.occurred_on)),
+        "note": row.note, "recorded_at": row.recorded_at.isoformat(timespec="seconds"),
+        "recorded_by": row.recorded_by.username if row.recorded_by else None,
+        "recorded_by_role": row.recorded_by_role,
+        "acknowledged_reason": row.acknowledged_reason,
+        "violations": [violation(v) for v in replay.violations_of(row.id)],
+        "documents": [document(d) for d in docs if d.step_record_id == row.id],
+        "missing_documents": list(missing),
+    }
+
+
+def summary(case: Case) -> dict[str, Any]:
+    return {"id": case.id, "branch": case.branch.code, "branch_name": case.branch.name,
+            "person": person(case), "stage": case.stage, "state": case.state,
+            "state_label": state_label(case.state), "version": case.version,
+            "application_date": case.application_date.isoformat()}
+
+
+def case(case: Case, rows: Iterable[StepRecordRow], docs: Sequence[Document],
+         replay: Replay) -> dict[str, Any]:
+    effective = {r.seq: r for r in replay.effective}
+    return {
+        **summary(case),
+        "stage": replay.stage, "state": replay.state, "state_label": state_label(replay.state),
+        "steps": [_step(r, effective, replay, docs) for r in rows],
+        "violations": [violation(v) for v in replay.violations],
+        "deadlines": [deadline(d) for d in replay.deadlines],
+        "next_steps": [n.step for n in replay.next_steps],
+        "next": [next_step(n) for n in replay.next_steps],
+        "warnings": list(replay.warnings),
+    }

@@ -1,0 +1,3 @@
+from workflow.app import create_app
+
+app = create_app()
