@@ -266,13 +266,18 @@ def id_number_valid(number: str) -> bool:
     return "10X98765432"[total % 11] == number[17].upper()
 
 
-def _check_person(value: object) -> str | None:
-    if not isinstance(value, dict):
-        return "必须是人员信息对象"
+def person_errors(value: Mapping[str, Any]) -> dict[str, str]:
     errors = validate_fields(PERSON_FIELDS, value)
     number = value.get("id_number")
     if "id_number" not in errors and isinstance(number, str) and not id_number_valid(number):
         errors["id_number"] = "身份证号码校验位不正确"
+    return errors
+
+
+def _check_person(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return "必须是人员信息对象"
+    errors = person_errors(value)
     return "；".join(f"{k}: {v}" for k, v in errors.items()) or None
 
 

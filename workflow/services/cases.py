@@ -25,7 +25,7 @@ from workflow.rules import REGISTRY
 from workflow.services import access, views
 from workflow.services.clock import today as real_today
 from workflow.services.errors import BadRequest, Conflict, Invalid, ProcedureViolation
-from workflow.steps import STEPS, parse_date, validate_data
+from workflow.steps import STEPS, parse_date, person_errors
 
 PROPOSED_SEQ = 2**62  # sorts after every stored record made the same day
 
@@ -95,11 +95,9 @@ def open_case(actor: User, branch_code: str, person: Any, application_date: Any,
         raise Invalid("案件只能建立在党支部", {"branch": "不是党支部"})
     access.check_may_record(actor, "application_submitted")
     day = _occurred_on(application_date, "application_date")
-    data = {"person": person, "branch": branch.code}
-    problems = validate_data("application_submitted", data)
+    problems = person_errors(person)
     if problems:
-        raise Invalid("申请人信息不完整或不正确", {f"person.{k}" if k != "person" else k: v
-                                               for k, v in problems.items()} | _person_fields(person))
+        raise Invalid("申请人信息不完整或不正确", {f"person.{k}": v for k, v in problems.items()})
     stored = dict(person)
     number = stored.pop("id_number", None)
     if number:
@@ -112,11 +110,6 @@ def open_case(actor: User, branch_code: str, person: Any, application_date: Any,
     result = _record(actor, case, [], "application_submitted", day,
                      {"person": stored, "branch": branch.code}, None, acknowledge, reason)
     return result["case"]
-
-
-def _person_fields(person: dict[str, Any]) -> dict[str, str]:
-    from workflow.steps import PERSON_FIELDS, validate_fields
-    return {f"person.{k}": v for k, v in validate_fields(PERSON_FIELDS, person).items()}
 
 
 def _occurred_on(value: Any, field: str = "occurred_on") -> date:
@@ -205,8 +198,10 @@ def _refuse_invalid(before: Replay, after: Replay) -> None:
 
 
 def _new_violations(before: Replay, after: Replay) -> list[Violation]:
+    """Violations the proposed step brings onto a record; deadlines missed with time passing
+    are reported on the case and in alerts, but are not the recorder's to acknowledge."""
     known = {v.key for v in before.violations}
-    return [v for v in after.violations if v.key not in known]
+    return [v for v in after.violations if v.key not in known and v.step_seq is not None]
 
 
 def _write(actor: User, case: Case, step: str, day: date, data: dict[str, Any],

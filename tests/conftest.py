@@ -1,0 +1,28 @@
+"""Shared fixtures: one app per session on a real database, emptied between tests.
+
+The database is SQLite in a temporary instance folder unless DATABASE_URL names another one
+(scripts/test runs the `db` tests again on a throwaway PostgreSQL cluster that way).
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    os.environ["INSTANCE_PATH"] = str(instance)
+    os.environ.setdefault("APP_ENV", "testing")
+    from flask_migrate import upgrade
+
+    from workflow.app import create_app
+    app = create_app({"TESTING": True, "UPLOAD_DIR": str(instance / "uploads"),
+                      "MAX_CONTENT_LENGTH": 256 * 1024})
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        from workflow.persistence.db import db
+        db.engine.dispose()

@@ -1,0 +1,82 @@
+"""A small world for database tests: a committee with two branches, a second committee, users
+of every role with API tokens, and rosters."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from workflow.persistence.db import db
+
+pytestmark = pytest.mark.db
+
+
+def _empty_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(t.name for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for t in tables:
+            db.session.execute(t.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        _empty_tables()
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(ctx):
+    return ctx.test_client()
+
+
+@dataclass
+class World:
+    tokens: dict[str, str]
+    roster: dict[str, int]
+    client: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def get(self, who: str, url: str, **kw: Any) -> Any:
+        return self.client.get(url, headers=self.headers(who), **kw)
+
+    def post(self, who: str, url: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.post(url, headers=self.headers(who), json=json, **kw)
+
+
+PASSWORD = "Secret2026x"
+
+
+@pytest.fixture
+def world(ctx, client) -> World:
+    from workflow.services import directory
+    directory.create_org("C", "测试党委", "committee")
+    directory.create_org("B1", "第一党支部", "branch", "C")
+    directory.create_org("B2", "第二党支部", "branch", "C")
+    directory.create_org("C2", "另一党委", "committee")
+    directory.create_org("B3", "外单位党支部", "branch", "C2")
+    people = {"sec1": ("branch_secretary", "B1"), "sec2": ("branch_secretary", "B2"),
+              "org": ("committee_organizer", "C"), "aud": ("auditor", "C"),
+              "admin": ("admin", "C"), "sec3": ("branch_secretary", "B3"),
+              "org2": ("committee_organizer", "C2")}
+    tokens = {}
+    for name, (role, org) in people.items():
+        directory.create_user(name, PASSWORD, role, org)
+        tokens[name] = directory.create_token(name)
+    w = World(tokens, {}, client)
+    for name, status, since in (("张伟", "full", "2000-01-01"), ("王芳", "full", "2005-07-01"),
+                                ("李强", "full", "2010-07-01"), ("赵敏", "probationary", "2024-01-01")):
+        r = w.post("sec1", "/api/v1/orgs/B1/roster", {"name": name, "status": status, "since": since})
+        assert r.status_code == 201, r.json
+        w.roster[name] = r.json["id"]
+    return w

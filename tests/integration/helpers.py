@@ -1,0 +1,43 @@
+"""Drive cases through the API with the unit tests' reference history."""
+from __future__ import annotations
+
+from typing import Any
+
+from tests.unit.builders import HAPPY, PERSON, Entry
+from workflow.steps import STEPS
+
+ROSTER_NAMES = {1: "张伟", 2: "王芳", 3: "李强", 6: "赵敏"}
+
+
+def map_roster(world: Any, data: dict[str, Any]) -> dict[str, Any]:
+    out = dict(data)
+    for key in ("cultivators", "introducers"):
+        if key in out:
+            out[key] = [world.roster[ROSTER_NAMES[i]] for i in out[key]]
+    return out
+
+
+def open_case(world: Any, who: str = "sec1", branch: str = "B1", date: str = "2023-03-01",
+              person: dict[str, Any] | None = None) -> dict[str, Any]:
+    r = world.post(who, "/api/v1/cases", {"branch": branch, "person": person or PERSON,
+                                          "application_date": date})
+    assert r.status_code == 201, r.json
+    return r.json  # type: ignore[no-any-return]
+
+
+def post_step(world: Any, case_id: int, step: str, on: str, data: dict[str, Any],
+              **extra: Any) -> Any:
+    who = extra.pop("who", None) or ("org" if STEPS[step].recorder.value == "committee" else "sec1")
+    return world.post(who, f"/api/v1/cases/{case_id}/steps",
+                      {"step": step, "occurred_on": on, "data": map_roster(world, data), **extra})
+
+
+def drive(world: Any, case_id: int, entries: list[Entry] = HAPPY, until: str | None = None) -> Any:
+    """Record entries[1:] (the first is the case's own application) up to and including `until`."""
+    last = None
+    for step, on, data in entries[1:]:
+        last = post_step(world, case_id, step, on, data)
+        assert last.status_code == 201, (step, last.json)
+        if step == until:
+            break
+    return last
