@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTANCE = Path(os.environ.get("INSTANCE_PATH", ROOT / "instance"))
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("INSTANCE_PATH") or ROOT / "instance")
 
 
 def _secret_key(instance: Path) -> str:
@@ -32,7 +35,8 @@ class Config:
     UPLOAD_ALLOWED = (".pdf", ".jpg", ".jpeg", ".png", ".doc", ".docx", ".xls", ".xlsx", ".txt")
     BABEL_DEFAULT_LOCALE = "zh"
 
-    def __init__(self, instance: Path = INSTANCE) -> None:
+    def __init__(self, instance: Path | None = None) -> None:
+        instance = instance or instance_path()
         env = os.environ
         self.INSTANCE_PATH = str(instance)
         self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or f"sqlite:///{instance / 'dangyuan.db'}"
@@ -58,7 +62,7 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
-    def __init__(self, instance: Path = INSTANCE) -> None:
+    def __init__(self, instance: Path | None = None) -> None:
         if not os.environ.get("SECRET_KEY"):
             raise RuntimeError("production needs SECRET_KEY set in the environment")
         if os.environ.get("FLASK_DEBUG") in ("1", "true"):
