@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from sqlalchemy import text
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +27,30 @@ def app(tmp_path_factory):
     with app.app_context():
         from workflow.persistence.db import db
         db.engine.dispose()
+
+
+from workflow.persistence.db import db  # noqa: E402
+
+
+def _empty_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(t.name for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for t in tables:
+            db.session.execute(t.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        _empty_tables()
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(ctx):
+    return ctx.test_client()

@@ -65,3 +65,5 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(api)
     cli.register(app)
+    from workflow.web import register as register_web
+    register_web(app)

@@ -6,35 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from workflow.persistence.db import db
 
 pytestmark = pytest.mark.db
-
-
-def _empty_tables() -> None:
-    tables = list(reversed(db.metadata.sorted_tables))
-    if db.engine.dialect.name == "postgresql":
-        names = ", ".join(t.name for t in tables)
-        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        for t in tables:
-            db.session.execute(t.delete())
-    db.session.commit()
-
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        _empty_tables()
-        yield app
-        db.session.remove()
-
-
-@pytest.fixture
-def client(ctx):
-    return ctx.test_client()
 
 
 @dataclass

@@ -1,0 +1,84 @@
+"""The pages for branch secretaries and committee organisers, on the same services as the API.
+
+Server-rendered Jinja templates, Flask-WTF forms with CSRF, Flask-Babel with Simplified Chinese
+by default and English on request; no build step.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, redirect, render_template, request, session, url_for
+from flask_babel import Babel
+from flask_login import current_user
+from flask_wtf.csrf import CSRFProtect
+
+from workflow.services.errors import ServiceError
+
+babel = Babel()
+csrf = CSRFProtect()
+LANGUAGES = ("zh", "en")
+
+
+def _locale() -> str:
+    lang = session.get("lang")
+    return lang if lang in LANGUAGES else "zh"
+
+
+def register(app: Flask) -> None:
+    from workflow.app import login_manager
+    from workflow.web import admin, auth, cases, committee, reports
+
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
+    babel.init_app(app, locale_selector=_locale)
+    csrf.init_app(app)
+    from workflow.api import api
+    csrf.exempt(api)  # the API authenticates with bearer tokens, not cookies
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录"
+    for bp in (auth.bp, cases.bp, committee.bp, admin.bp, reports.bp):
+        app.register_blueprint(bp)
+    app.add_url_rule("/", "home", _home)
+    app.add_url_rule("/lang/<code>", "set_lang", _set_lang)
+    app.context_processor(_globals)
+    app.register_error_handler(404, _not_found)
+    app.register_error_handler(403, _forbidden)
+
+
+def _home() -> Any:
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    if current_user.role in ("committee_organizer", "auditor"):
+        return redirect(url_for("committee.home"))
+    if current_user.role == "admin":
+        return redirect(url_for("admin.users"))
+    return redirect(url_for("cases.home"))
+
+
+def _set_lang(code: str) -> Any:
+    if code in LANGUAGES:
+        session["lang"] = code
+    return redirect(request.referrer or url_for("home"))
+
+
+def _globals() -> dict[str, Any]:
+    from workflow.services.bell import unread_count
+    unread = unread_count(current_user) if current_user.is_authenticated else 0
+    return {"lang": _locale(), "unread_alerts": unread}
+
+
+def _not_found(exc: Exception) -> Any:
+    if request.path.startswith("/api/"):
+        return {"error": {"code": "not_found", "message": "资源不存在"}}, 404
+    return render_template("error.html", code=404, message="页面不存在，或不在您的管理范围内。"), 404
+
+
+def _forbidden(exc: Exception) -> Any:
+    return render_template("error.html", code=403, message="您没有权限进行此操作。"), 403
+
+
+def service_error_page(exc: ServiceError) -> Any:
+    status = 404 if exc.status == 404 else exc.status
+    return render_template("error.html", code=status, message=exc.message), status
+
+
+__all__ = ["register", "service_error_page", "g"]

@@ -1,0 +1,64 @@
+"""Login, logout and password change."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from workflow.services import directory
+from workflow.services.errors import Invalid
+from workflow.web.forms import LoginForm, PasswordForm
+
+bp = Blueprint("auth", __name__)
+SESSION_LIFETIME = timedelta(hours=2)
+
+
+@bp.record_once
+def _configure(state: Any) -> None:
+    state.app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_LIFETIME)
+    state.app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    state.app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = directory.authenticate(form.username.data or "", form.password.data or "")
+        if user is None:
+            flash("用户名或密码不正确", "error")
+        else:
+            session.permanent = True
+            login_user(user)
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/") and not target.startswith("//")
+                            else url_for("home"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    logout_user()
+    flash("已退出登录", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password() -> Any:
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            directory.change_password(current_user, form.old_password.data or "",
+                                      form.new_password.data or "")
+        except Invalid as exc:
+            flash(exc.message, "error")
+        else:
+            flash("密码已修改", "info")
+            return redirect(url_for("home"))
+    return render_template("auth/password.html", form=form)
+
+
+__all__ = ["bp", "current_app"]

@@ -1,0 +1,151 @@
+"""Branch pages: the work queue, a case's page and the step forms built from the catalogue."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from workflow.persistence import repository as repo
+from workflow.services import cases, documents, worklist
+from workflow.services.clock import today
+from workflow.services.errors import (
+    Conflict, Forbidden, Invalid, NotFound, ProcedureViolation, ServiceError,
+)
+from workflow.steps import STEPS
+from workflow.web import diagram
+from workflow.web.forms import CaseForm, form_data, step_form
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+bp.before_request(login_required(lambda: None))
+
+
+@bp.get("/")
+def home() -> Any:
+    work = worklist.worklist(current_user, today(), request.args.get("branch"))
+    return render_template("cases/home.html", work=work)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    form = CaseForm()
+    violations: list[Any] = []
+    if form.validate_on_submit():
+        person = {k: getattr(form, k).data for k in ("name", "gender", "ethnicity", "education",
+                                                     "unit", "phone", "id_number")
+                  if getattr(form, k).data}
+        person["birth_date"] = form.birth_date.data.isoformat()
+        try:
+            case = cases.open_case(current_user, current_user.org.code, person,
+                                   form.application_date.data.isoformat(),
+                                   form.acknowledge.data, form.reason.data)
+        except ProcedureViolation as exc:
+            violations = exc.extra["violations"]
+        except (Invalid, Forbidden, NotFound) as exc:
+            _field_errors(form, exc, prefix="person.")
+        else:
+            flash("已建立案件并记录入党申请书", "info")
+            return redirect(url_for("cases.show", case_id=case["id"]))
+    return render_template("cases/new.html", form=form, violations=violations)
+
+
+@bp.get("/<int:case_id>")
+def show(case_id: int) -> Any:
+    try:
+        case = cases.get_case(current_user, case_id, today())
+    except NotFound:
+        abort(404)
+    return render_template("cases/show.html", case=case, steps=STEPS,
+                           diagram_svg=diagram.svg(case["state"]))
+
+
+def _field_errors(form: Any, exc: ServiceError, prefix: str = "") -> None:
+    shown = False
+    for key, message in exc.extra.get("fields", {}).items():
+        name = key.removeprefix(prefix)
+        for candidate in (name, f"data_{name}"):
+            field = getattr(form, candidate, None)
+            if field is not None:
+                field.errors = [*field.errors, message]
+                shown = True
+                break
+    flash(exc.message if shown else f"{exc.message}" +
+          "".join(f"（{k}：{v}）" for k, v in exc.extra.get("fields", {}).items()), "error")
+
+
+def _roster(case_id: int) -> list[tuple[int, str]]:
+    case = cases.access.visible_case(current_user, case_id)
+    return [(m.id, f"{m.name}（{'正式党员' if m.status == 'full' else '预备党员'}）")
+            for m in repo.roster(case.branch_id).values()]
+
+
+@bp.route("/<int:case_id>/steps/<step>", methods=["GET", "POST"])
+def record(case_id: int, step: str) -> Any:
+    if step not in STEPS or step == "application_submitted":
+        abort(404)
+    try:
+        case = cases.get_case(current_user, case_id, today())
+    except NotFound:
+        abort(404)
+    spec = STEPS[step]
+    form = step_form(spec, _roster(case_id))
+    if request.method == "GET":
+        form.version.data = str(case["version"])
+        form.occurred_on.data = today()
+    violations: list[Any] = []
+    if form.validate_on_submit():
+        try:
+            result = cases.record_step(
+                current_user, case_id, step, form.occurred_on.data.isoformat(),
+                form_data(spec, form), form.note.data or None, int(form.version.data or 0) or None,
+                form.acknowledge.data, form.reason.data)
+        except ProcedureViolation as exc:
+            violations = exc.extra["violations"]
+        except Conflict as exc:
+            flash(exc.message, "error")
+        except (Invalid, Forbidden) as exc:
+            _field_errors(form, exc)
+        else:
+            _attach(case_id, result["step"]["id"], spec, form)
+            flash(f"已记录「{spec.zh}」", "info")
+            return redirect(url_for("cases.show", case_id=case_id))
+    return render_template("cases/step.html", case=case, spec=spec, form=form,
+                           violations=violations, nxt=next((n for n in case["next"]
+                                                            if n["step"] == step), None))
+
+
+def _attach(case_id: int, record_id: int, spec: Any, form: Any) -> None:
+    for doc in spec.documents:
+        upload = getattr(form, f"doc_{doc}_file").data
+        ref = getattr(form, f"doc_{doc}_ref").data
+        try:
+            if upload and upload.filename:
+                documents.upload(current_user, case_id, record_id, doc, upload.filename,
+                                 upload.stream, upload.mimetype)
+            elif ref:
+                documents.mark_on_file(current_user, case_id, {"doc_type": doc, "on_file": True,
+                                                               "step_record_id": record_id,
+                                                               "reference": ref})
+        except ServiceError as exc:
+            flash(f"材料未保存：{exc.message}", "error")
+
+
+@bp.post("/<int:case_id>/documents")
+def attach(case_id: int) -> Any:
+    form = request.form
+    try:
+        upload = request.files.get("file")
+        if upload and upload.filename:
+            documents.upload(current_user, case_id, form.get("step_record_id"), form.get("doc_type"),
+                             upload.filename, upload.stream, upload.mimetype)
+        else:
+            documents.mark_on_file(current_user, case_id, {
+                "doc_type": form.get("doc_type"), "step_record_id": form.get("step_record_id"),
+                "on_file": True, "reference": form.get("reference", "")})
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        flash(exc.message + "".join(f"（{v}）" for v in exc.extra.get("fields", {}).values()), "error")
+    else:
+        flash("材料已登记", "info")
+    return redirect(url_for("cases.show", case_id=case_id) + "#timeline")

@@ -1,0 +1,57 @@
+"""Committee pages: the pre-review queue with (batch) sign-off, approvals due, overdue items."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from workflow.services import cases, committee, worklist
+from workflow.services.clock import today
+from workflow.services.errors import ProcedureViolation, ServiceError
+from workflow.steps import parse_date
+
+bp = Blueprint("committee", __name__, url_prefix="/committee")
+bp.before_request(login_required(lambda: None))
+
+APPROVALS = ("approval_due", "conversion_approval_due")
+
+
+@bp.get("/")
+def home() -> Any:
+    work = worklist.worklist(current_user, today())
+    queue = committee.pre_reviews(current_user, "pending")["items"]
+    approvals = [u for u in work["urgent"] if u["kind"] in APPROVALS]
+    overdue = [u for u in work["urgent"] if u["status"] == "overdue" and u["kind"] not in APPROVALS]
+    return render_template("committee/home.html", queue=queue, approvals=approvals,
+                           overdue=overdue, work=work, today=today())
+
+
+@bp.post("/pre-reviews")
+def sign_off() -> Any:
+    """Approve or return one or several pending pre-reviews with one set of comments."""
+    ids = [int(i) for i in request.form.getlist("case_id") if i.isdigit()]
+    decision = request.form.get("decision")
+    day = parse_date(request.form.get("occurred_on"))
+    if not ids or decision not in ("approved", "returned") or day is None:
+        flash("请选择案件、预审意见和日期", "error")
+        return redirect(url_for("committee.home"))
+    done, problems = 0, []
+    for case_id in ids:
+        data = {"decision": decision, "comments": request.form.get("comments", "").strip() or
+                ("同意" if decision == "approved" else "退回补充材料")}
+        try:
+            cases.record_step(current_user, case_id, "pre_review_decided", day.isoformat(), data,
+                              acknowledge=request.form.get("acknowledge") == "y",
+                              reason=request.form.get("reason"))
+            done += 1
+        except ProcedureViolation as exc:
+            rules = "、".join(v["message"] for v in exc.extra["violations"])
+            problems.append(f"案件 {case_id}：{rules}（如确需记录，请勾选确认并填写原因）")
+        except ServiceError as exc:
+            problems.append(f"案件 {case_id}：{exc.message}")
+    if done:
+        flash(f"已完成 {done} 件预审", "info")
+    for p in problems:
+        flash(p, "error")
+    return redirect(url_for("committee.home"))

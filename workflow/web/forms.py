@@ -1,0 +1,147 @@
+"""WTForms built from the step catalogue, so a new step or field needs no new form code."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField, DateField, DecimalField, Field, FormField, HiddenField, IntegerField,
+    PasswordField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField,
+)
+from wtforms import Form, SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from workflow.steps import DOCUMENT_LABELS, Field as StepField, FieldType, StepSpec
+
+CHOICE_LABELS = {
+    "pass": "通过", "fail": "不通过", "approved": "同意", "returned": "退回", "rejected": "不同意",
+    "none": "无异议", "resolved": "有异议，已查清", "upheld": "有异议，经查属实",
+    "convert": "按期转正", "extend": "延长预备期", "disqualify": "取消预备党员资格",
+    "member_recommendation": "党员推荐", "mass_org_recommendation": "群团组织推优",
+    "withdrawn": "本人撤回", "not_admitted": "未被接收", "disqualified": "取消资格",
+    "transferred_out": "转出", "deceased": "去世", "male": "男", "female": "女",
+    "secret_ballot": "无记名投票", "show_of_hands": "举手表决",
+}
+FIELD_LABELS = {
+    "interviewer": "谈话人", "method": "方式", "committee_meeting_on": "支委会会议日期",
+    "cultivators": "培养联系人", "period": "考察期（如 2025H1 / 2025Q3）", "conclusion": "结论",
+    "training_id": "培训班编号", "attended": "是否参加", "hours": "学时",
+    "opinions_heard": "已听取党小组、培养联系人和党员群众意见", "introducers": "入党介绍人",
+    "start_on": "开始日期", "end_on": "结束日期", "result": "审查结果", "decision": "决定",
+    "comments": "意见", "objections": "异议情况", "form_number": "志愿书编号", "vote": "表决",
+    "extension_reason": "延长审批期限的原因", "group": "党小组", "outcome": "决议",
+    "extend_months": "延长月数", "archive_ref": "档案号", "reason": "原因",
+    "to_branch": "转入党支部代码", "corrects": "更正的记录编号", "branch": "党支部",
+}
+
+
+def _choices(values: tuple[str, ...]) -> list[SelectChoice]:
+    return [SelectChoice(v, CHOICE_LABELS.get(v, v)) for v in values]
+
+
+def _pairs(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    return [SelectChoice(v, label) for v, label in pairs]
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired("请输入用户名")])
+    password = PasswordField("密码", validators=[DataRequired("请输入密码")])
+
+
+class PasswordForm(FlaskForm):
+    old_password = PasswordField("原密码", validators=[DataRequired("请输入原密码")])
+    new_password = PasswordField("新密码", validators=[DataRequired("请输入新密码"), Length(min=8, message="至少 8 位")])
+
+
+class VoteForm(Form):
+    eligible = IntegerField("应到有表决权的正式党员", validators=[InputRequired("必填"), NumberRange(min=1)])
+    present = IntegerField("实到", validators=[InputRequired("必填"), NumberRange(min=0)])
+    written = IntegerField("书面意见", default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
+    yes = IntegerField("赞成", validators=[InputRequired("必填"), NumberRange(min=0)])
+    no = IntegerField("反对", default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
+    abstain = IntegerField("弃权", default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
+    method = SelectField("表决方式", choices=_choices(("secret_ballot", "show_of_hands")))
+
+
+def _field(f: StepField, roster: list[tuple[int, str]]) -> Field:
+    label = FIELD_LABELS.get(f.name, f.name)
+    req = [InputRequired("必填")] if f.required else [Optional()]
+    if f.type is FieldType.DATE:
+        return DateField(label, validators=req)
+    if f.type is FieldType.BOOL:
+        return RadioField(label, choices=_pairs([("true", "是"), ("false", "否")]), validators=req)
+    if f.type is FieldType.INT:
+        return IntegerField(label, validators=req)
+    if f.type is FieldType.NUMBER:
+        return DecimalField(label, validators=req)
+    if f.type is FieldType.ENUM:
+        return SelectField(label, choices=_choices(f.choices), validators=req)
+    if f.type is FieldType.ROSTER_IDS:
+        return SelectMultipleField(label, choices=_pairs([(str(i), n) for i, n in roster]), validators=req)
+    if f.type is FieldType.VOTE:
+        return FormField(VoteForm, label=label)
+    return TextAreaField(label, validators=req) if f.name in ("conclusion", "comments") \
+        else StringField(label, validators=req)
+
+
+def step_form(spec: StepSpec, roster: list[tuple[int, str]]) -> FlaskForm:
+    """A form class for one step: occurred_on, its data fields, note, paperwork, acknowledgement."""
+    class StepForm(FlaskForm):
+        occurred_on = DateField("发生日期", validators=[InputRequired("请填写实际发生的日期")])
+        note = TextAreaField("备注", validators=[Optional()])
+        version = HiddenField()
+        acknowledge = BooleanField("我确认上述情况属实，仍需记录")
+        reason = TextAreaField("原因说明", validators=[Optional()])
+
+    for f in spec.fields:
+        if f.type is not FieldType.PERSON and f.name != "branch":
+            setattr(StepForm, f"data_{f.name}", _field(f, roster))
+    for doc in spec.documents:
+        setattr(StepForm, f"doc_{doc}_ref", StringField(f"{DOCUMENT_LABELS[doc]}：纸质存放位置",
+                                                        validators=[Optional()]))
+        setattr(StepForm, f"doc_{doc}_file", FileField(f"{DOCUMENT_LABELS[doc]}：上传文件"))
+    return StepForm()
+
+
+def form_data(spec: StepSpec, form: FlaskForm) -> dict[str, Any]:
+    """The step's data dict as the services expect it (same shape as the API's JSON)."""
+    data: dict[str, Any] = {}
+    for f in spec.fields:
+        field = getattr(form, f"data_{f.name}", None)
+        if field is None or field.data in (None, "", []):
+            continue
+        value = field.data
+        if f.type is FieldType.DATE:
+            value = value.isoformat()
+        elif f.type is FieldType.BOOL:
+            value = value == "true"
+        elif f.type is FieldType.NUMBER:
+            value = float(value)
+        elif f.type is FieldType.ROSTER_IDS:
+            value = [int(v) for v in value]
+        elif f.type is FieldType.VOTE:
+            value = {k: v for k, v in value.items() if k != "csrf_token"}
+        data[f.name] = value
+    return data
+
+
+class CaseForm(FlaskForm):
+    name = StringField("姓名", validators=[DataRequired("请填写姓名")])
+    gender = SelectField("性别", choices=_choices(("male", "female")))
+    birth_date = DateField("出生日期", validators=[InputRequired("请填写出生日期")])
+    id_number = StringField("身份证号码", validators=[Optional()])
+    ethnicity = StringField("民族", validators=[Optional()])
+    education = StringField("学历", validators=[Optional()])
+    unit = StringField("工作单位", validators=[Optional()])
+    phone = StringField("联系电话", validators=[Optional()])
+    application_date = DateField("递交申请书日期", validators=[InputRequired("请填写日期")])
+    acknowledge = BooleanField("我确认上述情况属实，仍需记录")
+    reason = TextAreaField("原因说明", validators=[Optional()])
+
+
+class SignOffForm(FlaskForm):
+    decision = RadioField("预审意见", choices=_choices(("approved", "returned")),
+                          validators=[InputRequired("请选择")])
+    comments = TextAreaField("意见", validators=[Optional()])
+    occurred_on = DateField("预审日期", validators=[InputRequired("请填写日期")])
