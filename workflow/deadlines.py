@@ -141,6 +141,8 @@ def deadlines(obs: list[Obligation], f: Facts, today: date) -> list[Deadline]:
         return []
     shown = []
     for ob in obs:
+        if ob.until is not None and ob.met_on is None:
+            continue  # stopped being required (stage over): not open; a miss is its violation
         status = ob.status(today)
         if status is DeadlineStatus.MET and ob.kind.endswith("assessment_due"):
             continue

@@ -122,7 +122,8 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
     StepSpec("admission_approved", "上级党委审批", "Admission approved", "candidate",
              Recorder.COMMITTEE,
              (F("decision", T.ENUM, choices=("approved", "rejected")),
-              F("extension_reason", T.STR, required=False)), ("approval_record",)),
+              F("extension_reason", T.STR, required=False)), ("approval_record",),
+             repeatable=True),  # again after a rejection; the machine allows one per vote
     StepSpec("admission_filed", "报再上级组织部门备案", "Admission filed upward", "probationary",
              Recorder.COMMITTEE),
     StepSpec("group_assigned", "编入党支部和党小组", "Assigned to a party group", "probationary",
@@ -132,7 +133,8 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
              Recorder.BRANCH, (F("period", T.STR, pattern=r"\d{4}Q[1-4]"), CONCLUSION),
              ("assessment_record",), repeatable=True),
     StepSpec("conversion_requested", "提出转正申请", "Conversion requested", "probationary",
-             Recorder.BRANCH, (), ("conversion_letter",)),
+             Recorder.BRANCH, (), ("conversion_letter",),
+             repeatable=True),  # again after an extension; once per probation round
     StepSpec("conversion_notice_held", "转正公示", "Conversion notice held", "probationary",
              Recorder.BRANCH, NOTICE, ("public_notice_record",), repeatable=True),
     StepSpec("conversion_voted", "支部大会讨论转正", "Conversion voted", "probationary",
@@ -142,7 +144,7 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
              ("general_meeting_minutes",), repeatable=True),
     StepSpec("conversion_approved", "上级党委审批转正", "Conversion approved", "probationary",
              Recorder.COMMITTEE, (F("decision", T.ENUM, choices=("approved", "rejected")),),
-             ("approval_record",)),
+             ("approval_record",), repeatable=True),  # once per adopted resolution
     StepSpec("file_archived", "材料归档", "File archived", "full_member",
              Recorder.BRANCH, (F("archive_ref", T.STR),)),
     StepSpec("case_closed", "终止", "Case closed", "any", Recorder.EITHER,
