@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, g, redirect, render_template, request, session, url_for
-from flask_babel import Babel
+from flask_babel import Babel, refresh
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -57,6 +57,7 @@ def _home() -> Any:
 def _set_lang(code: str) -> Any:
     if code in LANGUAGES:
         session["lang"] = code
+        refresh()  # translations are cached per context; switch them now
     return redirect(request.referrer or url_for("home"))
 
 
