@@ -153,5 +153,5 @@ def deadlines(obs: list[Obligation], f: Facts, today: date) -> list[Deadline]:
 
 def missed(obs: list[Obligation], f: Facts, today: date) -> list[Violation]:
     return [Violation(ob.rule, ob.responsible, None, ob.due_on,
-                      f"{ob.due_on} 到期未完成", due_on=ob.due_on, org=f.org)
+                      f"{ob.due_on} 到期未完成", due_on=ob.due_on, org=f.org_on(ob.due_on))
             for ob in obs if ob.missed(today)]

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from workflow.calendar import add_months, add_years
-from workflow.history import StepRecord
+from workflow.history import StepRecord, org_at
 from workflow.steps import parse_date
 
 
@@ -61,6 +61,11 @@ class Facts:
     full_member_on: date | None = None
     closed_on: date | None = None
     last_step_on: date | None = None
+    orgs: list[tuple[date, str]] = field(default_factory=list)  # (from, branch) after transfers
+
+    def org_on(self, day: date) -> str:
+        """The branch that held the case on that day (a transfer moves the case, not its past)."""
+        return org_at(self.orgs, day, self.org)
 
     @property
     def probation_expiry(self) -> date | None:
@@ -86,6 +91,7 @@ def _application(f: Facts, rec: StepRecord, _: bool) -> None:
     f.applied_on = rec.occurred_on
     f.birth_date = parse_date(rec.data.get("person", {}).get("birth_date"))
     f.org = str(rec.data.get("branch", f.org))
+    f.orgs.append((rec.occurred_on, f.org))
 
 
 def _set(attr: str) -> Callable[[Facts, StepRecord, bool], None]:
@@ -159,6 +165,7 @@ def _conversion_approved(f: Facts, rec: StepRecord, _: bool) -> None:
 
 def _transferred(f: Facts, rec: StepRecord, _: bool) -> None:
     f.org = str(rec.data["to_branch"])
+    f.orgs.append((rec.occurred_on, f.org))
     if f.approved_on is not None and f.probation_ended_on is None:
         f.transferred_in_probation = True
 

@@ -5,7 +5,7 @@ without knowing anything about the machine or the rules.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -116,6 +116,12 @@ class Paperwork:
     org: str = ""
 
 
+def org_at(orgs: Sequence[tuple[date, str]], day: date, default: str) -> str:
+    """The branch that held a case on a day, from its (from-date, branch) timeline."""
+    held = [org for since, org in orgs if since <= day]
+    return held[-1] if held else (orgs[0][1] if orgs else default)
+
+
 @dataclass(frozen=True)
 class Replay:
     state: str
@@ -128,6 +134,10 @@ class Replay:
     invalid: tuple[Invalid, ...]
     warnings: tuple[str, ...]
     effective: tuple[StepRecord, ...]
+    orgs: tuple[tuple[date, str], ...] = ()
+
+    def org_on(self, day: date) -> str:
+        return org_at(self.orgs, day, self.org)
 
     @property
     def valid(self) -> bool:

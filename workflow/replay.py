@@ -149,7 +149,7 @@ def state_label(state: str) -> str:
 
 
 def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
-              today: date, org: str) -> list[Paperwork]:
+              today: date, facts: Facts) -> list[Paperwork]:
     have: dict[int, set[str]] = {}
     for doc in documents:
         if doc.attached_on <= today:
@@ -159,7 +159,7 @@ def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
         lacking = tuple(d for d in STEPS[rec.step].documents if d not in have.get(rec.seq, ()))
         if lacking:
             missing.append(Paperwork(rec.seq, rec.step, rec.occurred_on, lacking,
-                                     _recorder(rec), org))
+                                     _recorder(rec), facts.org_on(rec.occurred_on)))
     return missing
 
 
@@ -216,6 +216,7 @@ def replay(records: Iterable[StepRecord], today: date, *,
         state=r.state, stage=machine.stage_of(r.state), org=f.org,
         violations=tuple(violations), deadlines=tuple(dl.deadlines(obs, f, today)),
         next_steps=tuple(next_steps(r.state, f, r.done, rulebook, calendar)),
-        paperwork=tuple(paperwork(effective, documents, today, f.org)),
-        invalid=tuple(r.invalid), warnings=tuple(r.warnings), effective=tuple(effective))
+        paperwork=tuple(paperwork(effective, documents, today, f)),
+        invalid=tuple(r.invalid), warnings=tuple(r.warnings), effective=tuple(effective),
+        orgs=tuple(f.orgs))
 

@@ -106,7 +106,7 @@ def _item14(org: str, year: int, as_of: date, cases: Mapping[int, Replay],
             continue
         for case_id in t.invitees:
             r = cases.get(case_id)
-            if r is None or r.org != org or _attended(r, t.id):
+            if r is None or r.org_on(t.start_on) != org or _attended(r, t.id):
                 continue
             found.append(Deduction("training_absence", case_id, "training_attended", None,
                                    ABSENCE_POINTS, f"未参加党校培训「{t.title}」", t.end_on,

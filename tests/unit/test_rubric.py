@@ -358,3 +358,16 @@ def test_item_14_floors_at_zero():
     r = _score(cases, 2024, as_of, trainings=[course])
     assert r.items["14"].score == 0 and len(r.items["14"].deductions) == 4
 
+
+
+def test_missed_deadline_is_charged_to_the_branch_holding_the_case_when_it_fell_due():
+    from tests.unit.builders import HAPPY, build, d
+    from workflow.replay import replay
+    from workflow.rubric import score
+    # applied 2023-03-01 in B1, never interviewed (due 2023-04-01), transferred to B2 on 2023-05-01
+    h = build(HAPPY[:1] + [("case_transferred", "2023-05-01", {"to_branch": "B2"})])
+    r = replay(h.records, d("2023-12-31"), documents=h.documents)
+    assert [(v.rule, v.org) for v in r.violations] == [("interview_within_one_month", "B1")]
+    b1 = score("B1", 2023, d("2023-12-31"), {1: r})
+    b2 = score("B2", 2023, d("2023-12-31"), {1: r})
+    assert b1.items["13"].score == 3 and b2.items["13"].score == 5
