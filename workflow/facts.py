@@ -35,6 +35,9 @@ class Facts:
     candidate_on: date | None = None
     candidate_filed_on: date | None = None
     introducers: tuple[int, ...] = ()
+    cultivators: tuple[int, ...] = ()
+    applicant_member: int | None = None  # the applicant's own roster entry, once they have one
+    review_submitter: int | None = None  # who recorded the passed branch committee review
     political_pass_on: date | None = None
     training_days: int = 0
     training_hours: float = 0.0
@@ -105,6 +108,11 @@ def _when(attr: str, key: str, value: Any) -> Callable[[Facts, StepRecord, bool]
         if rec.data.get(key) == value:
             setattr(f, attr, rec.occurred_on)
     return apply
+
+
+def _review(f: Facts, rec: StepRecord, _: bool) -> None:
+    if rec.data.get("result") == "pass":
+        f.branch_review_pass_on, f.review_submitter = rec.occurred_on, rec.recorded_by_member
 
 
 def _trained(f: Facts, rec: StepRecord, _: bool) -> None:
@@ -184,9 +192,11 @@ _APPLY: dict[str, Callable[[Facts, StepRecord, bool], None]] = {
     "candidate_filed": _set("candidate_filed_on"),
     "introducers_assigned": lambda f, r, _: setattr(f, "introducers",
                                                     tuple(r.data["introducers"])),
+    "cultivators_assigned": lambda f, r, _: setattr(f, "cultivators",
+                                                    tuple(r.data["cultivators"])),
     "political_review_concluded": _when("political_pass_on", "conclusion", "pass"),
     "candidate_trained": _trained,
-    "branch_committee_reviewed": _when("branch_review_pass_on", "result", "pass"),
+    "branch_committee_reviewed": _review,
     "pre_review_decided": _pre_review,
     "public_notice_held": _notice("notice"),
     "application_form_completed": _set("form_on"),

@@ -35,6 +35,8 @@ class StepRecord:
     recorded_by_role: str = "branch"
     recorded_at: datetime | None = None
     note: str | None = None
+    recorded_by_member: int | None = None  # roster member of the person who recorded it
+    exempt: frozenset[str] = frozenset()  # separation rules waived by a named exemption
 
 
 @dataclass(frozen=True)

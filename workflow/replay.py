@@ -36,7 +36,7 @@ def _correct(rec: StepRecord, fields: Mapping[str, Any]) -> StepRecord:
     data = {**rec.data, **{k: v for k, v in fields.items() if k != "occurred_on"}}
     day = parse_date(fields["occurred_on"]) if "occurred_on" in fields else rec.occurred_on
     return StepRecord(rec.seq, rec.step, day or rec.occurred_on, data, rec.recorded_by_role,
-                      rec.recorded_at, rec.note)
+                      rec.recorded_at, rec.note, rec.recorded_by_member, rec.exempt)
 
 
 def apply_corrections(records: Iterable[StepRecord],
@@ -62,9 +62,10 @@ def apply_corrections(records: Iterable[StepRecord],
 
 class _Replayer:
     def __init__(self, book: RuleBook, calendar: WorkingCalendar,
-                 roster: Mapping[int, RosterMember] | None, validate: bool, org: str) -> None:
+                 roster: Mapping[int, RosterMember] | None, validate: bool, org: str,
+                 applicant_member: int | None = None) -> None:
         self.book, self.calendar, self.roster, self.validate = book, calendar, roster, validate
-        self.facts = Facts(org=org)
+        self.facts = Facts(org=org, applicant_member=applicant_member)
         self.state = machine.INITIAL_STATE
         self.done: set[str] = set()
         self.violations: list[Violation] = []
@@ -200,12 +201,13 @@ def replay(records: Iterable[StepRecord], today: date, *,
            roster: Mapping[int, RosterMember] | None = None,
            rulebook: RuleBook = DEFAULT_RULEBOOK,
            calendar: WorkingCalendar = DEFAULT_CALENDAR,
-           validate: bool = True, org: str = "") -> Replay:
+           validate: bool = True, org: str = "",
+           applicant_member: int | None = None) -> Replay:
     """Derive everything about a case from its history as it stood on `today`."""
     invalid: list[Invalid] = []
     effective = sorted((r for r in apply_corrections(records, invalid) if r.occurred_on <= today),
                        key=lambda r: (r.occurred_on, r.seq))
-    r = _Replayer(rulebook, calendar, roster, validate, org)
+    r = _Replayer(rulebook, calendar, roster, validate, org, applicant_member)
     r.invalid = invalid
     for rec in effective:
         r.feed(rec)

@@ -208,6 +208,46 @@ def _adult(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     return None
 
 
+def _independent(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    who = r.recorded_by_member
+    if who is None or "independent_review" in r.exempt:
+        return None
+    if who in f.cultivators or who in f.introducers:
+        return "记录人是该发展对象的培养联系人或入党介绍人，应当回避"
+    return None
+
+
+def _independent_prereview(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    who = r.recorded_by_member
+    if who is None or "independent_prereview" in r.exempt:
+        return None
+    return "预审人与报送预审的支部记录人是同一人" if who == f.review_submitter else None
+
+
+def _disinterested_vote(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+    who = r.recorded_by_member
+    if who is None or "disinterested_vote" in r.exempt:
+        return None
+    if who == f.applicant_member:
+        return "记录人是本案申请人本人"
+    return "记录人是该发展对象的入党介绍人" if who in f.introducers else None
+
+
+SEPARATION: tuple[Rule, ...] = (
+    Rule("independent_review", "培养联系人、入党介绍人不得记录本案的支委会审查、预审、党委谈话和审批",
+         "A cultivator or introducer never records the case's review, pre-review, committee "
+         "interview or approval", "art. 13–25 (回避)", None, RuleClass.INVALID,
+         on=("branch_committee_reviewed", "pre_review_decided", "committee_interviewed",
+             "admission_approved", "conversion_approved"), check=_independent),
+    Rule("independent_prereview", "签署预审意见的党委人员不得是报送预审的支部记录人",
+         "The committee member signing off a pre-review is not who submitted it", "art. 18 (回避)",
+         None, RuleClass.INVALID, on=("pre_review_decided",), check=_independent_prereview),
+    Rule("disinterested_vote", "申请人本人和入党介绍人不得记录本案的表决",
+         "Nobody records a vote on a case in which they are the applicant or an introducer",
+         "art. 20 (回避)", None, RuleClass.INVALID, on=("admission_voted", "conversion_voted"),
+         check=_disinterested_vote),
+)
+
 VIOLATIONS: tuple[Rule, ...] = (
     Rule("interview_within_one_month", "党组织应在收到入党申请书后一个月内派人谈话",
          "Interview the applicant within one month of the application", "art. 7", B,
@@ -304,7 +344,7 @@ INVALIDS: tuple[Rule, ...] = (
          "—", None, RuleClass.INVALID),
 )
 
-REGISTRY: dict[str, Rule] = {r.id: r for r in (*VIOLATIONS, *INVALIDS)}
+REGISTRY: dict[str, Rule] = {r.id: r for r in (*VIOLATIONS, *INVALIDS, *SEPARATION)}
 STEP_RULES: dict[str, tuple[Rule, ...]] = {}
 for _rule in REGISTRY.values():
     for _step in _rule.on:
