@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-CORE = ["machine", "steps", "rules", "rulesets", "calendar", "votes", "replay", "deadlines",
+CORE = ["machine", "steps", "rules", "rulesets", "calendar", "votes", "replay", "deadlines", "chain", "alerts",
         "rubric", "facts", "history"]
 ROOT = Path(__file__).resolve().parents[2] / "workflow"
 ALLOWED = {"transitions", "dateutil", "chinese_calendar", "workflow", "__future__"}
