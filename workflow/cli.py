@@ -124,6 +124,29 @@ def seed_demo_cmd() -> None:
         click.echo(line)
 
 
+@click.command("backup")
+@click.option("--to", "target", required=True, help="file to write")
+@friendly
+def backup_cmd(target: str) -> None:
+    """Take a consistent online backup (SQLite backup API or pg_dump)."""
+    from workflow.services import backup
+    click.echo(f"backup written to {backup.backup(target)}")
+
+
+@click.command("restore")
+@click.option("--from", "source", required=True)
+@click.option("--yes", is_flag=True, help="confirm replacing the current data")
+@friendly
+def restore_cmd(source: str, yes: bool) -> None:
+    """Replace the database's contents with a backup (stop the web and workers first)."""
+    from workflow.services import backup
+    if not yes:
+        raise click.ClickException("恢复会覆盖当前数据，请确认后加 --yes")
+    backup.restore(source)
+    click.echo(f"restored from {source}")
+
+
 def register(app: Flask) -> None:
-    for command in (orgs, users, tokens, alerts, rubric_cmd, rederive_cmd, seed_demo_cmd):
+    for command in (orgs, users, tokens, alerts, rubric_cmd, rederive_cmd, seed_demo_cmd,
+                    backup_cmd, restore_cmd):
         app.cli.add_command(command)
