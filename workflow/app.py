@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from sqlalchemy import event
@@ -16,6 +17,16 @@ from workflow.persistence.db import db
 login_manager = LoginManager()
 migrate = Migrate()
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
+MAX_ID = 2**31 - 1  # PostgreSQL INTEGER; larger ids in a URL are simply not found
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in our routes: a positive database id, never one that overflows a column."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -26,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_object(conf)
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(overrides or {})
+    app.url_map.converters["int"] = IdConverter
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _engine_options(app)
     db.init_app(app)

@@ -193,11 +193,20 @@ def parse_date(value: object) -> date | None:
     return None
 
 
+MAX_INT = 2**31 - 1  # what an id or a count may be; beyond it no column can hold it
+
+
+def is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_INT
+
+
 def _check_number(f: Field, value: object, integer: bool) -> str | None:
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if not ok or isinstance(value, bool):
         return "必须是整数" if integer else "必须是数字"
     assert isinstance(value, (int, float))
+    if abs(value) > MAX_INT or value != value:
+        return "数值超出范围"
     if f.min is not None and value < f.min:
         return f"不能小于 {f.min:g}"
     if f.max is not None and value > f.max:
@@ -206,8 +215,7 @@ def _check_number(f: Field, value: object, integer: bool) -> str | None:
 
 
 def _check_roster_ids(f: Field, value: object, roster: Mapping[int, Any] | None) -> str | None:
-    if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if not isinstance(value, list) or not all(is_id(v) for v in value):
         return "必须是花名册成员编号的列表"
     if len(set(value)) != len(value):
         return "不能重复"

@@ -14,7 +14,7 @@ from workflow.persistence.models import Document, StepRecordRow, User
 from workflow.services import access, views
 from workflow.services.clock import today
 from workflow.services.errors import BadRequest, Invalid, TooLarge
-from workflow.steps import DOCUMENT_LABELS, STEPS
+from workflow.steps import DOCUMENT_LABELS, STEPS, is_id
 
 
 def _target(actor: User, case_id: int, step_record_id: Any, doc_type: Any) -> StepRecordRow:
@@ -24,6 +24,8 @@ def _target(actor: User, case_id: int, step_record_id: Any, doc_type: Any) -> St
         record_id = int(step_record_id)
     except (TypeError, ValueError):
         raise Invalid("步骤编号不正确", {"step_record_id": "必须是整数"}) from None
+    if not is_id(record_id):
+        raise Invalid("步骤编号不正确", {"step_record_id": "不是有效的编号"})
     row = db.session.get(StepRecordRow, record_id)
     if row is None or row.case_id != case.id:
         raise Invalid("步骤记录不属于该案件", {"step_record_id": "不是该案件的步骤记录"})
