@@ -17,9 +17,13 @@ def to_record(row: StepRecordRow) -> StepRecord:
                       row.recorded_at, row.note)
 
 
-def step_rows(case_id: int) -> list[StepRecordRow]:
-    return list(db.session.execute(
-        db.select(StepRecordRow).filter_by(case_id=case_id).order_by(StepRecordRow.id)).scalars())
+def step_rows(case_id: int, up_to_version: int | None = None) -> list[StepRecordRow]:
+    """The case's records; `up_to_version` keeps the snapshot consistent with a case row read
+    earlier, so a concurrent writer shows up as a version conflict, not as a changed history."""
+    query = db.select(StepRecordRow).filter_by(case_id=case_id)
+    if up_to_version is not None:
+        query = query.where(StepRecordRow.case_version <= up_to_version)
+    return list(db.session.execute(query.order_by(StepRecordRow.id)).scalars())
 
 
 def document_rows(case_id: int) -> list[Document]:

@@ -130,7 +130,7 @@ def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: An
     if not isinstance(data, dict):
         raise BadRequest("data 必须是对象")
     case = access.visible_case(actor, case_id)
-    rows = repo.step_rows(case.id)
+    rows = repo.step_rows(case.id, up_to_version=case.version)
     corrected = _correction_target(rows, data) if step == "step_corrected" else None
     access.check_may_record(actor, step, corrected)
     if version is not None and version != case.version:
