@@ -371,3 +371,40 @@ def test_missed_deadline_is_charged_to_the_branch_holding_the_case_when_it_fell_
     b1 = score("B1", 2023, d("2023-12-31"), {1: r})
     b2 = score("B2", 2023, d("2023-12-31"), {1: r})
     assert b1.items["13"].score == 3 and b2.items["13"].score == 5
+
+
+# --- recomputation, and the zero and floors together -----------------------------------------
+
+def test_scoring_is_a_pure_function_of_the_history():
+    """Same history, same score; one more document, the deduction is gone: nothing is kept
+    between two calls, so the rubric never needs a cache to be invalidated."""
+    h = build(HAPPY)
+    docs = _without_docs(h, 2)
+    first = _score({1: _replay(h, documents=docs)}, 2023)
+    assert first == _score({1: _replay(h, documents=list(docs))}, 2023)
+    assert first.items["13"].score == 4
+    attached = docs + [DocumentRef(2, "interview_record", d("2024-01-10"))]
+    again = _score({1: _replay(h, documents=attached)}, 2023)
+    assert again.items["13"].score == 5 and again.items["13"].deductions == ()
+
+
+def test_the_overdue_zero_keeps_every_other_deduction_listed():
+    h = build(ON_PROBATION)
+    seq = _seq(ON_PROBATION, "conversion_requested")
+    as_of = d("2025-07-13")
+    r = _score({5: _replay(h, as_of, _without_docs(h, seq))}, 2025, as_of)
+    assert r.items["13"].score == 0
+    assert sorted((x.kind, x.points) for x in r.items["13"].deductions) == [
+        ("overdue_conversion", 5), ("paperwork", 1)]
+
+
+def test_item_14_counts_each_course_and_floors_at_zero():
+    as_of = d("2024-12-31")
+    autumn = Training(12, "秋季培训班", d("2024-10-08"), d("2024-10-10"), (1, 2))
+    cases = _activists(as_of, c1=_trained(True), c2=_trained(None))
+    r = _score(cases, 2024, as_of, trainings=[COURSE, autumn])
+    # spring: c2 absent (c1 attended, c3 is not a case); autumn: c1 and c2 without a record
+    assert sorted((x.case_id, x.message) for x in r.items["14"].deductions) == [
+        (1, "未参加党校培训「秋季培训班」"), (2, "未参加党校培训「2024年春季入党积极分子培训班」"),
+        (2, "未参加党校培训「秋季培训班」")]
+    assert r.items["14"].score == 0

@@ -1,12 +1,18 @@
-"""The committee's work: the pre-review queue and training courses (item 14)."""
+"""The committee's work: the pre-review queue and training courses (item 14).
+
+Attendance is a recorded step (`training_attended`) on the activist's case, so the rubric reads
+it from the history like everything else; the course row only says who was invited and when.
+"""
 from __future__ import annotations
 
 from typing import Any
 
+from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Training, TrainingInvitee, User
 from workflow.services import access, cases, views
-from workflow.services.errors import BadRequest, Invalid, NotFound
+from workflow.replay import apply_corrections
+from workflow.services.errors import BadRequest, Forbidden, Invalid, NotFound
 from workflow.steps import parse_date
 
 PENDING_STATE = "candidate.awaiting_pre_review"
@@ -93,3 +99,68 @@ def record_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any
 def trainings_for_rubric(committee_ids: set[int]) -> list[Training]:
     return list(db.session.execute(
         db.select(Training).where(Training.org_id.in_(committee_ids))).scalars())
+
+
+# --- the training pages' reads ------------------------------------------------------------------
+
+def _require_reader(actor: User) -> None:
+    """Courses are the committee's: its organisers run them, its auditors read them."""
+    if actor.role not in (access.Role.COMMITTEE_ORGANIZER, access.Role.AUDITOR):
+        raise Forbidden("只有上级党委可以查看培训班")
+
+
+def _visible_training(actor: User, training_id: int) -> Training:
+    _require_reader(actor)
+    t = db.session.get(Training, training_id)
+    if t is None or t.org_id not in access.subtree_ids(actor.org_id):
+        raise NotFound(f"培训班 {training_id} 不存在")
+    return t
+
+
+def training_list(actor: User) -> list[dict[str, Any]]:
+    _require_reader(actor)
+    rows = db.session.execute(db.select(Training).where(
+        Training.org_id.in_(access.subtree_ids(actor.org_id)))
+        .order_by(Training.start_on.desc(), Training.id.desc())).scalars()
+    return [{**_training_view(t, []), "invited": len(_invited(t.id))} for t in rows]
+
+
+def _invited(training_id: int) -> list[int]:
+    return list(db.session.execute(db.select(TrainingInvitee.case_id)
+                                   .filter_by(training_id=training_id)
+                                   .order_by(TrainingInvitee.case_id)).scalars())
+
+
+def _attendance(case_id: int, training_id: int) -> bool | None:
+    """Read as the rubric reads it (corrections folded in; one attended record suffices), so the
+    course page never contradicts item 14: True, False (recorded absent) or None (no record)."""
+    records = apply_corrections([repo.to_record(r) for r in repo.step_rows(case_id)], [])
+    found = [r.data.get("attended") is True for r in records
+             if r.step == "training_attended" and r.data.get("training_id") == training_id]
+    return any(found) if found else None
+
+
+def training_detail(actor: User, training_id: int) -> dict[str, Any]:
+    """The course, each invitee with branch and attendance (true, false, or None: not recorded)."""
+    t = _visible_training(actor, training_id)
+    ids = _invited(t.id)
+    cases_by_id = {c.id: c for c in db.session.execute(
+        db.select(Case).where(Case.id.in_(ids))).scalars()}
+    invitees = [{"case_id": cid, "name": cases_by_id[cid].person_name,
+                 "branch": cases_by_id[cid].branch.name, "stage": cases_by_id[cid].stage,
+                 "attended": _attendance(cid, t.id)} for cid in ids]
+    return {**_training_view(t, ids), "invitees": invitees}
+
+
+def activist_choices(actor: User) -> list[dict[str, Any]]:
+    """The activists of the committee's branches, grouped by branch, for the invitation list."""
+    access.require_committee(actor)
+    rows = db.session.execute(db.select(Case).where(
+        Case.branch_id.in_(access.subtree_ids(actor.org_id)), Case.stage == "activist")
+        .order_by(Case.branch_id, Case.person_name, Case.id)).scalars()
+    groups: dict[str, dict[str, Any]] = {}
+    for c in rows:
+        group = groups.setdefault(c.branch.code, {"org": c.branch.code, "name": c.branch.name,
+                                                  "cases": []})
+        group["cases"].append({"id": c.id, "name": c.person_name})
+    return list(groups.values())

@@ -1,4 +1,9 @@
-"""Alerts and the rubric over the caller's scope, from replayed histories."""
+"""Alerts and the rubric over the caller's scope, from replayed histories.
+
+Nothing here is stored: every score is recomputed from the recorded steps, documents and
+training courses on each request (spec section 8, "derived, never typed in"), so a document
+attached or a step corrected a minute ago shows in the next page, file or API answer.
+"""
 from __future__ import annotations
 
 from datetime import date
@@ -10,10 +15,15 @@ from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, StepRecordRow, TrainingInvitee, User
 from workflow.replay import replay
+from workflow.rules import REGISTRY
 from workflow.services import access
 from workflow.services.committee import trainings_for_rubric
 from workflow.services.errors import BadRequest, Invalid
 from workflow.services.views import violation
+from workflow.steps import STEPS
+
+TREND_YEARS = 3  # the committee table shows the scored year and the two before it
+SORT_KEYS = ("org", "name", "13", "14", "total", "change")
 
 
 def _replays(case_rows: list[Case], as_of: date) -> dict[int, Replay]:
@@ -28,6 +38,9 @@ def _replays(case_rows: list[Case], as_of: date) -> dict[int, Replay]:
                                  rulebook=books[case.branch_id], calendar=calendar,
                                  validate=False, org=case.branch.code)
     return result
+
+
+replays_of = _replays  # the public name; worklist still imports the old one
 
 
 def alert_list(actor: User, as_of: date, org: str | None = None) -> dict[str, Any]:
@@ -48,10 +61,20 @@ def alert_list(actor: User, as_of: date, org: str | None = None) -> dict[str, An
     return {"items": items}
 
 
+def _moved() -> Any:
+    """Cases ever transferred: their past counts for the branch that held them then."""
+    return db.select(StepRecordRow.case_id).where(StepRecordRow.step == "case_transferred")
+
+
 def _cases_of(branch_id: int) -> list[Case]:
-    moved = db.select(StepRecordRow.case_id).where(StepRecordRow.step == "case_transferred")
     return list(db.session.execute(db.select(Case).where(
-        (Case.branch_id == branch_id) | Case.id.in_(moved))).scalars())
+        (Case.branch_id == branch_id) | Case.id.in_(_moved()))).scalars())
+
+
+def scope_cases(org_ids: set[int]) -> list[Case]:
+    """Every case a set of branches may have held: theirs now, and any transferred one."""
+    return list(db.session.execute(db.select(Case).where(
+        Case.branch_id.in_(org_ids) | Case.id.in_(_moved())).order_by(Case.id)).scalars())
 
 
 def branch_rubric(actor: User, org: str, year: Any, as_of: date) -> dict[str, Any]:
@@ -63,21 +86,31 @@ def system_rubric(org: str, year: Any, as_of: date) -> dict[str, Any]:
     return _score(access.org_by_code(org), year, as_of)
 
 
-def _score(branch: Organisation, year: Any, as_of: date) -> dict[str, Any]:
+def parse_year(year: Any) -> int:
     try:
         year_n = int(year)
     except (TypeError, ValueError):
         raise BadRequest("year 必须是年份，例如 2025") from None
     if not 1950 <= year_n <= 2200:
         raise BadRequest("year 必须是年份，例如 2025")
+    return year_n
+
+
+def _score(branch: Organisation, year: Any, as_of: date) -> dict[str, Any]:
+    year_n = parse_year(year)
     if branch.kind != "branch":
         raise Invalid("考核按党支部计分", {"org": "请指定党支部代码"})
-    committees = set(repo.ancestors(branch.id))
     result = rubric.score(branch.code, year_n, as_of, _replays(_cases_of(branch.id), as_of),
-                          [rubric.Training(t.id, t.title, t.start_on, t.end_on,
-                                           tuple(i.case_id for i in _invitees(t.id)))
-                           for t in trainings_for_rubric(committees)])
+                          _trainings(branch.id))
     return rubric_view(result)
+
+
+def _trainings(branch_id: int) -> list[rubric.Training]:
+    """The courses of every committee above the branch, with their invitees."""
+    committees = set(repo.ancestors(branch_id))
+    return [rubric.Training(t.id, t.title, t.start_on, t.end_on,
+                            tuple(i.case_id for i in _invitees(t.id)))
+            for t in trainings_for_rubric(committees)]
 
 
 def _invitees(training_id: int) -> list[TrainingInvitee]:
@@ -98,4 +131,117 @@ def rubric_view(r: rubric.Rubric) -> dict[str, Any]:
             "committee": [_deduction(d) for d in r.committee]}
 
 
-__all__ = ["alert_list", "branch_rubric", "rubric_view", "violation"]
+# --- the pages' and report files' views --------------------------------------------------------
+
+def person_names(case_ids: set[int]) -> dict[int, str]:
+    if not case_ids:
+        return {}
+    rows = db.session.execute(db.select(Case.id, Case.person_name).where(Case.id.in_(case_ids)))
+    return {cid: name for cid, name in rows}
+
+
+KIND_LABELS = {"procedure": "程序不到位", "paperwork": "手续不齐全",
+               "overdue_conversion": "转正超期", "training_absence": "未参加党校培训"}
+
+
+def rule_label(rule: str) -> str:
+    if rule in REGISTRY:
+        return REGISTRY[rule].zh
+    return STEPS[rule].zh if rule in STEPS else rule
+
+
+def _named(deductions: list[dict[str, Any]], names: dict[int, str]) -> None:
+    """Add what a reader needs beside the API's ids: the person, the kind and rule in words."""
+    for d in deductions:
+        d["person"] = names.get(d["case_id"], "")
+        d["kind_label"] = KIND_LABELS.get(d["kind"], d["kind"])
+        d["rule_label"] = rule_label(d["rule"])
+
+
+def branch_report(actor: User, org: str, year: Any, as_of: date) -> dict[str, Any]:
+    """The API's rubric plus what a reader needs: the branch's name and each person's name."""
+    branch = access.visible_org(actor, org)
+    result = _score(branch, year, as_of)
+    everything = [d for i in result["items"].values() for d in i["deductions"]]
+    everything += result["committee"]
+    names = person_names({d["case_id"] for d in everything})
+    _named(everything, names)
+    result["org_name"] = branch.name
+    result["total"] = sum(i["score"] for i in result["items"].values())
+    result["max_total"] = sum(i["max"] for i in result["items"].values())
+    return result
+
+
+def branches_in(root: Organisation) -> list[Organisation]:
+    scope = access.subtree_ids(root.id)
+    query = db.select(Organisation).where(Organisation.id.in_(scope), Organisation.kind == "branch")
+    return list(db.session.execute(query.order_by(Organisation.code)).scalars())
+
+
+def table_root(actor: User, org: str | None) -> Organisation:
+    """The organisation a table is about: the one asked for (within scope) or the actor's own."""
+    return access.visible_org(actor, org) if org else actor.org
+
+
+def committee_table(actor: User, org: str | None, year: Any, as_of: date,
+                    sort: str = "org", direction: str = "asc") -> dict[str, Any]:
+    """Every branch under `org` for a year and the years before it, from one replay per case.
+
+    All years are scored on the same date, so each cell equals what the branch page (and
+    GET /api/v1/rubric) shows for that year and date: a late document or a correction raises
+    the past years too, as it does everywhere else.
+    """
+    root = table_root(actor, org)
+    year_n = parse_year(year)
+    years = list(range(year_n - TREND_YEARS + 1, year_n + 1))
+    branches = branches_in(root)
+    held = _held_by(_replays(scope_cases({b.id for b in branches}), as_of))
+    rows, committee = [], []
+    for b in branches:
+        trainings = _trainings(b.id)
+        mine = held.get(b.code, {})
+        history = [rubric.score(b.code, y, as_of, mine, trainings) for y in years]
+        rows.append(_table_row(b, history))
+        committee += [{**_deduction(d), "org": b.code, "org_name": b.name}
+                      for d in history[-1].committee]
+    _named(committee, person_names({d["case_id"] for d in committee}))
+    sort, direction = _sort(rows, sort, direction)
+    return {"org": root.code, "org_name": root.name, "year": year_n, "years": years,
+            "as_of": as_of.isoformat(), "rows": rows, "committee": committee,
+            "sort": sort, "dir": direction}
+
+
+def _held_by(replays: dict[int, Replay]) -> dict[str, dict[int, Replay]]:
+    """Group cases by every branch that ever held them, so that scoring one branch looks only
+    at its own cases (the rubric attributes each miss to one of these branches anyway)."""
+    held: dict[str, dict[int, Replay]] = {}
+    for case_id, r in replays.items():
+        for code in {r.org, *(org for _, org in r.orgs)}:
+            held.setdefault(code, {})[case_id] = r
+    return held
+
+
+def _table_row(branch: Organisation, history: list[rubric.Rubric]) -> dict[str, Any]:
+    current = history[-1]
+    trend = [{"year": r.year, "13": r.items["13"].score, "14": r.items["14"].score,
+              "total": sum(i.score for i in r.items.values())} for r in history]
+    return {"org": branch.code, "name": branch.name,
+            "items": {k: {"max": i.max, "score": i.score, "deductions": len(i.deductions)}
+                      for k, i in current.items.items()},
+            "13": current.items["13"].score, "14": current.items["14"].score,
+            "total": trend[-1]["total"], "max_total": sum(i.max for i in current.items.values()),
+            "change": trend[-1]["total"] - trend[-2]["total"] if len(trend) > 1 else 0,
+            "trend": trend, "committee": len(current.committee)}
+
+
+def _sort(rows: list[dict[str, Any]], sort: str, direction: str) -> tuple[str, str]:
+    """Sort in place by one column; ties keep the branch-code order so the table is stable."""
+    sort = sort if sort in SORT_KEYS else "org"
+    direction = "desc" if direction == "desc" else "asc"
+    rows.sort(key=lambda r: r["org"])
+    rows.sort(key=lambda r: r[sort], reverse=direction == "desc")
+    return sort, direction
+
+
+__all__ = ["alert_list", "branch_report", "branch_rubric", "committee_table", "rubric_view",
+           "violation"]

@@ -26,16 +26,17 @@ def _locale() -> str:
 
 def register(app: Flask) -> None:
     from workflow.app import login_manager
-    from workflow.web import admin, auth, cases, committee, reports
+    from workflow.web import admin, auth, cases, committee, reports, security
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
     babel.init_app(app, locale_selector=_locale)
     csrf.init_app(app)
+    security.init(app)
     from workflow.api import api
     csrf.exempt(api)  # the API authenticates with bearer tokens, not cookies
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
-    for bp in (auth.bp, cases.bp, committee.bp, admin.bp, reports.bp):
+    for bp in (auth.bp, cases.bp, committee.bp, admin.bp, reports.bp, reports.trainings_bp):
         app.register_blueprint(bp)
     app.add_url_rule("/", "home", _home)
     app.add_url_rule("/lang/<code>", "set_lang", _set_lang)

@@ -1,7 +1,6 @@
 """Login, logout and password change."""
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
@@ -10,19 +9,13 @@ from flask_login import current_user, login_required, login_user, logout_user
 from workflow.services import directory
 from workflow.services.errors import Invalid
 from workflow.web.forms import LoginForm, PasswordForm
+from workflow.web.security import LOGIN_LIMIT, limiter
 
 bp = Blueprint("auth", __name__)
-SESSION_LIFETIME = timedelta(hours=2)
-
-
-@bp.record_once
-def _configure(state: Any) -> None:
-    state.app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_LIFETIME)
-    state.app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    state.app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT, methods=["POST"], error_message="登录尝试过于频繁，请稍后再试")
 def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():

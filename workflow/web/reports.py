@@ -1,32 +1,102 @@
-"""Score pages: a branch's rubric with every deduction explained and a link to its step."""
+"""Score and statistics pages, and the report files they offer for download.
+
+A branch's rubric with every deduction explained (link to the step, what would fix it); the
+committee's table of all its branches (sortable, with the years before); the annual
+development statistics. Each page's numbers come from the same service call as its Excel and
+PDF file, and the rubric's from the same scoring as GET /api/v1/rubric, so they never disagree.
+"""
 from __future__ import annotations
 
+import io
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, render_template, request, send_file
 from flask_login import current_user, login_required
 
-from workflow.services import access, reports
+from workflow.services import report_files, reports, statistics
 from workflow.services.clock import today
-from workflow.services.errors import BadRequest, Invalid, NotFound
+from workflow.services.errors import BadRequest, ServiceError
+from workflow.steps import parse_date
+from workflow.web import service_error_page, trainings
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 bp.before_request(login_required(lambda: None))
+bp.register_error_handler(ServiceError, service_error_page)
+trainings_bp = trainings.bp  # registered beside this blueprint by workflow.web.register
+FORMATS = ("xlsx", "pdf")
+
+
+def _as_of() -> date:
+    raw = request.args.get("as_of")
+    day = parse_date(raw) if raw else today()
+    if day is None:
+        raise BadRequest("as_of 必须是 YYYY-MM-DD 格式的日期")
+    return day
+
+
+def _year(as_of: date) -> str:
+    return request.args.get("year") or str(as_of.year)
+
+
+def _download(report: report_files.Report, fmt: str, name: str) -> Response:
+    if fmt not in FORMATS:
+        raise BadRequest("文件格式只能是 xlsx 或 pdf")
+    data, mimetype = report_files.render(report, fmt)
+    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                     download_name=f"{name}.{fmt}", max_age=0)
 
 
 @bp.get("/rubric")
 def rubric() -> Any:
-    as_of = today()
-    year = request.args.get("year", str(as_of.year))
-    scope = access.subtree_ids(current_user.org_id)
-    from workflow.services.admin import organisations
-    branches = [o for o in organisations() if o.id in scope and o.kind == "branch"]
+    as_of = _as_of()
+    year = _year(as_of)
+    branches = reports.branches_in(current_user.org)
     code = request.args.get("org") or (branches[0].code if branches else "")
-    try:
-        result = reports.branch_rubric(current_user, code, year, as_of) if code else None
-    except NotFound:
-        abort(404)
-    except (BadRequest, Invalid):
-        abort(404)
+    result = reports.branch_report(current_user, code, year, as_of) if code else None
     return render_template("reports/rubric.html", result=result, branches=branches, code=code,
-                           year=year)
+                           year=year, as_of=as_of.isoformat())
+
+
+@bp.get("/rubric.<fmt>")
+def rubric_file(fmt: str) -> Any:
+    as_of = _as_of()
+    result = reports.branch_report(current_user, request.args.get("org") or current_user.org.code,
+                                   _year(as_of), as_of)
+    return _download(report_files.branch_report(result), fmt,
+                     f"rubric-{result['org']}-{result['year']}")
+
+
+def _table(as_of: date) -> dict[str, Any]:
+    return reports.committee_table(current_user, request.args.get("org"), _year(as_of), as_of,
+                                   request.args.get("sort", "org"), request.args.get("dir", "asc"))
+
+
+@bp.get("/committee")
+def committee() -> Any:
+    as_of = _as_of()
+    return render_template("reports/committee.html", table=_table(as_of), as_of=as_of.isoformat())
+
+
+@bp.get("/committee.<fmt>")
+def committee_file(fmt: str) -> Any:
+    table = _table(_as_of())
+    return _download(report_files.committee_report(table), fmt,
+                     f"rubric-{table['org']}-{table['year']}")
+
+
+def _stats(as_of: date) -> dict[str, Any]:
+    return statistics.annual(current_user, request.args.get("org"), _year(as_of), as_of)
+
+
+@bp.get("/statistics")
+def statistics_page() -> Any:
+    as_of = _as_of()
+    return render_template("reports/statistics.html", stats=_stats(as_of), as_of=as_of.isoformat())
+
+
+@bp.get("/statistics.<fmt>")
+def statistics_file(fmt: str) -> Any:
+    stats = _stats(_as_of())
+    return _download(report_files.statistics_report(stats), fmt,
+                     f"statistics-{stats['org']}-{stats['year']}")

@@ -1,0 +1,84 @@
+"""Training course pages (item 14): the committee creates a course, invites activists of its
+branches and records who attended; auditors read. Thin over services.committee, the same calls
+as POST /api/v1/trainings and /attendance, so pages and API accept and refuse the same things.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from workflow.services import committee
+from workflow.services.clock import today
+from workflow.services.errors import Invalid, ProcedureViolation, ServiceError
+from workflow.web import service_error_page
+
+bp = Blueprint("trainings", __name__, url_prefix="/trainings")
+bp.before_request(login_required(lambda: None))
+bp.register_error_handler(ServiceError, service_error_page)
+
+
+@bp.get("/")
+def index() -> Any:
+    return render_template("trainings/index.html", courses=committee.training_list(current_user))
+
+
+def _form_body() -> dict[str, Any]:
+    """The form as the API's body: hours a number, invitees case ids (bad input left as is
+    so that the service names the field)."""
+    hours: Any = request.form.get("hours", "").strip()
+    try:
+        hours = float(hours)
+    except ValueError:
+        pass
+    return {"title": request.form.get("title", ""), "start_on": request.form.get("start_on"),
+            "end_on": request.form.get("end_on"), "hours": hours,
+            "invitees": [int(i) for i in request.form.getlist("invitee") if i.isdigit()]}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    choices = committee.activist_choices(current_user)
+    errors: dict[str, str] = {}
+    body: dict[str, Any] = {"invitees": []}
+    if request.method == "POST":
+        body = _form_body()
+        try:
+            created = committee.create_training(current_user, body)
+        except Invalid as exc:
+            errors = exc.extra.get("fields", {})
+            flash(exc.message, "error")
+        else:
+            flash(f"已创建培训班「{created['title']}」，邀请 {len(created['invitees'])} 人", "info")
+            return redirect(url_for("trainings.show", training_id=created["id"]))
+    return render_template("trainings/new.html", choices=choices, errors=errors, body=body,
+                           today=today().isoformat()), (422 if errors else 200)
+
+
+@bp.get("/<int:training_id>")
+def show(training_id: int) -> Any:
+    course = committee.training_detail(current_user, training_id)
+    return render_template("trainings/show.html", course=course,
+                           ended=course["end_on"] <= today().isoformat())
+
+
+@bp.post("/<int:training_id>/attendance")
+def attendance(training_id: int) -> Any:
+    """Record one invitee's attendance: a `training_attended` step dated the course's last day."""
+    case_id = request.form.get("case_id", "")
+    body = {"case_id": int(case_id) if case_id.isdigit() else None,
+            "attended": {"y": True, "n": False}.get(request.form.get("attended", "")),
+            "acknowledge": request.form.get("acknowledge") == "y",
+            "reason": request.form.get("reason") or None}
+    try:
+        committee.record_attendance(current_user, training_id, body)
+    except ProcedureViolation as exc:
+        rules = "、".join(v["message"] for v in exc.extra["violations"])
+        flash(f"案件 {case_id}：{rules}（如确需记录，请勾选确认并填写原因）", "error")
+    except Invalid as exc:
+        fields = "".join(f"（{v}）" for v in exc.extra.get("fields", {}).values())
+        flash(f"案件 {case_id}：{exc.message}{fields}", "error")
+    else:
+        flash(f"已记录案件 {case_id} 的出勤情况", "info")
+    return redirect(url_for("trainings.show", training_id=training_id))
