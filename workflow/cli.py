@@ -146,7 +146,19 @@ def restore_cmd(source: str, yes: bool) -> None:
     click.echo(f"restored from {source}")
 
 
+@click.command("seed-synthetic")
+@click.option("--cases", "n", required=True, type=click.IntRange(1, 5_000_000))
+@click.option("--seed", "seed_value", default=1, type=int)
+@click.option("--prefix", default="S", help="organisation code prefix (one run per prefix)")
+@friendly
+def seed_synthetic_cmd(n: int, seed_value: int, prefix: str) -> None:
+    """Bulk-insert N realistic synthetic cases (benchmarks)."""
+    from workflow.services import synthetic
+    result = synthetic.seed(n, seed_value, today(), prefix)
+    click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+
+
 def register(app: Flask) -> None:
     for command in (orgs, users, tokens, alerts, rubric_cmd, rederive_cmd, seed_demo_cmd,
-                    backup_cmd, restore_cmd):
+                    backup_cmd, restore_cmd, seed_synthetic_cmd):
         app.cli.add_command(command)

@@ -26,18 +26,14 @@ TREND_YEARS = 3  # the committee table shows the scored year and the two before 
 SORT_KEYS = ("org", "name", "13", "14", "total", "change")
 
 
+def score_everything(as_of: date) -> int:
+    from workflow.services.bulk import score_everything as run
+    return run(as_of)
+
+
 def _replays(case_rows: list[Case], as_of: date) -> dict[int, Replay]:
-    calendar = repo.working_calendar()
-    books: dict[int, Any] = {}
-    result = {}
-    for case in case_rows:
-        if case.branch_id not in books:
-            books[case.branch_id] = repo.rulebook_for(case.branch_id)
-        records = [repo.to_record(r) for r in repo.step_rows(case.id)]
-        result[case.id] = replay(records, as_of, documents=repo.to_documents(repo.document_rows(case.id)),
-                                 rulebook=books[case.branch_id], calendar=calendar,
-                                 validate=False, org=case.branch.code)
-    return result
+    from workflow.services.bulk import replay_cases
+    return replay_cases(case_rows, as_of)
 
 
 replays_of = _replays  # the public name; worklist still imports the old one

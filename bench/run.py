@@ -1,0 +1,184 @@
+"""One command, ratios against the floor measured in the same run on the same database.
+
+    .venv/bin/python bench/run.py --cases 100000 [--database-url URL]
+
+Builds a fresh instance with synthetic histories, then measures each operation against its
+floor (the least work that could answer the same question) and prints a table. Never run by
+the test suite; tests do not assert timings.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def build(cases: int, url: str | None) -> Any:
+    instance = tempfile.mkdtemp(prefix="bench-")
+    os.environ["INSTANCE_PATH"] = instance
+    if url:
+        os.environ["DATABASE_URL"] = url
+    from flask_migrate import upgrade
+
+    from workflow.app import create_app
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        from workflow.services import synthetic
+        seconds, result = timed(lambda: synthetic.seed(cases, 7, date.today()))
+        print(f"seeded {result} in {seconds:.1f} s ({cases / seconds:,.0f} cases/s)")
+    return app
+
+
+def bench_recording(app: Any, n: int = 200) -> tuple[float, float]:
+    import sqlalchemy as sa
+
+    from workflow.persistence.db import db
+    from workflow.persistence.models import Case, StepRecordRow, User, utcnow
+    from workflow.services import cases, directory
+    with app.app_context():
+        branch = db.session.execute(sa.select(Case.branch_id).where(Case.stage == "activist")
+                                    .limit(1)).scalar_one()
+        code = db.session.get(Case, db.session.execute(sa.select(Case.id).where(
+            Case.branch_id == branch).limit(1)).scalar_one()).branch.code
+        directory.create_user("bench", "Bench2026x", "branch_secretary", code)
+        user = db.session.execute(sa.select(User).filter_by(username="bench")).scalar_one()
+        ids = db.session.execute(sa.select(Case.id).where(Case.branch_id == branch,
+                                                          Case.stage == "activist")).scalars().all()
+        targets = (ids * (n // max(1, len(ids)) + 1))[:n]
+        day = (date.today() - timedelta(1)).isoformat()
+        data = {"period": "2026H2", "conclusion": "良好"}
+
+        def service() -> None:
+            for case_id in targets:
+                cases.record_step(user, case_id, "activist_assessed", day, data,
+                                  acknowledge=True, reason="bench")
+
+        def floor() -> None:
+            for case_id in targets:
+                version = db.session.execute(sa.select(Case.version).where(Case.id == case_id)).scalar_one()
+                db.session.execute(sa.insert(StepRecordRow).values(
+                    case_id=case_id, case_version=version + 1, step="activist_assessed",
+                    occurred_on=date.today() - timedelta(1), data=data, recorded_by_role="branch",
+                    recorded_at=utcnow()))
+                db.session.execute(sa.update(Case).where(Case.id == case_id, Case.version == version)
+                                   .values(version=version + 1))
+                db.session.commit()
+        return timed(service)[0] / n, timed(floor)[0] / n
+
+
+def bench_replay(app: Any) -> tuple[float, float]:
+    import sqlalchemy as sa
+
+    from workflow.persistence.db import db
+    from workflow.persistence.models import StepRecordRow
+    from workflow.services import reports
+    with app.app_context():
+        def floor() -> int:
+            rows = db.session.execute(sa.select(StepRecordRow.case_id, StepRecordRow.step,
+                                                StepRecordRow.occurred_on, StepRecordRow.data)
+                                      .execution_options(yield_per=10_000))
+            return sum(1 for _ in rows)
+
+        def replay_and_score() -> int:
+            return reports.score_everything(date.today())
+        return timed(replay_and_score)[0], timed(floor)[0]
+
+
+def bench_sweep(app: Any) -> tuple[float, float, float]:
+    import sqlalchemy as sa
+
+    from workflow.persistence.db import db
+    from workflow.persistence.models import Case, DeadlineRow, StepRecordRow
+    from workflow.services import alerting
+    with app.app_context():
+        alerting.refresh_all_deadlines()
+        day = date.today()
+        due = sa.select(DeadlineRow.id).where(DeadlineRow.met.is_(False),
+                                              DeadlineRow.due_on <= day + timedelta(60))
+        indexed = timed(lambda: len(db.session.execute(due).all()))[0]
+        full = timed(lambda: sum(1 for _ in db.session.execute(
+            sa.select(StepRecordRow.case_id, StepRecordRow.data).join(Case)
+            .where(Case.stage.in_(alerting.OPEN_STAGES))).yield_per(10_000)))[0]
+        sweep = timed(lambda: alerting.scan(day))[0]
+        return sweep, indexed, full
+
+
+def bench_pages(app: Any, clients: int = 8, requests: int = 25) -> dict[str, tuple[float, float]]:
+    import sqlalchemy as sa
+    from werkzeug.serving import make_server
+
+    from workflow.persistence.db import db
+    from workflow.persistence.models import Case, User
+    from workflow.services import directory
+    with app.app_context():
+        user = db.session.execute(sa.select(User).filter_by(username="bench")).scalar_one()
+        token = directory.create_token(user.username)
+        ids = db.session.execute(sa.select(Case.id).where(Case.branch_id == user.org_id)).scalars().all()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/api/v1"
+    results: dict[str, tuple[float, float]] = {}
+    for name, path in (("case list", lambda i: "/cases?per_page=20"),
+                       ("case page", lambda i: f"/cases/{ids[i % len(ids)]}")):
+        samples: list[float] = []
+
+        def client(k: int) -> None:
+            for i in range(requests):
+                req = urllib.request.Request(base + path(k * requests + i),
+                                             headers={"Authorization": f"Bearer {token}"})
+                start = time.perf_counter()
+                urllib.request.urlopen(req).read()
+                samples.append(time.perf_counter() - start)
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        samples.sort()
+        results[name] = (statistics.median(samples), samples[int(len(samples) * 0.95) - 1])
+    server.shutdown()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    app = build(args.cases, args.database_url)
+    record, record_floor = bench_recording(app)
+    replay_all, stream = bench_replay(app)
+    sweep, indexed, full = bench_sweep(app)
+    pages = bench_pages(app)
+    print(f"\n| measurement ({args.cases:,} cases) | ours | floor | ratio |")
+    print("|---|---|---|---|")
+    print(f"| record one step (per step) | {record * 1e3:.1f} ms | {record_floor * 1e3:.2f} ms raw SQL | "
+          f"{record_floor / record:.0%} of floor speed |")
+    print(f"| replay every case + score every branch | {replay_all:.1f} s | {stream:.1f} s streaming all step rows | "
+          f"{replay_all / stream:.1f}× floor |")
+    print(f"| alert sweep for a day | {sweep:.2f} s | {indexed * 1e3:.0f} ms indexed due rows / "
+          f"{full:.1f} s full scan | {sweep / indexed:.0f}× indexed, {sweep / full:.2f}× full scan |")
+    for name, (p50, p95) in pages.items():
+        print(f"| {name}, 8 clients | p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms | | |")
+
+
+if __name__ == "__main__":
+    main()
