@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +27,19 @@ def _secret_key(instance: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+# Celery, read by tasks/ with namespace CELERY_ (CELERY_BROKER_URL -> broker_url). Schedules are
+# cron strings or seconds so that loading the config does not import Celery (~0.25 s).
+SWEEP_CRON = "30 6 * * *"  # daily deadline sweep, in CELERY_TIMEZONE
+BROKER_CLEANUP_SECONDS = 3600.0
+
+
+def beat_schedule(sweep_cron: str) -> dict[str, dict[str, Any]]:
+    return {
+        "deadline-sweep": {"task": "tasks.sweep", "schedule": sweep_cron},
+        "broker-cleanup": {"task": "tasks.cleanup_broker", "schedule": BROKER_CLEANUP_SECONDS},
+    }
+
+
 class Config:
     TESTING = False
     DEBUG = False
@@ -34,6 +48,23 @@ class Config:
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     UPLOAD_ALLOWED = (".pdf", ".jpg", ".jpeg", ".png", ".doc", ".docx", ".xls", ".xlsx", ".txt")
     BABEL_DEFAULT_LOCALE = "zh"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=2)  # session timeout for the pages
+    # The embedded SQLAlchemy broker polls; kombu reads this option (tasks/broker.py makes the
+    # transport accept it). Redis ignores it.
+    CELERY_BROKER_TRANSPORT_OPTIONS: ClassVar[dict[str, Any]] = {"polling_interval": 1.0}
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+    CELERY_TASK_IGNORE_RESULT = True  # tasks that report back (the sweep) opt in
+    CELERY_RESULT_EXPIRES = 24 * 3600
+    # Alert delivery: exponential backoff (base * 2**retry seconds, capped), then the row waits
+    # for the next sweep; a pause between cases spreads a large sweep's writes (tests use it to
+    # stop a worker mid-sweep).
+    ALERT_DELIVERY_BACKOFF = 60.0
+    ALERT_DELIVERY_BACKOFF_MAX = 3600.0
+    ALERT_DELIVERY_MAX_RETRIES = 8
+    ALERT_DELIVERY_LEASE_SECONDS = 600
+    ALERT_SWEEP_PAUSE = 0.0
 
     def __init__(self, instance: Path | None = None) -> None:
         instance = instance or instance_path()
@@ -46,9 +77,13 @@ class Config:
             f"sqla+sqlite:///{instance / 'celery-broker.db'}"
         self.CELERY_RESULT_BACKEND = env.get("CELERY_RESULT_BACKEND") or \
             f"db+sqlite:///{instance / 'celery-results.db'}"
+        self.CELERY_BEAT_SCHEDULE_FILENAME = str(instance / "celerybeat-schedule")
+        self.CELERY_TIMEZONE = env.get("CELERY_TIMEZONE") or "Asia/Shanghai"
+        self.CELERY_BEAT_SCHEDULE = beat_schedule(env.get("ALERT_SWEEP_CRON") or SWEEP_CRON)
         for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD",
                     "MAIL_DEFAULT_SENDER"):
             setattr(self, key, env.get(key))
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
         if "TODAY" in env:  # demo and tests: pin "today" for reproducible deadlines
             self.TODAY = env["TODAY"]
 
@@ -59,9 +94,13 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
+    RATELIMIT_ENABLED = False  # tests log in many times a minute; test_security enables it
 
 
 class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
     def __init__(self, instance: Path | None = None) -> None:
         if not os.environ.get("SECRET_KEY"):
             raise RuntimeError("production needs SECRET_KEY set in the environment")

@@ -67,6 +67,31 @@ def users_create(username: str, password: str, role: str, org: str) -> None:
     click.echo(f"created user {user.username} ({user.role}) in {user.org.code}")
 
 
+@users.command("link")
+@click.option("--username", required=True)
+@click.option("--member", "member_id", required=True, type=int, help="roster member id")
+@friendly
+def users_link(username: str, member_id: int) -> None:
+    """Link an account to the roster member behind it (separation of duties)."""
+    user = directory.link_member(username, member_id)
+    click.echo(f"linked {user.username} to roster member {member_id}")
+
+
+exemptions_group = AppGroup("exemptions", help="Separation-of-duties exemptions.")
+
+
+@exemptions_group.command("grant")
+@click.option("--org", required=True)
+@click.option("--rule", required=True)
+@click.option("--reason", required=True)
+@click.option("--by", "granted_by", required=True, help="the committee organiser granting it")
+@friendly
+def exemptions_grant(org: str, rule: str, reason: str, granted_by: str) -> None:
+    from workflow.services import exemptions
+    row = exemptions.grant(directory.user_by_name(granted_by), org, rule, reason)
+    click.echo(f"exemption {row['id']}: {row['org']} {row['rule']}")
+
+
 @tokens.command("create")
 @click.option("--username", required=True)
 @friendly
@@ -158,7 +183,25 @@ def seed_synthetic_cmd(n: int, seed_value: int, prefix: str) -> None:
     click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
 
 
+@click.command("verify")
+@click.option("--org", help="only this organisation's subtree")
+@friendly
+def verify_cmd(org: str | None) -> None:
+    """Recompute every case's hash chain; report the first broken link per case."""
+    from workflow.services import history_chain
+    checks, heads = history_chain.verify(org)
+    broken = [c for c in checks if not c.ok]
+    for c in broken:
+        where = f"{c.kind} #{c.record_id}" if c.record_id else "chain head"
+        click.echo(f"case {c.case_id}: broken at {where}: {c.reason}")
+    for code, head in heads.items():
+        click.echo(f"org {code} head {head}")
+    click.echo(f"{len(checks)} case(s) checked, {len(broken)} broken")
+    if broken:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
-    for command in (orgs, users, tokens, alerts, rubric_cmd, rederive_cmd, seed_demo_cmd,
-                    backup_cmd, restore_cmd, seed_synthetic_cmd):
+    for command in (orgs, users, tokens, alerts, exemptions_group, rubric_cmd, rederive_cmd, seed_demo_cmd,
+                    backup_cmd, restore_cmd, seed_synthetic_cmd, verify_cmd):
         app.cli.add_command(command)

@@ -35,6 +35,7 @@ class RosterMember(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(sa.String(100))
     status: Mapped[str] = mapped_column(sa.String(20))  # full | probationary
     since: Mapped[date] = mapped_column(sa.Date)
+    person_case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"))  # admitted via
     org: Mapped[Organisation] = relationship()
 
 
@@ -47,6 +48,9 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     role: Mapped[str] = mapped_column(sa.String(30))
     org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254))  # alert e-mail; none = in-app only
+    # the roster entry of the person behind the account: separation of duties is judged on it
+    roster_member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("roster_members.id"))
     org: Mapped[Organisation] = relationship()
 
     @property
@@ -74,6 +78,8 @@ class Case(db.Model):  # type: ignore[name-defined]
     stage: Mapped[str] = mapped_column(sa.String(20), index=True)
     state: Mapped[str] = mapped_column(sa.String(60))
     version: Mapped[int] = mapped_column(default=1)
+    chain_head: Mapped[str | None] = mapped_column(sa.String(64))
+    chain_length: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     branch: Mapped[Organisation] = relationship()
@@ -94,6 +100,11 @@ class StepRecordRow(db.Model):  # type: ignore[name-defined]
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     recorded_by_role: Mapped[str] = mapped_column(sa.String(20))  # branch | committee
     acknowledged_reason: Mapped[str | None] = mapped_column(sa.Text)
+    recorded_by_member_id: Mapped[int | None] = mapped_column()  # roster member at recording
+    exemptions: Mapped[list[str] | None] = mapped_column(sa.JSON)  # separation rules waived
+    chain_index: Mapped[int | None] = mapped_column()
+    prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    chain_hash: Mapped[str | None] = mapped_column(sa.String(64))
     recorded_by: Mapped[User | None] = relationship()
 
     __table_args__ = (
@@ -116,6 +127,9 @@ class ViolationRow(db.Model):  # type: ignore[name-defined]
     acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     reason: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    chain_index: Mapped[int | None] = mapped_column()
+    prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    chain_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Document(db.Model):  # type: ignore[name-defined]
@@ -134,6 +148,9 @@ class Document(db.Model):  # type: ignore[name-defined]
     attached_on: Mapped[date] = mapped_column(sa.Date)
     attached_at: Mapped[datetime] = mapped_column(default=utcnow)
     attached_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    chain_index: Mapped[int | None] = mapped_column()
+    prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    chain_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class RuleSetting(db.Model):  # type: ignore[name-defined]
@@ -186,7 +203,86 @@ class Notification(db.Model):  # type: ignore[name-defined]
     message: Mapped[str] = mapped_column(sa.Text, default="")
     created_on: Mapped[date] = mapped_column(sa.Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Delivery beyond the in-app row (e-mail, console): set only once a channel accepted it.
     delivered_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    # A delivering worker's lease: a second copy of the task skips the row until it expires.
+    claimed_until: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (sa.UniqueConstraint("case_id", "rule", "kind", "due_on", "level",
-                                          name="uq_notifications_once"),)
+                                          name="uq_notifications_once"),
+                      sa.Index("ix_notifications_escalated_to_id", "escalated_to_id"),
+                      sa.Index("ix_notifications_delivered_at", "delivered_at"))
+
+
+class NotificationRead(db.Model):  # type: ignore[name-defined]
+    """Who has read which alert: one outbox row is shown to many users, so reads are per user."""
+
+    __tablename__ = "notification_reads"
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    notification_id: Mapped[int] = mapped_column(sa.ForeignKey("notifications.id"),
+                                                 primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeadlineRow(db.Model):  # type: ignore[name-defined]
+    """A case's deadline as a row, rewritten whenever the case changes, so the daily sweep reads
+    only the rows whose due date falls inside an alert window instead of replaying every case.
+    A cache of the replay, like the case's stage: `alerting.refresh_deadlines` rebuilds it."""
+
+    __tablename__ = "deadlines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    rule: Mapped[str] = mapped_column(sa.String(60))
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    due_on: Mapped[date] = mapped_column(sa.Date)
+    responsible: Mapped[str] = mapped_column(sa.String(20))  # branch | committee
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))  # who must act
+    met: Mapped[bool] = mapped_column(default=False)
+    met_on: Mapped[date | None] = mapped_column(sa.Date)
+
+    # met first, then due_on: the sweep's two range scans are "unmet and due before the end of
+    # the widest window" (overdue ones included) and "met, due inside the window"; with due_on
+    # first the former would walk every past (mostly met) deadline of every open case.
+    __table_args__ = (sa.Index("ix_deadlines_met_due_on", "met", "due_on"),)
+
+
+class DeadlineSet(db.Model):  # type: ignore[name-defined]
+    """Which history a case's deadline rows were built from, and until when they are complete.
+
+    Recurring windows (half-yearly, quarterly assessments) are derived up to a horizon, so rows
+    built on one day are complete for sweeps up to `complete_until`; the sweep rebuilds the few
+    sets that expire. `known_on` is the last step date in the history: a sweep for an earlier
+    day (a backfill) replays that case as it stood then instead of trusting the rows."""
+
+    __tablename__ = "deadline_sets"
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
+    case_version: Mapped[int] = mapped_column()
+    known_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
+    complete_until: Mapped[date] = mapped_column(sa.Date, index=True)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeadlineBackfill(db.Model):  # type: ignore[name-defined]
+    """A completed rebuild of every open case's deadline rows (after the upgrade that added
+    them, or after rule settings changed); the sweep runs one when none is recorded yet."""
+
+    __tablename__ = "deadline_backfills"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cases: Mapped[int] = mapped_column()
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Exemption(db.Model):  # type: ignore[name-defined]
+    """An organisation's named exemption from one separation-of-duties rule."""
+
+    __tablename__ = "exemptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    rule: Mapped[str] = mapped_column(sa.String(60))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    granted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    org: Mapped[Organisation] = relationship()
+    granted_by: Mapped[User | None] = relationship()

@@ -14,7 +14,8 @@ from workflow.rulesets import Override, RuleBook, rulebook
 
 def to_record(row: StepRecordRow) -> StepRecord:
     return StepRecord(row.id, row.step, row.occurred_on, row.data or {}, row.recorded_by_role,
-                      row.recorded_at, row.note)
+                      row.recorded_at, row.note, row.recorded_by_member_id,
+                      frozenset(row.exemptions or ()))
 
 
 def step_rows(case_id: int, up_to_version: int | None = None) -> list[StepRecordRow]:
@@ -35,9 +36,13 @@ def to_documents(rows: Iterable[Document]) -> list[DocumentRef]:
     return [DocumentRef(d.step_record_id, d.doc_type, d.attached_on) for d in rows]
 
 
-def roster(org_id: int) -> dict[int, RosterMember]:
+def roster_rows(org_id: int) -> dict[int, RosterRow]:
     rows = db.session.execute(db.select(RosterRow).filter_by(org_id=org_id)).scalars()
-    return {r.id: RosterMember(r.id, r.name, r.status, r.since) for r in rows}
+    return {r.id: r for r in rows}
+
+
+def roster(org_id: int) -> dict[int, RosterMember]:
+    return {r.id: RosterMember(r.id, r.name, r.status, r.since) for r in roster_rows(org_id).values()}
 
 
 def ancestors(org_id: int) -> list[int]:

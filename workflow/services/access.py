@@ -10,7 +10,7 @@ from enum import StrEnum
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, StepRecordRow, User
 from workflow.services.errors import Forbidden, NotFound
-from workflow.steps import STEPS, Recorder
+from workflow.steps import STEPS, Recorder, is_id
 
 
 class Role(StrEnum):
@@ -52,6 +52,8 @@ def visible_org(actor: User, code: str) -> Organisation:
 
 
 def visible_case(actor: User, case_id: int, *, lock: bool = False) -> Case:
+    if not is_id(case_id):
+        raise NotFound(f"案件 {case_id} 不存在")
     query = db.select(Case).filter_by(id=case_id)
     if lock:
         query = query.with_for_update()

@@ -7,7 +7,7 @@ from typing import Any
 from workflow.persistence.db import db
 from workflow.persistence.models import HolidayOverride, Organisation, RuleSetting, User
 from workflow.rulesets import DEFAULT_SETTINGS, RULE_SETS
-from workflow.services import access
+from workflow.services import access, alerting
 from workflow.services.errors import Invalid
 from workflow.steps import parse_date
 
@@ -55,6 +55,7 @@ def add_setting(actor: User, org_code: str, key: str, raw: Any, effective_from: 
                       effective_from=day)
     db.session.add(row)
     db.session.commit()
+    alerting.refresh_all_deadlines()  # due dates moved without any case changing
     return row
 
 
@@ -71,4 +72,5 @@ def set_holiday(actor: User, day_raw: Any, is_workday: bool, note: str) -> Holid
     row.is_workday, row.note = is_workday, note
     db.session.add(row)
     db.session.commit()
+    alerting.refresh_all_deadlines()
     return row

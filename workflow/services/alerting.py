@@ -1,70 +1,278 @@
-"""The deadline sweep: turn deadlines that entered an alert window into outbox rows, once.
+"""Deadline rows and the deadline sweep that turns them into outbox rows, once.
 
-Safe to run twice or after a crash: each (case, rule, kind, due date, level) is inserted at
-most once (a unique constraint backs the check), so a rerun adds only what is missing.
+Replaying every open case each day would cost the whole history of the system per sweep, so a
+case's deadlines are kept as rows (`deadlines`), rewritten in the transaction that changes the
+case (`refresh_deadlines`). The sweep then reads, by an indexed range on `due_on`, only the rows
+that can be inside some alert window for the day, and asks the same pure `alerts.level()` the
+alert list asks, so the two cannot disagree.
+
+Safe to run twice, concurrently or after a crash: each (case, rule, kind, due date, level) is
+inserted at most once (a unique constraint backs it and the insert ignores conflicts), and each
+case's alerts are committed together, so a rerun adds exactly what is missing.
 """
 from __future__ import annotations
 
-from datetime import date
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date, timedelta
+from importlib import import_module
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from workflow import alerts
+from workflow.history import Deadline, DeadlineStatus, Replay, Responsible, StepRecord
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
-from workflow.persistence.models import Case, Notification
+from workflow.persistence.models import (
+    Case,
+    DeadlineBackfill,
+    DeadlineRow,
+    DeadlineSet,
+    Notification,
+    Organisation,
+    utcnow,
+)
 from workflow.replay import replay
 from workflow.rules import REGISTRY
+from workflow.services import clock
 
 OPEN_STAGES = ("applicant", "activist", "candidate", "probationary")
+# The widest alert window: a row due later than as_of + this cannot alert on as_of.
+LOOKAHEAD_DAYS = max(max(w) for w in (*alerts.WINDOWS.values(), alerts.DEFAULT_WINDOW))
+# Recurring windows are derived this far ahead, so an idle case's rows stay complete for about
+# a year; the sweep rebuilds the sets whose `complete_until` has passed.
+HORIZON_DAYS = 400
+
+Due = tuple[Deadline, int]  # a deadline and the organisation that must act on it
 
 
-def _committee_of(branch_id: int) -> int:
-    chain = repo.ancestors(branch_id)
-    return chain[-1]
+# --- deadline rows -------------------------------------------------------------------------
+
+def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
+                      today: date | None = None) -> int:
+    """Rewrite `case`'s deadline rows from its history. Flushes, never commits.
+
+    Call it inside the transaction that changed the case, after the change is in the session,
+    so rows and history commit together. `replay_` is the caller's replay of the changed
+    history at today (its records are reused); without it the history is read again. The rows
+    are derived up to a horizon, not just today, so that the next assessment window already
+    has a row before it comes due. Returns the number of rows written.
+    """
+    _lock_set(case.id)  # first: serialises refreshers of one case before anything is read
+    if replay_ is None:
+        db.session.flush()
+        db.session.refresh(case)
+        records: Sequence[StepRecord] = [repo.to_record(r) for r in repo.step_rows(case.id)]
+    else:
+        records = replay_.effective
+    known_on = max((r.occurred_on for r in records), default=None)
+    start = max(today or clock.today(), known_on or date.min)
+    horizon = start + timedelta(days=HORIZON_DAYS)
+    derived = replay(records, horizon, rulebook=repo.rulebook_for(case.branch_id),
+                     calendar=repo.working_calendar(), validate=False)
+    db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id == case.id))
+    rows = _rows(case, derived) if derived.stage in OPEN_STAGES else []
+    if rows:
+        db.session.execute(sa.insert(DeadlineRow), rows)
+    db.session.execute(sa.update(DeadlineSet).where(DeadlineSet.case_id == case.id).values(
+        case_version=case.version, known_on=known_on,
+        complete_until=horizon - timedelta(days=LOOKAHEAD_DAYS), refreshed_at=utcnow()))
+    db.session.flush()
+    return len(rows)
 
 
-def _existing(case_id: int) -> set[tuple[str, str, date, str]]:
-    rows = db.session.execute(db.select(Notification.rule, Notification.kind, Notification.due_on,
-                                        Notification.level).filter_by(case_id=case_id))
-    return {tuple(r) for r in rows}  # type: ignore[misc]
+def _rows(case: Case, derived: Replay) -> list[dict[str, Any]]:
+    committee = _committee_finder()(case.branch_id)
+    return [{"case_id": case.id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
+             "responsible": d.responsible.value,
+             "org_id": committee if d.responsible is Responsible.COMMITTEE else case.branch_id,
+             "met": d.met_on is not None, "met_on": d.met_on} for d in derived.deadlines]
 
 
-def scan(as_of: date) -> dict[str, Any]:
-    calendar = repo.working_calendar()
-    created = seen = 0
-    cases = db.session.execute(db.select(Case).where(Case.stage.in_(OPEN_STAGES))).scalars().all()
-    for case in cases:
-        records = [repo.to_record(r) for r in repo.step_rows(case.id)]
-        r = replay(records, as_of, rulebook=repo.rulebook_for(case.branch_id), calendar=calendar,
-                   validate=False, org=case.branch.code)
-        existing = _existing(case.id)
-        for d in r.deadlines:
+def _lock_set(case_id: int) -> None:
+    """Insert-or-touch the case's set row: the row lock orders concurrent refreshers."""
+    values = {"case_id": case_id, "case_version": -1, "complete_until": date.min,
+              "refreshed_at": utcnow()}
+    dialect = _dialect()
+    if dialect is not None:
+        stmt = dialect.insert(DeadlineSet).values(**values)
+        db.session.execute(stmt.on_conflict_do_update(
+            index_elements=["case_id"], set_={"refreshed_at": stmt.excluded.refreshed_at}))
+        return
+    done = _changed(sa.update(DeadlineSet).where(DeadlineSet.case_id == case_id)
+                    .values(refreshed_at=values["refreshed_at"]))
+    if done == 0:
+        db.session.execute(sa.insert(DeadlineSet).values(**values))
+
+
+def refresh_all_deadlines(today: date | None = None) -> int:
+    """Rebuild every open case's rows (after the upgrade that added them, or after rule
+    settings or holidays changed, which move due dates without touching any case)."""
+    ids = db.session.execute(sa.select(Case.id).where(Case.stage.in_(OPEN_STAGES))
+                             .order_by(Case.id)).scalars().all()
+    count = _refresh_each(ids, today)
+    closed = sa.select(Case.id).where(Case.stage.not_in(OPEN_STAGES)).scalar_subquery()
+    db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(closed)))
+    db.session.add(DeadlineBackfill(cases=count))
+    db.session.commit()
+    return count
+
+
+def stale_deadline_cases() -> list[int]:
+    """Open cases whose rows are missing or were built from another version of the case: for
+    `flask rederive`, which checks every cache against the history (a full scan, on purpose)."""
+    s = DeadlineSet
+    return list(db.session.execute(
+        sa.select(Case.id).outerjoin(s, s.case_id == Case.id)
+        .where(Case.stage.in_(OPEN_STAGES),
+               sa.or_(s.case_id.is_(None), s.case_version != Case.version))
+        .order_by(Case.id)).scalars())
+
+
+def _refresh_each(case_ids: Iterable[int], today: date | None = None) -> int:
+    """One short transaction per case, so a sweep never holds the database for long."""
+    count = 0
+    for case_id in case_ids:
+        case = db.session.get(Case, case_id)
+        if case is not None:
+            refresh_deadlines(case, today=today)
+            db.session.commit()
+            count += 1
+    return count
+
+
+def _catch_up(as_of: date) -> int:
+    """Rebuild the sets the sweep cannot trust for `as_of`: all of them when no full rebuild
+    was ever recorded (a database from before deadline rows), else only those whose horizon
+    has passed (an indexed range on `complete_until`)."""
+    count = 0
+    if db.session.execute(sa.select(DeadlineBackfill.id).limit(1)).first() is None:
+        count += refresh_all_deadlines()
+    expired = db.session.execute(
+        sa.select(DeadlineSet.case_id).join(Case, Case.id == DeadlineSet.case_id)
+        .where(DeadlineSet.complete_until < as_of, Case.stage.in_(OPEN_STAGES))
+        .order_by(DeadlineSet.case_id)).scalars().all()
+    return count + _refresh_each(expired, max(clock.today(), as_of))
+
+
+# --- the sweep -----------------------------------------------------------------------------
+
+def scan(as_of: date, *, pause: float = 0.0) -> dict[str, Any]:
+    """Insert the outbox rows for every deadline in an alert window on `as_of`.
+
+    Touches only deadline rows inside the window and, for a day before a case's latest step
+    (a backfill), replays that case as it stood then. `pause` sleeps after each case's commit,
+    to spread a very large sweep's writes."""
+    refreshed = _catch_up(as_of)
+    root = _committee_finder()
+    cases = seen = created = 0
+    for case, due in itertools.chain(_stored(as_of), _replayed(as_of)):
+        cases += 1
+        for d, org_id in due:
             lvl = alerts.level(d, as_of)
             if lvl is None:
                 continue
             seen += 1
-            if (d.rule, d.kind, d.due_on, lvl) in existing:
-                continue
-            created += _insert(case, d, lvl, as_of)
-    return {"as_of": as_of.isoformat(), "cases": len(cases), "alerts": seen, "created": created}
+            created += _insert(case, d, org_id, lvl, as_of, root(case.branch_id))
+        db.session.commit()
+        if pause:
+            time.sleep(pause)
+    return {"as_of": as_of.isoformat(), "cases": cases, "alerts": seen, "created": created,
+            "refreshed": refreshed}
 
 
-def _insert(case: Case, d: Any, lvl: str, as_of: date) -> int:
-    committee_owned = d.responsible.value == "committee"
-    committee = _committee_of(case.branch_id)
-    org_id = committee if committee_owned else case.branch_id
-    escalate = committee if lvl.startswith("overdue") and not committee_owned else None
+def _stored(as_of: date) -> Iterator[tuple[Case, list[Due]]]:
+    """Rows that may alert on `as_of`: unmet and due before the widest window closes (overdue
+    ones included), or met but due inside the window (probation expiry alerts regardless)."""
+    last = as_of + timedelta(days=LOOKAHEAD_DAYS)
+    d = DeadlineRow
+    query = (
+        sa.select(d, Case).join(Case, Case.id == d.case_id)
+        .join(DeadlineSet, DeadlineSet.case_id == d.case_id)
+        .where(sa.or_(sa.and_(d.met == sa.false(), d.due_on <= last),
+                      sa.and_(d.met == sa.true(), d.due_on >= as_of, d.due_on <= last)),
+               d.kind.not_in(alerts.NOT_ALERTED), Case.stage.in_(OPEN_STAGES),
+               sa.or_(DeadlineSet.known_on.is_(None), DeadlineSet.known_on <= as_of))
+        .order_by(d.case_id, d.due_on, d.id))
+    rows = db.session.execute(query).all()
+    for _, group in itertools.groupby(rows, key=lambda row: row[1].id):
+        pairs = list(group)
+        yield pairs[0][1], [(_deadline(row), row.org_id) for row, _ in pairs]
+
+
+def _deadline(row: DeadlineRow) -> Deadline:
+    # level() asks only whether a deadline is met; the rest of its status depends on the day.
+    status = DeadlineStatus.MET if row.met else DeadlineStatus.UPCOMING
+    return Deadline(row.rule, row.kind, row.due_on, Responsible(row.responsible), status,
+                    met_on=row.met_on)
+
+
+def _replayed(as_of: date) -> Iterator[tuple[Case, list[Due]]]:
+    """Cases whose history goes beyond `as_of` (only when sweeping a past day): as they stood."""
+    later = db.session.execute(
+        sa.select(Case).join(DeadlineSet, DeadlineSet.case_id == Case.id)
+        .where(DeadlineSet.known_on > as_of, Case.stage.in_(OPEN_STAGES))
+        .order_by(Case.id)).scalars().all()
+    root = _committee_finder()
+    calendar = repo.working_calendar()
+    for case in later:
+        records = [repo.to_record(r) for r in repo.step_rows(case.id)]
+        r = replay(records, as_of, rulebook=repo.rulebook_for(case.branch_id), calendar=calendar,
+                   validate=False)
+        committee = root(case.branch_id)
+        yield case, [(d, committee if d.responsible is Responsible.COMMITTEE else case.branch_id)
+                     for d in r.deadlines]
+
+
+def _insert(case: Case, d: Deadline, org_id: int, lvl: str, as_of: date, committee: int) -> int:
+    branch_owned = d.responsible is not Responsible.COMMITTEE
+    escalate = committee if lvl.startswith("overdue") and branch_owned else None
+    values = {"case_id": case.id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
+              "level": lvl, "responsible": d.responsible.value, "org_id": org_id,
+              "escalated_to_id": escalate, "created_on": as_of, "created_at": utcnow(),
+              "message": f"{case.person_name}：{REGISTRY[d.rule].zh}（{d.due_on} 到期）"}
+    dialect = _dialect()
+    if dialect is not None:
+        # RETURNING, not rowcount: an ORM-entity INSERT reports rowcount -1 on psycopg
+        stmt = dialect.insert(Notification).values(**values).on_conflict_do_nothing() \
+            .returning(Notification.id)
+        return 0 if db.session.execute(stmt).first() is None else 1
     try:
         with db.session.begin_nested():
-            db.session.add(Notification(
-                case_id=case.id, rule=d.rule, kind=d.kind, due_on=d.due_on, level=lvl,
-                responsible=d.responsible.value, org_id=org_id, escalated_to_id=escalate,
-                message=f"{case.person_name}：{REGISTRY[d.rule].zh}（{d.due_on} 到期）",
-                created_on=as_of))
-        db.session.commit()
+            db.session.execute(sa.insert(Notification).values(**values))
         return 1
     except sa_exc.IntegrityError:  # a concurrent sweep inserted it first
-        db.session.rollback()
         return 0
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _dialect() -> Any:
+    """The dialect module with INSERT … ON CONFLICT (SQLite, PostgreSQL), or None."""
+    name = db.session.get_bind().dialect.name
+    return import_module(f"sqlalchemy.dialects.{name}") if name in ("sqlite", "postgresql") \
+        else None
+
+
+def _changed(statement: Any) -> int:
+    """Rows an UPDATE changed."""
+    result: sa.CursorResult[Any] = db.session.execute(statement)  # type: ignore[assignment]
+    return int(result.rowcount or 0)
+
+
+def _committee_finder() -> Callable[[int], int]:
+    """org id → the committee at the top of its chain, from one read of the organisations."""
+    parents: dict[int, int | None] = {
+        org_id: parent for org_id, parent in
+        db.session.execute(sa.select(Organisation.id, Organisation.parent_id))}
+
+    def root(org_id: int) -> int:
+        seen = {org_id}
+        while (parent := parents.get(org_id)) is not None and parent not in seen:
+            seen.add(parent)
+            org_id = parent
+        return org_id
+    return root

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -22,7 +22,7 @@ from workflow.persistence.db import db
 from workflow.persistence.models import Case, StepRecordRow, User, ViolationRow, utcnow
 from workflow.replay import replay
 from workflow.rules import REGISTRY
-from workflow.services import access, views
+from workflow.services import access, alerting, exemptions, history_chain, views
 from workflow.services.clock import today as real_today
 from workflow.services.errors import BadRequest, Conflict, Invalid, ProcedureViolation
 from workflow.steps import STEPS, parse_date, person_errors
@@ -37,12 +37,35 @@ class Loaded:
     replay: Replay
 
 
+@dataclass
+class _Context:
+    """What replaying one case needs besides its records, read once per request."""
+
+    case: Case
+    roster: dict[int, Any]
+    book: Any
+    calendar: Any
+    documents: list[Any]
+    applicant_member: int | None
+
+    def replay(self, rows: list[StepRecordRow], on: date, extra: StepRecord | None = None) -> Replay:
+        records = [repo.to_record(r) for r in rows] + ([extra] if extra else [])
+        return replay(records, on, documents=self.documents, roster=self.roster,
+                      rulebook=self.book, calendar=self.calendar, org=self.case.branch.code,
+                      applicant_member=self.applicant_member)
+
+
+def _context(case: Case) -> _Context:
+    roster = repo.roster(case.branch_id)
+    applicant = next((m for m, row in repo.roster_rows(case.branch_id).items()
+                      if row.person_case_id == case.id), None)
+    return _Context(case, roster, repo.rulebook_for(case.branch_id), repo.working_calendar(),
+                    repo.to_documents(repo.document_rows(case.id)), applicant)
+
+
 def _replay_rows(case: Case, rows: list[StepRecordRow], on: date,
                  extra: StepRecord | None = None) -> Replay:
-    records = [repo.to_record(r) for r in rows] + ([extra] if extra else [])
-    return replay(records, on, documents=repo.to_documents(repo.document_rows(case.id)),
-                  roster=repo.roster(case.branch_id), rulebook=repo.rulebook_for(case.branch_id),
-                  calendar=repo.working_calendar(), org=case.branch.code)
+    return _context(case).replay(rows, on, extra)
 
 
 def load(actor: User, case_id: int, as_of: date | None = None) -> Loaded:
@@ -53,12 +76,15 @@ def load(actor: User, case_id: int, as_of: date | None = None) -> Loaded:
 
 def get_case(actor: User, case_id: int, as_of: date | None = None) -> dict[str, Any]:
     loaded = load(actor, case_id, as_of)
-    return views.case(loaded.case, loaded.rows, repo.document_rows(case_id), loaded.replay)
+    view = views.case(loaded.case, loaded.rows, repo.document_rows(case_id), loaded.replay)
+    view["history"] = {**history_chain.check_case(loaded.case).view(),
+                       "head": loaded.case.chain_head}
+    return view
 
 
 def list_cases(actor: User, branch: str | None = None, stage: str | None = None,
                q: str | None = None, page: int = 1, per_page: int = 20) -> dict[str, Any]:
-    if page < 1 or not 1 <= per_page <= 200:
+    if not 1 <= page <= 1_000_000 or not 1 <= per_page <= 200:
         raise BadRequest("page 必须 ≥ 1，per_page 必须在 1–200 之间")
     scope = access.subtree_ids(actor.org_id)
     if branch:
@@ -85,8 +111,12 @@ def mask_id(number: str) -> str:
 
 
 def open_case(actor: User, branch_code: str, person: Any, application_date: Any,
-              acknowledge: bool = False, reason: str | None = None) -> dict[str, Any]:
-    """Open a case by recording its first step, `application_submitted`."""
+              acknowledge: bool = False, reason: str | None = None,
+              commit: bool = True) -> dict[str, Any]:
+    """Open a case by recording its first step, `application_submitted`.
+
+    `commit=False` only flushes, so a caller (the Excel import) can open many cases and record
+    their steps in one transaction it commits or rolls back itself."""
     access.require_writer(actor)
     if not isinstance(branch_code, str) or not isinstance(person, dict):
         raise BadRequest("branch 必须是党组织代码，person 必须是对象")
@@ -108,7 +138,8 @@ def open_case(actor: User, branch_code: str, person: Any, application_date: Any,
     db.session.add(case)
     db.session.flush()
     result = _record(actor, case, [], "application_submitted", day,
-                     {"person": stored, "branch": branch.code}, None, acknowledge, reason)
+                     {"person": stored, "branch": branch.code}, None, acknowledge, reason,
+                     commit=commit)
     return result["case"]
 
 
@@ -124,7 +155,7 @@ def _occurred_on(value: Any, field: str = "occurred_on") -> date:
 
 def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: Any,
                 note: str | None = None, version: int | None = None, acknowledge: bool = False,
-                reason: str | None = None) -> dict[str, Any]:
+                reason: str | None = None, commit: bool = True) -> dict[str, Any]:
     if not isinstance(step, str) or step not in STEPS or step == "application_submitted":
         raise Invalid("未知步骤", {"step": "不是可以记录的步骤"})
     if not isinstance(data, dict):
@@ -139,7 +170,7 @@ def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: An
     day = _occurred_on(occurred_on)
     if step == "case_transferred":
         _check_transfer(actor, case, data)
-    return _record(actor, case, rows, step, day, data, note, acknowledge, reason)
+    return _record(actor, case, rows, step, day, data, note, acknowledge, reason, commit=commit)
 
 
 def _correction_target(rows: list[StepRecordRow], data: dict[str, Any]) -> StepRecordRow:
@@ -166,23 +197,42 @@ def _check_transfer(actor: User, case: Case, data: dict[str, Any]) -> None:
 
 def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: date,
             data: dict[str, Any], note: str | None, acknowledge: bool,
-            reason: str | None) -> dict[str, Any]:
-    on = real_today()
-    before = _replay_rows(case, rows, on)
-    proposed = StepRecord(PROPOSED_SEQ, step, day, data, access.recorder_role(actor))
-    after = _replay_rows(case, rows, on, proposed)
+            reason: str | None, commit: bool = True) -> dict[str, Any]:
+    on, ctx = real_today(), _context(case)
+    before = ctx.replay(rows, on)
+    proposed = StepRecord(PROPOSED_SEQ, step, day, data, access.recorder_role(actor),
+                          recorded_by_member=getattr(actor, "roster_member_id", None))
+    after = ctx.replay(rows, on, proposed)
+    used = _exempted(case, before, after)
+    if used:
+        proposed = replace(proposed, exempt=frozenset(used))
+        after = ctx.replay(rows, on, proposed)
     _refuse_invalid(before, after)
     new = _new_violations(before, after)
     if new and not (acknowledge is True and isinstance(reason, str) and reason.strip()):
         raise ProcedureViolation("该步骤违反发展党员程序，确认属实并填写原因后方可记录",
                                  [views.violation(v) for v in new])
-    row = _write(actor, case, step, day, data, note, reason if new else None, after, new)
-    loaded_rows = rows + [row]
-    final = _replay_rows(case, loaded_rows, on)
-    docs = repo.document_rows(case.id)
-    step_view = views.case(case, loaded_rows, docs, final)["steps"][-1]
-    return {"step": step_view, "violations": [views.violation(v) for v in new],
-            "case": views.case(case, loaded_rows, docs, final)}
+    try:
+        row = _write(actor, case, proposed, note, reason if new else None, after, new)
+        final = ctx.replay(rows + [row], on)
+        alerting.refresh_deadlines(case, final)
+        db.session.commit() if commit else db.session.flush()
+    except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
+        db.session.rollback()
+        if isinstance(exc, sa_exc.OperationalError) and "locked" not in str(exc):
+            raise
+        raise Conflict("案件正在被他人修改，请刷新后重试") from exc
+    view = views.case(case, rows + [row], repo.document_rows(case.id), final)
+    return {"step": view["steps"][-1], "violations": [views.violation(v) for v in new],
+            "case": view}
+
+
+def _exempted(case: Case, before: Replay, after: Replay) -> set[str]:
+    """Separation rules the proposal breaks for which the organisation named an exemption."""
+    known = {(i.rule, i.step_seq) for i in before.invalid}
+    broken = {i.rule for i in after.invalid if (i.rule, i.step_seq) not in known
+              and i.step_seq == PROPOSED_SEQ and i.rule in exemptions.SEPARATION_RULES}
+    return set(exemptions.applicable(case.branch_id, broken))
 
 
 def _refuse_invalid(before: Replay, after: Replay) -> None:
@@ -204,30 +254,30 @@ def _new_violations(before: Replay, after: Replay) -> list[Violation]:
     return [v for v in after.violations if v.key not in known and v.step_seq is not None]
 
 
-def _write(actor: User, case: Case, step: str, day: date, data: dict[str, Any],
-           note: str | None, reason: str | None, after: Replay,
-           new: list[Violation]) -> StepRecordRow:
+def _write(actor: User, case: Case, proposed: StepRecord, note: str | None, reason: str | None,
+           after: Replay, new: list[Violation]) -> StepRecordRow:
+    """Insert the record and its acknowledged violations, chain them, bump the version."""
     old_version = case.version
-    row = StepRecordRow(case_id=case.id, case_version=old_version + 1, step=step, occurred_on=day,
-                        data=data, note=note, recorded_by_id=actor.id,
-                        recorded_by_role=access.recorder_role(actor),
-                        acknowledged_reason=reason, recorded_at=utcnow())
-    try:
-        db.session.add(row)
+    row = StepRecordRow(case_id=case.id, case_version=old_version + 1, step=proposed.step,
+                        occurred_on=proposed.occurred_on, data=dict(proposed.data), note=note,
+                        recorded_by_id=actor.id, recorded_by_role=proposed.recorded_by_role,
+                        recorded_by_member_id=proposed.recorded_by_member,
+                        exemptions=sorted(proposed.exempt) or None,
+                        acknowledged_reason=reason, recorded_at=utcnow().replace(microsecond=0))
+    db.session.add(row)
+    db.session.flush()
+    history_chain.append(case.id, "step", row)
+    for v in new:
+        ack = ViolationRow(case_id=case.id, step_record_id=row.id, rule=v.rule,
+                           responsible=v.responsible.value, detail=v.detail,
+                           acknowledged_by_id=actor.id, reason=reason or "",
+                           created_at=utcnow().replace(microsecond=0))
+        db.session.add(ack)
         db.session.flush()
-        for v in new:
-            db.session.add(ViolationRow(case_id=case.id, step_record_id=row.id, rule=v.rule,
-                                        responsible=v.responsible.value, detail=v.detail,
-                                        acknowledged_by_id=actor.id, reason=reason or ""))
-        _bump(case, old_version, after)
-        if step == "case_transferred":
-            case.branch_id = access.org_by_code(data["to_branch"]).id
-        db.session.commit()
-    except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
-        db.session.rollback()
-        if isinstance(exc, sa_exc.OperationalError) and "locked" not in str(exc):
-            raise
-        raise Conflict("案件正在被他人修改，请刷新后重试") from exc
+        history_chain.append(case.id, "acknowledgement", ack)
+    _bump(case, old_version, after)
+    if proposed.step == "case_transferred":
+        case.branch_id = access.org_by_code(proposed.data["to_branch"]).id
     return row
 
 
@@ -254,5 +304,6 @@ def rederive(fix: bool = False) -> list[tuple[int, str, str]]:
                 case.stage, case.state = r.stage, r.state
     if fix:
         db.session.commit()
+        alerting.refresh_all_deadlines()  # the deadline rows are a cache of the same replay
     return mismatches
 

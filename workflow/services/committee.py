@@ -13,7 +13,7 @@ from workflow.persistence.models import Case, Training, TrainingInvitee, User
 from workflow.services import access, cases, views
 from workflow.replay import apply_corrections
 from workflow.services.errors import BadRequest, Forbidden, Invalid, NotFound
-from workflow.steps import parse_date
+from workflow.steps import is_id, parse_date
 
 PENDING_STATE = "candidate.awaiting_pre_review"
 
@@ -61,7 +61,7 @@ def create_training(actor: User, body: Any) -> dict[str, Any]:
     if not isinstance(hours, (int, float)) or isinstance(hours, bool) or hours <= 0:
         errors["hours"] = "必须是正数"
     invitees = body.get("invitees", [])
-    if not isinstance(invitees, list) or not all(isinstance(i, int) for i in invitees):
+    if not isinstance(invitees, list) or not all(is_id(i) for i in invitees):
         errors["invitees"] = "必须是案件编号列表"
     if errors:
         raise Invalid("培训班信息不正确", errors)
@@ -88,7 +88,7 @@ def record_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any
     if not isinstance(body, dict) or not isinstance(body.get("attended"), bool):
         raise Invalid("出勤信息不正确", {"attended": "必须是 true 或 false"})
     case_id = body.get("case_id")
-    invited = db.session.get(TrainingInvitee, (training_id, case_id)) if isinstance(case_id, int) else None
+    invited = db.session.get(TrainingInvitee, (training_id, case_id)) if is_id(case_id) else None
     if invited is None:
         raise Invalid("该案件不在培训班邀请名单中", {"case_id": "不在邀请名单中"})
     data = {"training_id": t.id, "attended": body["attended"], "hours": t.hours if body["attended"] else 0}

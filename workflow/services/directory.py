@@ -124,3 +124,20 @@ def list_roster(actor: User, org_code: str) -> dict[str, Any]:
     rows = db.session.execute(db.select(RosterMember).filter_by(org_id=org.id)
                               .order_by(RosterMember.id)).scalars()
     return {"items": [roster_view(m) for m in rows]}
+
+
+def user_by_name(username: str) -> User:
+    user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在")
+    return user
+
+
+def link_member(username: str, member_id: int) -> User:
+    user = user_by_name(username)
+    member = db.session.get(RosterMember, member_id)
+    if member is None or member.org_id not in access.subtree_ids(user.org_id):
+        raise Invalid("花名册成员不存在或不属于该用户的党组织", {"member": "不存在"})
+    user.roster_member_id = member.id
+    db.session.commit()
+    return user

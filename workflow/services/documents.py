@@ -10,7 +10,7 @@ from typing import IO, Any
 from flask import current_app
 
 from workflow.persistence.db import db
-from workflow.persistence.models import Document, StepRecordRow, User
+from workflow.persistence.models import Document, StepRecordRow, User, utcnow
 from workflow.services import access, views
 from workflow.services.clock import today
 from workflow.services.errors import BadRequest, Invalid, TooLarge
@@ -45,8 +45,7 @@ def mark_on_file(actor: User, case_id: int, body: Any) -> dict[str, Any]:
     doc = Document(case_id=row.case_id, step_record_id=row.id, doc_type=body["doc_type"],
                    on_file=True, reference=reference.strip(), attached_on=today(),
                    attached_by_id=actor.id)
-    db.session.add(doc)
-    db.session.commit()
+    _append(doc)
     return views.document(doc)
 
 
@@ -70,6 +69,22 @@ def upload(actor: User, case_id: int, step_record_id: Any, doc_type: Any, filena
                    content_type=content_type, size=len(content),
                    sha256=hashlib.sha256(content).hexdigest(), attached_on=today(),
                    attached_by_id=actor.id)
-    db.session.add(doc)
-    db.session.commit()
+    _append(doc)
     return views.document(doc)
+
+
+def _append(doc: Document) -> None:
+    """Store and chain a document reference in one transaction; a concurrent append conflicts."""
+    from sqlalchemy import exc as sa_exc
+
+    from workflow.services import history_chain
+    from workflow.services.errors import Conflict
+    doc.attached_at = doc.attached_at or utcnow().replace(microsecond=0)
+    try:
+        db.session.add(doc)
+        db.session.flush()
+        history_chain.append(doc.case_id, "document", doc)
+        db.session.commit()
+    except sa_exc.IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("案件正在被他人修改，请刷新后重试") from exc

@@ -14,11 +14,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workflow import machine
+from types import SimpleNamespace
+
+from workflow import chain, machine
 from workflow.persistence.db import db
 from workflow.persistence.models import (
     Case, Organisation, RosterMember, StepRecordRow, utcnow,
 )
+from workflow.services import history_chain
 from workflow.services.demo import TEMPLATE, _data, _name
 from workflow.steps import STEPS
 
@@ -77,6 +80,7 @@ def _state(steps: list[tuple[str, date, dict[str, Any]]]) -> str:
 def _rows(n: int, branches: list[tuple[int, str, list[int]]], today: date, seed: int,
           next_case: int, next_step: int) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     rng = random.Random(seed)
+    key = history_chain.key()
     cases: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
     now = utcnow().replace(microsecond=0)
@@ -92,13 +96,19 @@ def _rows(n: int, branches: list[tuple[int, str, list[int]]], today: date, seed:
                       "person": person, "application_date": app, "stage": machine.stage_of(state),
                       "state": state, "version": len(history) + 1, "created_at": now,
                       "updated_at": now})
+        head = chain.GENESIS
         for version, (step, day, data) in enumerate(
                 [("application_submitted", app, {"person": person, "branch": code})] + history, 1):
             role = "committee" if STEPS[step].recorder.value == "committee" else "branch"
-            steps.append({"id": next_step, "case_id": case_id, "case_version": version, "step": step,
-                          "occurred_on": day, "data": data, "recorded_at": now,
-                          "recorded_by_role": role})
+            row = {"id": next_step, "case_id": case_id, "case_version": version, "step": step,
+                   "occurred_on": day, "data": data, "recorded_at": now, "recorded_by_role": role,
+                   "note": None, "recorded_by_id": None, "acknowledged_reason": None,
+                   "chain_index": version, "prev_hash": head}
+            row["chain_hash"] = head = chain.link(key, head, history_chain.payload(
+                "step", SimpleNamespace(**row)))
+            steps.append(row)
             next_step += 1
+        cases[-1] |= {"chain_head": head, "chain_length": len(history) + 1}
         if len(cases) >= BATCH:
             yield cases, steps
             cases, steps = [], []

@@ -1,0 +1,106 @@
+"""The persistence side of the tamper-evident history (the links themselves: workflow.chain).
+
+Every step record, document reference and violation acknowledgement is appended to its case's
+chain in the transaction that writes it; `verify` recomputes every chain and names the first
+broken link per case.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import exc as sa_exc
+
+from workflow import chain
+from workflow.persistence.db import db
+from workflow.persistence.models import Case, Document, StepRecordRow, ViolationRow
+from workflow.services import access
+
+KINDS = {"step": StepRecordRow, "document": Document, "acknowledgement": ViolationRow}
+
+
+def key() -> bytes:
+    configured = current_app.config.get("HISTORY_CHAIN_KEY")
+    secret = configured or current_app.config["SECRET_KEY"]
+    return hmac.new(secret.encode(), b"history-chain", hashlib.sha256).digest()
+
+
+def payload(kind: str, row: Any) -> dict[str, Any]:
+    common = {"kind": kind, "case_id": row.case_id, "id": row.id}
+    if kind == "step":
+        return {**common, "case_version": row.case_version, "step": row.step,
+                "occurred_on": row.occurred_on, "data": row.data, "note": row.note,
+                "recorded_by_id": row.recorded_by_id, "recorded_by_role": row.recorded_by_role,
+                "acknowledged_reason": row.acknowledged_reason, "recorded_at": row.recorded_at}
+    if kind == "document":
+        return {**common, "step_record_id": row.step_record_id, "doc_type": row.doc_type,
+                "on_file": row.on_file, "reference": row.reference, "filename": row.filename,
+                "sha256": row.sha256, "size": row.size, "attached_on": row.attached_on,
+                "attached_by_id": row.attached_by_id}
+    return {**common, "step_record_id": row.step_record_id, "rule": row.rule,
+            "responsible": row.responsible, "detail": row.detail,
+            "acknowledged_by_id": row.acknowledged_by_id, "reason": row.reason}
+
+
+def append(case_id: int, kind: str, row: Any) -> None:
+    """Link a flushed row to its case's chain; a concurrent append makes this one fail."""
+    current = db.session.execute(db.select(Case.chain_head, Case.chain_length)
+                                 .where(Case.id == case_id)).one()
+    prev, index = current.chain_head or chain.GENESIS, current.chain_length + 1
+    row.chain_index, row.prev_hash = index, prev
+    row.chain_hash = chain.link(key(), prev, payload(kind, row))
+    done = db.session.execute(
+        db.update(Case).where(Case.id == case_id, Case.chain_length == index - 1)
+        .values(chain_head=row.chain_hash, chain_length=index)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise sa_exc.IntegrityError("chain", None, Exception("concurrent append"))
+
+
+def entries(case_id: int) -> list[chain.Entry]:
+    found = []
+    for kind, model in KINDS.items():
+        for row in db.session.execute(db.select(model).filter_by(case_id=case_id)).scalars():
+            found.append(chain.Entry(kind, row.id, row.chain_index or 0, payload(kind, row),
+                                     row.prev_hash or "", row.chain_hash or ""))
+    return found
+
+
+@dataclass(frozen=True)
+class CaseCheck:
+    case_id: int
+    ok: bool
+    kind: str | None = None
+    record_id: int | None = None
+    reason: str = ""
+
+    def view(self) -> dict[str, Any]:
+        return {"verified": self.ok, "kind": self.kind, "record_id": self.record_id,
+                "reason": self.reason}
+
+
+def check_case(case: Case) -> CaseCheck:
+    found = chain.first_break(key(), entries(case.id), case.chain_head or chain.GENESIS)
+    if found is None:
+        return CaseCheck(case.id, True)
+    entry = found.entry
+    return CaseCheck(case.id, False, entry.kind if entry else None, entry.id if entry else None,
+                     found.reason)
+
+
+def verify(org: str | None = None) -> tuple[list[CaseCheck], dict[str, str]]:
+    """Every case's first broken link (if any), and each branch's organisation head."""
+    query = db.select(Case).order_by(Case.id)
+    if org:
+        query = query.where(Case.branch_id.in_(access.subtree_ids(access.org_by_code(org).id)))
+    checks, heads = [], {}
+    by_org: dict[str, list[tuple[int, str]]] = {}
+    for case in db.session.execute(query).scalars():
+        checks.append(check_case(case))
+        by_org.setdefault(case.branch.code, []).append((case.id, case.chain_head or chain.GENESIS))
+    for code, case_heads in sorted(by_org.items()):
+        heads[code] = chain.org_head(key(), case_heads)
+    return checks, heads
