@@ -26,7 +26,7 @@ def _locale() -> str:
 
 def register(app: Flask) -> None:
     from workflow.app import login_manager
-    from workflow.web import admin, auth, cases, committee, reports, security
+    from workflow.web import admin, auth, cases, committee, reports, security, transfer
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
     babel.init_app(app, locale_selector=_locale)
@@ -36,7 +36,8 @@ def register(app: Flask) -> None:
     csrf.exempt(api)  # the API authenticates with bearer tokens, not cookies
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
-    for bp in (auth.bp, cases.bp, committee.bp, admin.bp, reports.bp, reports.trainings_bp):
+    for bp in (auth.bp, cases.bp, committee.bp, admin.bp, reports.bp, reports.trainings_bp,
+               transfer.bp):
         app.register_blueprint(bp)
     app.add_url_rule("/", "home", _home)
     app.add_url_rule("/lang/<code>", "set_lang", _set_lang)
@@ -63,7 +64,7 @@ def _set_lang(code: str) -> Any:
 
 
 def _globals() -> dict[str, Any]:
-    from workflow.services.bell import unread_count
+    from workflow.notifications.inapp import unread_count
     unread = unread_count(current_user) if current_user.is_authenticated else 0
     return {"lang": _locale(), "unread_alerts": unread}
 

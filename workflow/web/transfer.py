@@ -1,0 +1,140 @@
+"""Records in and out: the Excel import (upload, preview, confirm), case-list and case-record
+exports, printable forms, and the calendar feed with the page that shows its address.
+
+The preview and the confirmation are two requests, so the uploaded file is kept between them
+under the upload folder, named by the user and a random token (no table needed); confirming
+reads that same file again and the service re-checks everything before it writes.
+"""
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
+    send_file, url_for,
+)
+from flask_login import current_user
+
+from workflow.services import case_export, ical, imports, printables
+from workflow.services.clock import today
+from workflow.services.errors import BadRequest, ServiceError
+from workflow.services.report_files import XLSX
+from workflow.states import STAGES
+from workflow.web import service_error_page
+
+bp = Blueprint("transfer", __name__, url_prefix="/transfer")
+bp.register_error_handler(ServiceError, service_error_page)
+PUBLIC = {"transfer.calendar_feed"}  # the phone's calendar cannot log in: the secret authorises
+TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+@bp.before_request
+def _login() -> Any:
+    if request.endpoint not in PUBLIC and not current_user.is_authenticated:
+        from workflow.app import login_manager
+        return login_manager.unauthorized()
+    return None
+
+
+def _file(data: bytes, mimetype: str, name: str) -> Response:
+    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                     download_name=name, max_age=0)
+
+
+@bp.get("/")
+def index() -> Any:
+    from workflow.services.reports import branches_in
+    return render_template("transfer/index.html", branches=branches_in(current_user.org),
+                           stages=[(m.STAGE, m.ZH) for m in STAGES])
+
+
+@bp.get("/template.xlsx")
+def template() -> Any:
+    return _file(imports.template(), XLSX, "import-template.xlsx")
+
+
+def _stash(data: bytes) -> str:
+    token = secrets.token_hex(16)
+    folder = Path(current_app.config["UPLOAD_DIR"]) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{current_user.id}-{token}.xlsx").write_bytes(data)
+    return token
+
+
+def _stashed(token: str) -> Path:
+    path = Path(current_app.config["UPLOAD_DIR"]) / "imports" / f"{current_user.id}-{token}.xlsx"
+    if not TOKEN.fullmatch(token) or not path.is_file():
+        raise BadRequest("导入文件已失效，请重新上传")
+    return path
+
+
+@bp.post("/import")
+def upload() -> Any:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("请选择要导入的 Excel 文件", "error")
+        return redirect(url_for("transfer.index"))
+    data = upload.read()
+    report = imports.preview(current_user, data)
+    token = _stash(data) if report["ok"] else ""
+    return render_template("transfer/preview.html", report=report, token=token,
+                           filename=upload.filename)
+
+
+@bp.post("/import/confirm")
+def confirm() -> Any:
+    path = _stashed(request.form.get("token", ""))
+    try:
+        report = imports.confirm(current_user, path.read_bytes())
+    except imports.ImportRefused as exc:
+        return render_template("transfer/preview.html", report=exc.report, token="",
+                               filename=""), 422
+    path.unlink(missing_ok=True)
+    c = report["counts"]
+    flash(f"已导入 {c['new']} 人（{report['steps']} 个步骤）；已在系统中跳过 {c['existing']} 人", "info")
+    return redirect(url_for("cases.home"))
+
+
+@bp.get("/cases.xlsx")
+def cases_file() -> Any:
+    args = {k: request.args.get(k) or None for k in ("branch", "stage", "q")}
+    if request.args.get("format") == "import":
+        return _file(case_export.export_import_format(current_user, **args), XLSX,
+                     "cases-import-format.xlsx")
+    return _file(case_export.export_list(current_user, **args), XLSX, "cases.xlsx")
+
+
+def case_file(case_id: int, form: str, fmt: str) -> Any:
+    options = {"kind": request.args.get("kind", "admission")} if form == "tally" else {}
+    data, mimetype = printables.render(current_user, case_id, form, fmt, **options)
+    return _file(data, mimetype, f"{form}-{case_id}.{fmt}")
+
+
+for _form in printables.FORMS:  # one rule per form: url_for(..., form=...) picks it
+    bp.add_url_rule(f"/cases/<int:case_id>/{_form}.<fmt>", "case_file", case_file,
+                    defaults={"form": _form})
+
+
+@bp.get("/calendar")
+def calendar_page() -> Any:
+    url = url_for("transfer.calendar_feed", code=ical.feed_code(current_user.id),
+                  _external=True)
+    return render_template("transfer/calendar.html", url=url,
+                           webcal=re.sub(r"^https?://", "webcal://", url))
+
+
+@bp.get("/ical/<code>.ics")
+def calendar_feed(code: str) -> Any:
+    """`code` is the user's id and feed secret (see ical.feed_code): no login, no session."""
+    try:
+        user = ical.feed_user(code)
+    except ServiceError:
+        abort(404)
+    body = ical.calendar(user, today(), request.url_root)
+    return Response(body, mimetype="text/calendar",
+                    headers={"Content-Disposition": "inline; filename=deadlines.ics",
+                             "Cache-Control": "private, max-age=900"})
