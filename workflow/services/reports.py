@@ -14,7 +14,6 @@ from workflow.history import Replay
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, StepRecordRow, TrainingInvitee, User
-from workflow.replay import replay
 from workflow.rules import REGISTRY
 from workflow.services import access
 from workflow.services.committee import trainings_for_rubric

@@ -6,7 +6,7 @@ history instead.
 """
 from __future__ import annotations
 
-from workflow.states import Transition, internal
+from workflow.states import Transition
 
 STAGE = "closed"
 ZH, EN = "终止", "Closed"
@@ -17,9 +17,6 @@ DEVELOPMENT = ("applicant", "activist", "candidate", "probationary")
 
 TRANSITIONS = [
     *(Transition("case_closed", stage, "closed") for stage in DEVELOPMENT),
-    *internal(("case_transferred",), "applicant"),
-    *internal(("case_transferred",), "activist"),
-    *internal(("case_transferred",), "candidate"),
-    *internal(("case_transferred",), "probationary"),
+    *(Transition("case_transferred", stage, None) for stage in DEVELOPMENT),
     *(Transition("step_corrected", stage, None) for stage in (*DEVELOPMENT, "full_member", "closed")),
 ]
