@@ -81,3 +81,14 @@ def test_a_deleted_record_breaks_the_chain(ctx, world):
     db.session.commit()
     r = runner.invoke(args=["verify", "--org", "B1"])
     assert r.exit_code == 1 and f"case {case['id']}: broken at chain head" in r.output
+
+
+def test_exemptions_are_shown_to_the_committee(ctx, world):
+    from tests.web.test_pages import login
+    runner = ctx.test_cli_runner()
+    r = runner.invoke(args=["exemptions", "grant", "--org", "B1", "--rule", "independent_review",
+                            "--reason", "支部委员不足，经党委同意", "--by", "org"])
+    assert r.exit_code == 0, r.output
+    login(world.client, "org")
+    page = world.client.get("/committee/").text
+    assert "支部委员不足，经党委同意" in page and "independent_review" in page

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from workflow.services import cases, committee, worklist
+from workflow.services import cases, committee, exemptions, worklist
 from workflow.services.clock import today
 from workflow.services.errors import ProcedureViolation, ServiceError
 from workflow.steps import parse_date
@@ -24,7 +24,8 @@ def home() -> Any:
     approvals = [u for u in work["urgent"] if u["kind"] in APPROVALS]
     overdue = [u for u in work["urgent"] if u["status"] == "overdue" and u["kind"] not in APPROVALS]
     return render_template("committee/home.html", queue=queue, approvals=approvals,
-                           overdue=overdue, work=work, today=today())
+                           overdue=overdue, work=work, today=today(),
+                           exemptions=exemptions.listing(current_user))
 
 
 @bp.post("/pre-reviews")
