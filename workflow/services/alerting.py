@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from importlib import import_module
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -85,11 +85,29 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
 
 
 def _rows(case: Case, derived: Replay) -> list[dict[str, Any]]:
-    committee = _committee_finder()(case.branch_id)
-    return [{"case_id": case.id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
+    return _rows_for(case.id, case.branch_id, _committee_finder()(case.branch_id), derived)
+
+
+def _rows_for(case_id: int, branch_id: int, committee: int, derived: Replay) -> list[dict[str, Any]]:
+    return [{"case_id": case_id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
              "responsible": d.responsible.value,
-             "org_id": committee if d.responsible is Responsible.COMMITTEE else case.branch_id,
+             "org_id": committee if d.responsible is Responsible.COMMITTEE else branch_id,
              "met": d.met_on is not None, "met_on": d.met_on} for d in derived.deadlines]
+
+
+def _lock_sets(case_ids: Sequence[int]) -> None:
+    """`_lock_set` for a chunk: one statement on SQLite and PostgreSQL."""
+    dialect = _dialect()
+    if dialect is None:
+        for case_id in case_ids:
+            _lock_set(case_id)
+        return
+    now = utcnow()
+    stmt = dialect.insert(DeadlineSet).values(
+        [{"case_id": i, "case_version": -1, "complete_until": date.min, "refreshed_at": now}
+         for i in case_ids])
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=["case_id"], set_={"refreshed_at": stmt.excluded.refreshed_at}))
 
 
 def _lock_set(case_id: int) -> None:
@@ -132,15 +150,54 @@ def stale_deadline_cases() -> list[int]:
         .order_by(Case.id)).scalars())
 
 
-def _refresh_each(case_ids: Iterable[int], today: date | None = None) -> int:
-    """One short transaction per case, so a sweep never holds the database for long."""
+def _refresh_each(case_ids: Sequence[int], today: date | None = None) -> int:
+    """Rebuild many cases' rows a chunk at a time: one read of the chunk's histories, one
+    delete and one insert, one commit, so neither the database nor a writer waits for long.
+
+    Each chunk first touches its cases' set rows (the lock `refresh_deadlines` takes), then
+    reads: a writer that changed a case meanwhile refreshes it again after us, so the newer
+    rows win."""
+    from workflow.services.bulk import CHUNK, _records
+    calendar = repo.working_calendar()
+    root = _committee_finder()
+    books: dict[int, Any] = {}
     count = 0
-    for case_id in case_ids:
-        case = db.session.get(Case, case_id)
-        if case is not None:
-            refresh_deadlines(case, today=today)
-            db.session.commit()
-            count += 1
+    for start in range(0, len(case_ids), CHUNK):
+        ids = list(case_ids[start:start + CHUNK])
+        _lock_sets(ids)
+        cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version)
+                                   .where(Case.id.in_(ids))).all()
+        histories = _records([c.id for c in cases])
+        rows: list[dict[str, Any]] = []
+        sets: list[dict[str, Any]] = []
+        for case in cases:
+            records = histories[case.id]
+            known_on = max((r.occurred_on for r in records), default=None)
+            first = max(today or clock.today(), known_on or date.min)
+            horizon = first + timedelta(days=HORIZON_DAYS)
+            if case.branch_id not in books:
+                books[case.branch_id] = repo.rulebook_for(case.branch_id)
+            derived = replay(records, horizon, rulebook=books[case.branch_id],
+                             calendar=calendar, validate=False)
+            if derived.stage in OPEN_STAGES:
+                committee = root(case.branch_id)
+                rows += _rows_for(case.id, case.branch_id, committee, derived)
+            sets.append({"b_case_id": case.id, "case_version": case.version,
+                         "known_on": known_on, "refreshed_at": utcnow(),
+                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS)})
+        db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(ids)))
+        if rows:
+            db.session.execute(sa.insert(DeadlineRow), rows)
+        if sets:
+            table = DeadlineSet.__table__  # Core executemany, not the ORM's bulk update
+            db.session.execute(
+                sa.update(table).where(table.c.case_id == sa.bindparam("b_case_id"))
+                .values(case_version=sa.bindparam("case_version"),
+                        known_on=sa.bindparam("known_on"),
+                        complete_until=sa.bindparam("complete_until"),
+                        refreshed_at=sa.bindparam("refreshed_at")), sets)
+        db.session.commit()
+        count += len(cases)
     return count
 
 
@@ -184,13 +241,23 @@ def scan(as_of: date, *, pause: float = 0.0) -> dict[str, Any]:
             "refreshed": refreshed}
 
 
-def _stored(as_of: date) -> Iterator[tuple[Case, list[Due]]]:
+class CaseRef(NamedTuple):
+    """What an alert needs of its case; plain rows keep per-case commits from expiring a large
+    identity map (a sweep over ORM entities slowed quadratically with the rows due)."""
+    id: int
+    branch_id: int
+    person_name: str
+
+
+def _stored(as_of: date) -> Iterator[tuple[CaseRef, list[Due]]]:
     """Rows that may alert on `as_of`: unmet and due before the widest window closes (overdue
     ones included), or met but due inside the window (probation expiry alerts regardless)."""
     last = as_of + timedelta(days=LOOKAHEAD_DAYS)
     d = DeadlineRow
     query = (
-        sa.select(d, Case).join(Case, Case.id == d.case_id)
+        sa.select(d.rule, d.kind, d.due_on, d.responsible, d.met, d.met_on, d.org_id,
+                  Case.id, Case.branch_id, Case.person_name)
+        .join(Case, Case.id == d.case_id)
         .join(DeadlineSet, DeadlineSet.case_id == d.case_id)
         .where(sa.or_(sa.and_(d.met == sa.false(), d.due_on <= last),
                       sa.and_(d.met == sa.true(), d.due_on >= as_of, d.due_on <= last)),
@@ -198,24 +265,27 @@ def _stored(as_of: date) -> Iterator[tuple[Case, list[Due]]]:
                sa.or_(DeadlineSet.known_on.is_(None), DeadlineSet.known_on <= as_of))
         .order_by(d.case_id, d.due_on, d.id))
     rows = db.session.execute(query).all()
-    for _, group in itertools.groupby(rows, key=lambda row: row[1].id):
+    for _, group in itertools.groupby(rows, key=lambda row: row.id):
         pairs = list(group)
-        yield pairs[0][1], [(_deadline(row), row.org_id) for row, _ in pairs]
+        first = pairs[0]
+        yield (CaseRef(first.id, first.branch_id, first.person_name),
+               [(_deadline(row), row.org_id) for row in pairs])
 
 
-def _deadline(row: DeadlineRow) -> Deadline:
+def _deadline(row: Any) -> Deadline:
     # level() asks only whether a deadline is met; the rest of its status depends on the day.
     status = DeadlineStatus.MET if row.met else DeadlineStatus.UPCOMING
     return Deadline(row.rule, row.kind, row.due_on, Responsible(row.responsible), status,
                     met_on=row.met_on)
 
 
-def _replayed(as_of: date) -> Iterator[tuple[Case, list[Due]]]:
+def _replayed(as_of: date) -> Iterator[tuple[CaseRef, list[Due]]]:
     """Cases whose history goes beyond `as_of` (only when sweeping a past day): as they stood."""
-    later = db.session.execute(
-        sa.select(Case).join(DeadlineSet, DeadlineSet.case_id == Case.id)
+    later = [CaseRef(*row) for row in db.session.execute(
+        sa.select(Case.id, Case.branch_id, Case.person_name)
+        .join(DeadlineSet, DeadlineSet.case_id == Case.id)
         .where(DeadlineSet.known_on > as_of, Case.stage.in_(OPEN_STAGES))
-        .order_by(Case.id)).scalars().all()
+        .order_by(Case.id))]
     root = _committee_finder()
     calendar = repo.working_calendar()
     for case in later:
@@ -227,7 +297,7 @@ def _replayed(as_of: date) -> Iterator[tuple[Case, list[Due]]]:
                      for d in r.deadlines]
 
 
-def _insert(case: Case, d: Deadline, org_id: int, lvl: str, as_of: date, committee: int) -> int:
+def _insert(case: CaseRef, d: Deadline, org_id: int, lvl: str, as_of: date, committee: int) -> int:
     branch_owned = d.responsible is not Responsible.COMMITTEE
     escalate = committee if lvl.startswith("overdue") and branch_owned else None
     values = {"case_id": case.id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
