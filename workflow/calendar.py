@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 import chinese_calendar
 from dateutil.relativedelta import relativedelta
@@ -19,12 +20,14 @@ from dateutil.relativedelta import relativedelta
 _ONE_DAY = timedelta(days=1)
 
 
+@lru_cache(maxsize=1 << 16)  # replay asks the same few dates again and again; 40 µs each
 def add_months(d: date, n: int) -> date:
     """Calendar months, clamped to the month's end: 2024-01-31 + 1 = 2024-02-29."""
     result: date = d + relativedelta(months=n)
     return result
 
 
+@lru_cache(maxsize=1 << 14)
 def add_years(d: date, n: int) -> date:
     """Calendar years, clamped to the month's end: 2024-02-29 + 1 = 2025-02-28."""
     result: date = d + relativedelta(years=n)
@@ -55,6 +58,7 @@ class WorkdayCount:
         return not self.unverified
 
 
+@lru_cache(maxsize=1 << 16)  # the package scans its whole table on every call to check the year
 def _package_is_workday(d: date) -> bool | None:
     try:
         return bool(chinese_calendar.is_workday(d))

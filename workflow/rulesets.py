@@ -6,6 +6,7 @@ judged the way they were.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -93,6 +94,9 @@ class RuleBook:
 
     rule_sets: tuple[RuleSet, ...] = RULE_SETS
     overrides: tuple[Override, ...] = field(default_factory=tuple)
+    # answers by day: replay asks once per step, and the answer never changes for a book
+    _on: dict[Any, Effective] = field(default_factory=dict, init=False, repr=False,
+                                       compare=False, hash=False)
 
     def __post_init__(self) -> None:
         unknown = {o.key for o in self.overrides} - set(DEFAULT_SETTINGS)
@@ -100,14 +104,27 @@ class RuleBook:
             raise ValueError(f"unknown rule settings: {sorted(unknown)}")
 
     def on(self, day: date) -> Effective:
-        in_force = [rs for rs in self.rule_sets if rs.effective_from <= day]
-        rule_set = max(in_force, key=lambda rs: rs.effective_from) if in_force \
-            else min(self.rule_sets, key=lambda rs: rs.effective_from)
-        settings = dict(rule_set.settings)
-        for o in sorted(self.overrides, key=lambda o: o.effective_from):
-            if o.effective_from <= day:
+        found = self._on.get(day)
+        if found is None:
+            found = self._on[day] = self._compute(day)
+        return found
+
+    def _compute(self, day: date) -> Effective:
+        # which rule set (the latest in force, else the earliest) and how many overrides apply:
+        # the answer depends only on that pair, so books share it across days
+        sets = sorted(self.rule_sets, key=lambda rs: rs.effective_from)
+        starts = [rs.effective_from for rs in sets]
+        rule_set = sets[max(bisect_right(starts, day) - 1, 0)]
+        overrides = sorted(self.overrides, key=lambda o: o.effective_from)
+        k = bisect_right([o.effective_from for o in overrides], day)
+        key = (rule_set.effective_from, k)
+        found = self._on.get(key)  # type: ignore[call-overload]
+        if found is None:
+            settings = dict(rule_set.settings)
+            for o in overrides[:k]:
                 settings[o.key] = o.value
-        return Effective(rule_set, MappingProxyType(settings))
+            found = self._on[key] = Effective(rule_set, MappingProxyType(settings))  # type: ignore[index]
+        return found
 
 
 def rulebook(overrides: Iterable[Override] = ()) -> RuleBook:

@@ -73,12 +73,15 @@ def _count_problem(data: Mapping[str, object], name: str) -> str | None:
     return f"{label}不能为负数" if value < 0 else None
 
 
+_METHODS = frozenset(m.value for m in VoteMethod)
+
+
 def _method(data: Mapping[str, object], errors: dict[str, str]) -> VoteMethod | None:
     if "method" not in data:
         errors["method"] = "缺少表决方式"
         return None
     value = data["method"]
-    if isinstance(value, str) and value in {m.value for m in VoteMethod}:
+    if isinstance(value, str) and value in _METHODS:
         return VoteMethod(value)
     allowed = "、".join(m.value for m in VoteMethod)
     errors["method"] = f"表决方式必须是 {allowed} 之一"
