@@ -5,6 +5,7 @@ import json
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -61,10 +62,23 @@ def orgs_create(code: str, name: str, kind: str, parent: str | None) -> None:
 @click.option("--password", required=True)
 @click.option("--role", required=True)
 @click.option("--org", required=True)
+@click.option("--shared", is_flag=True, help="an account used by several people (office account)")
 @friendly
-def users_create(username: str, password: str, role: str, org: str) -> None:
-    user = directory.create_user(username, password, role, org)
-    click.echo(f"created user {user.username} ({user.role}) in {user.org.code}")
+def users_create(username: str, password: str, role: str, org: str, shared: bool) -> None:
+    user = directory.create_user(username, password, role, org, shared=shared)
+    click.echo(f"created user {user.username} ({user.role}) in {user.org.code}"
+               + (" [shared]" if user.shared else ""))
+
+
+@users.command("set-shared")
+@click.option("--username", required=True)
+@click.option("--shared/--personal", default=True,
+              help="shared: used by several people, so committee decisions must name the person")
+@friendly
+def users_set_shared(username: str, shared: bool) -> None:
+    """Mark an account as shared (office account) or personal."""
+    user = directory.set_shared(username, shared)
+    click.echo(f"user {user.username} is {'shared' if user.shared else 'personal'}")
 
 
 @users.command("link")
@@ -154,8 +168,24 @@ def seed_demo_cmd() -> None:
 @friendly
 def backup_cmd(target: str) -> None:
     """Take a consistent online backup (SQLite backup API or pg_dump)."""
-    from workflow.services import backup
+    from workflow.services import audit, backup
+    # logged first: a backup holds everyone's data, and the copy then contains its own entry
+    audit.record(None, "backup", subjects=_case_count(), channel="cli",
+                 detail=f"{_os_user()} → {Path(target).name}")
     click.echo(f"backup written to {backup.backup(target)}")
+
+
+def _case_count() -> int:
+    from workflow.persistence.models import Case
+    return db.session.execute(db.select(db.func.count()).select_from(Case)).scalar() or 0
+
+
+def _os_user() -> str:
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        return "?"
 
 
 @click.command("restore")
@@ -168,6 +198,16 @@ def restore_cmd(source: str, yes: bool) -> None:
     if not yes:
         raise click.ClickException("恢复会覆盖当前数据，请确认后加 --yes")
     backup.restore(source)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from workflow.services import audit
+    try:  # the restored log ends when the backup was taken: say here that it was replaced
+        audit.record(None, "restore", subjects=_case_count(), channel="cli",
+                     detail=f"{_os_user()} ← {Path(source).name}")
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise click.ClickException(f"已从 {source} 恢复，但无法写入访问记录：请先运行 "
+                                   "flask --app wsgi db upgrade") from None
     click.echo(f"restored from {source}")
 
 

@@ -37,6 +37,15 @@ class StepRecord:
     note: str | None = None
     recorded_by_member: int | None = None  # roster member of the person who recorded it
     exempt: frozenset[str] = frozenset()  # separation rules waived by a named exemption
+    decided_by_member: int | None = None  # a committee decision: the roster member who decided
+
+    def answerable(self) -> list[tuple[str, int]]:
+        """Who answers for the record under the separation rules, labelled: the person who
+        decided (a committee decision) and the person who recorded it, each once."""
+        found = [("决定人", self.decided_by_member)] if self.decided_by_member is not None else []
+        if self.recorded_by_member is not None and self.recorded_by_member != self.decided_by_member:
+            found.append(("记录人", self.recorded_by_member))
+        return found
 
 
 @dataclass(frozen=True)

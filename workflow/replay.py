@@ -8,6 +8,7 @@ correct, so a forgotten step recorded later lands where it belongs or is refused
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -35,8 +36,7 @@ def _invalid(rule: str, seq: int | None, detail: str = "",
 def _correct(rec: StepRecord, fields: Mapping[str, Any]) -> StepRecord:
     data = {**rec.data, **{k: v for k, v in fields.items() if k != "occurred_on"}}
     day = parse_date(fields["occurred_on"]) if "occurred_on" in fields else rec.occurred_on
-    return StepRecord(rec.seq, rec.step, day or rec.occurred_on, data, rec.recorded_by_role,
-                      rec.recorded_at, rec.note, rec.recorded_by_member, rec.exempt)
+    return replace(rec, occurred_on=day or rec.occurred_on, data=data)
 
 
 def apply_corrections(records: Iterable[StepRecord],

@@ -209,19 +209,20 @@ def _adult(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
 
 
 def _independent(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
-    who = r.recorded_by_member
-    if who is None or "independent_review" in r.exempt:
+    if "independent_review" in r.exempt:
         return None
-    if who in f.cultivators or who in f.introducers:
-        return "记录人是该发展对象的培养联系人或入党介绍人，应当回避"
+    for role, who in r.answerable():  # the decider of a committee decision, and the recorder
+        if who in f.cultivators or who in f.introducers:
+            return f"{role}是该发展对象的培养联系人或入党介绍人，应当回避"
     return None
 
 
 def _independent_prereview(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
-    who = r.recorded_by_member
-    if who is None or "independent_prereview" in r.exempt:
+    if "independent_prereview" in r.exempt or f.review_submitter is None:
         return None
-    return "预审人与报送预审的支部记录人是同一人" if who == f.review_submitter else None
+    if any(who == f.review_submitter for _, who in r.answerable()):
+        return "预审人与报送预审的支部记录人是同一人"
+    return None
 
 
 def _disinterested_vote(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:

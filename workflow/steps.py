@@ -55,6 +55,7 @@ class StepSpec:
     fields: tuple[Field, ...] = ()
     documents: tuple[str, ...] = ()
     repeatable: bool = False
+    decision: bool = False  # a committee decision: names who decided and from which session
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -108,7 +109,8 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
     StepSpec("pre_review_decided", "上级党委预审", "Pre-review decided", "candidate",
              Recorder.COMMITTEE,
              (F("decision", T.ENUM, choices=("approved", "returned")),
-              F("comments", T.STR, required=False)), ("pre_review_form",), repeatable=True),
+              F("comments", T.STR, required=False)), ("pre_review_form",), repeatable=True,
+             decision=True),
     StepSpec("public_notice_held", "公示", "Public notice held", "candidate",
              Recorder.BRANCH, NOTICE, ("public_notice_record",), repeatable=True),
     StepSpec("application_form_completed", "填写入党志愿书", "Application form completed",
@@ -123,7 +125,7 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
              Recorder.COMMITTEE,
              (F("decision", T.ENUM, choices=("approved", "rejected")),
               F("extension_reason", T.STR, required=False)), ("approval_record",),
-             repeatable=True),  # again after a rejection; the machine allows one per vote
+             repeatable=True, decision=True),  # again after a rejection; one per vote
     StepSpec("admission_filed", "报再上级组织部门备案", "Admission filed upward", "probationary",
              Recorder.COMMITTEE),
     StepSpec("group_assigned", "编入党支部和党小组", "Assigned to a party group", "probationary",
@@ -144,7 +146,7 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
              ("general_meeting_minutes",), repeatable=True),
     StepSpec("conversion_approved", "上级党委审批转正", "Conversion approved", "probationary",
              Recorder.COMMITTEE, (F("decision", T.ENUM, choices=("approved", "rejected")),),
-             ("approval_record",), repeatable=True),  # once per adopted resolution
+             ("approval_record",), repeatable=True, decision=True),  # once per resolution
     StepSpec("file_archived", "材料归档", "File archived", "full_member",
              Recorder.BRANCH, (F("archive_ref", T.STR),)),
     StepSpec("case_closed", "终止", "Case closed", "any", Recorder.EITHER,
@@ -155,6 +157,19 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
              (F("corrects", T.INT, min=1), F("fields", T.FIELDS), F("reason", T.STR)),
              repeatable=True),
 )}
+
+# The committee's decisions (pre-review sign-off, admission and conversion approvals): each record
+# names the roster member who decided and the session it came from, not only the account.
+COMMITTEE_DECISIONS: frozenset[str] = frozenset(s.id for s in STEPS.values() if s.decision)
+assert all(STEPS[s].recorder is Recorder.COMMITTEE for s in COMMITTEE_DECISIONS)
+
+
+def is_committee_decision(step: str, corrected_step: str | None = None) -> bool:
+    """A committee decision, or a correction of one (which changes what was decided)."""
+    if step == "step_corrected":
+        return corrected_step in COMMITTEE_DECISIONS
+    return step in COMMITTEE_DECISIONS
+
 
 PERSON_FIELDS = (
     F("name", T.STR), F("gender", T.ENUM, choices=("male", "female")), F("birth_date", T.DATE),

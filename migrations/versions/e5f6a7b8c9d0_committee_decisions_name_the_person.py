@@ -17,8 +17,24 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('shared', sa.Boolean(), server_default=sa.false(),
+                                      nullable=False))
+
+    with op.batch_alter_table('step_records', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('decided_by_member_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('session_ref', sa.String(length=80), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f('fk_step_records_decided_by_member_id_roster_members'), 'roster_members',
+            ['decided_by_member_id'], ['id'])
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('step_records', schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f('fk_step_records_decided_by_member_id_roster_members'), type_='foreignkey')
+        batch_op.drop_column('session_ref')
+        batch_op.drop_column('decided_by_member_id')
+
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('shared')

@@ -27,6 +27,9 @@ def people(ctx):
     ids = [directory.add_roster_member(users["b01"], "B01", {"name": n, "status": "full",
                                                              "since": "2001-07-01"})["id"]
            for n in ("张伟", "王芳", "李强")]
+    # a member of the committee who takes its decisions (the organiser's account is not linked)
+    ids.append(directory.add_roster_member(users["organizer"], "C01", {
+        "name": "孙明", "status": "full", "since": "2003-07-01"})["id"])
     return users, ids
 
 
@@ -132,11 +135,15 @@ def test_committee_signs_off_a_pre_review(page: Page, live_server, people):
     page.check(f"#pr-{case_id}")
     page.fill("#pr-date", "2024-05-27")
     page.fill("#pr-comments", "同意，请按程序公示")
+    # the account is not linked to a roster member: the sign-off names who decided
+    page.select_option("#pr-decider", str(roster[3]))
     page.click("#pre-reviews button.primary")
     expect(page.locator(".flash.info")).to_contain_text("已完成 1 件预审")
     expect(page.locator("#pre-reviews")).not_to_contain_text("林悦")
     page.goto(f"{live_server}/cases/{case_id}")
     expect(page.locator("h1 small")).to_contain_text("预审通过")
+    expect(page.locator("#timeline .decision")).to_contain_text("孙明")
+    expect(page.locator("#timeline .decision")).to_contain_text("web:")
 
 
 def test_other_branch_case_is_not_reachable_by_url(page: Page, live_server, people):

@@ -54,4 +54,11 @@ def world(ctx, client) -> World:
         r = w.post("sec1", "/api/v1/orgs/B1/roster", {"name": name, "status": status, "since": since})
         assert r.status_code == 201, r.json
         w.roster[name] = r.json["id"]
+    # committee members who take the committee's decisions; `org` is 刘洋's personal account
+    for who, org, name in (("org", "C", "刘洋"), ("org2", "C2", "周红")):
+        r = w.post(who, f"/api/v1/orgs/{org}/roster", {"name": name, "status": "full",
+                                                       "since": "2003-07-01"})
+        assert r.status_code == 201, r.json
+        w.roster[name] = r.json["id"]
+    directory.link_member("org", w.roster["刘洋"])
     return w

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.unit.builders import HAPPY, PERSON, Entry
-from workflow.steps import STEPS
+from workflow.steps import COMMITTEE_DECISIONS, STEPS
 
 ROSTER_NAMES = {1: "张伟", 2: "王芳", 3: "李强", 6: "赵敏"}
 
@@ -27,7 +27,13 @@ def open_case(world: Any, who: str = "sec1", branch: str = "B1", date: str = "20
 
 def post_step(world: Any, case_id: int, step: str, on: str, data: dict[str, Any],
               **extra: Any) -> Any:
+    """Through the API; a committee decision names 刘洋 (committee C) as who decided unless the
+    call says otherwise (`decided_by=None` leaves it out)."""
     who = extra.pop("who", None) or ("org" if STEPS[step].recorder.value == "committee" else "sec1")
+    if step in COMMITTEE_DECISIONS and who == "org":
+        extra.setdefault("decided_by", world.roster["刘洋"])
+    if extra.get("decided_by", 0) is None:
+        del extra["decided_by"]
     return world.post(who, f"/api/v1/cases/{case_id}/steps",
                       {"step": step, "occurred_on": on, "data": map_roster(world, data), **extra})
 

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from workflow.persistence.db import db
 from workflow.persistence.models import User
-from workflow.services import cases, committee, directory, documents, reports
+from workflow.services import audit, cases, committee, decisions, directory, documents, reports
 from workflow.services.clock import today
 from workflow.services.errors import BadRequest, ServiceError, Unauthenticated
 from workflow.steps import parse_date
@@ -53,15 +53,24 @@ def _unexpected(exc: Exception) -> tuple[Response, int]:
     return error_response(500, "server_error", "服务器内部错误，请稍后重试")
 
 
+@api.before_request
+def _no_nul_in_query() -> None:
+    """PostgreSQL text cannot hold NUL: a query parameter with one is a bad request, not a
+    database error (the fuzz test sends `?org=%00`)."""
+    if any("\x00" in v for v in request.args.values()):
+        raise BadRequest("查询参数不能包含 NUL 字符")
+
+
 def authenticated(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        user = directory.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
+        row = directory.token_for(token.strip()) if scheme.lower() == "bearer" else None
+        if row is None:
             raise Unauthenticated("需要有效的 API 令牌（Authorization: Bearer <token>）")
-        g.actor = user
+        g.actor = row.user
+        g.origin = decisions.Origin.api_token(row.id)  # the session a decision came from
         return view(*args, **kwargs)
     return wrapper  # type: ignore[return-value]
 
@@ -85,6 +94,14 @@ def _as_of() -> date:
     if day is None:
         raise BadRequest("as_of 必须是 YYYY-MM-DD 格式的日期")
     return day
+
+
+def audited(action: str, *, case_id: int | None = None, subjects: int = 1,
+            detail: str | None = None) -> None:
+    """Log that this request disclosed personal data (services.audit), before answering;
+    a failure to log fails the request (500 in the one error shape)."""
+    audit.record(actor(), action, case_id=case_id, subjects=subjects, channel="api",
+                 remote=request.remote_addr, detail=detail)
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -111,7 +128,9 @@ def roster_add(code: str) -> Any:
 @api.get("/orgs/<code>/roster")
 @authenticated
 def roster_list(code: str) -> Any:
-    return directory.list_roster(actor(), code)
+    roster = directory.list_roster(actor(), code)
+    audited("view_roster", subjects=len(roster["items"]), detail=f"花名册 {code}")
+    return roster
 
 
 @api.post("/cases")
@@ -125,14 +144,20 @@ def case_open() -> Any:
 @api.get("/cases")
 @authenticated
 def case_list() -> Any:
-    return cases.list_cases(actor(), request.args.get("branch"), request.args.get("stage"),
-                            request.args.get("q"), _int_arg("page", 1), _int_arg("per_page", 20))
+    found = cases.list_cases(actor(), request.args.get("branch"), request.args.get("stage"),
+                             request.args.get("q"), _int_arg("page", 1), _int_arg("per_page", 20))
+    audited("list_cases", subjects=len(found["items"]),
+            detail=" ".join(f"{k}={request.args[k]}" for k in ("branch", "stage", "q", "page")
+                            if request.args.get(k)) or None)
+    return found
 
 
 @api.get("/cases/<int:case_id>")
 @authenticated
 def case_get(case_id: int) -> Any:
-    return cases.get_case(actor(), case_id, _as_of())
+    case = cases.get_case(actor(), case_id, _as_of())
+    audited("view_case", case_id=case_id)
+    return case
 
 
 @api.post("/cases/<int:case_id>/steps")
@@ -147,7 +172,8 @@ def case_step(case_id: int) -> Any:
             raise BadRequest(f"{key} 类型不正确")
     return cases.record_step(actor(), case_id, b.get("step"), b.get("occurred_on"),
                              b.get("data", {}), b.get("note"), version,
-                             b.get("acknowledge") is True, b.get("reason")), 201
+                             b.get("acknowledge") is True, b.get("reason"),
+                             decided_by=b.get("decided_by"), origin=g.origin), 201
 
 
 @api.post("/cases/<int:case_id>/documents")
@@ -166,7 +192,10 @@ def case_document(case_id: int) -> Any:
 @api.get("/pre-reviews")
 @authenticated
 def pre_review_queue() -> Any:
-    return committee.pre_reviews(actor(), request.args.get("status", "pending"))
+    status = request.args.get("status", "pending")
+    queue = committee.pre_reviews(actor(), status)
+    audited("list_cases", subjects=len(queue["items"]), detail=f"预审 {status}")
+    return queue
 
 
 @api.post("/trainings")
@@ -204,4 +233,19 @@ def openapi() -> Any:
 @authenticated
 def events_xes() -> Any:
     from workflow.services.exports import events_xes as build
-    return Response(build(actor(), request.args.get("org")), mimetype="application/xml")
+    org = request.args.get("org")
+    body = build(actor(), org)
+    audited("export_events_xes", subjects=body.count(b"<trace>"),
+            detail=f"org={org}" if org else None)
+    return Response(body, mimetype="application/xml")
+
+
+@api.get("/audit")
+@authenticated
+def audit_log() -> Any:
+    """Who viewed or exported personal data, newest first (committee organisers and auditors:
+    their subtree's accounts; the admin: everything; branch accounts: 403)."""
+    a = request.args
+    return audit.entries(actor(), user=a.get("user"), case_id=a.get("case_id"),
+                         action=a.get("action"), since=a.get("from"), until=a.get("to"),
+                         page=_int_arg("page", 1), per_page=_int_arg("per_page", 50))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflow.services.audit import Action
 from workflow.steps import STEPS
 
 DATE = {"type": "string", "format": "date"}
@@ -38,8 +39,46 @@ STEP_BODY = {
         "step": {"type": "string", "enum": sorted(STEPS)}, "occurred_on": DATE,
         "data": {"type": "object"}, "note": {"type": "string"}, "version": {"type": "integer"},
         "acknowledge": {"type": "boolean"}, "reason": {"type": "string"},
+        "decided_by": {"type": "integer", "minimum": 1, "description":
+                       "a committee decision (pre_review_decided, admission_approved, "
+                       "conversion_approved, or a correction of one): the roster member who "
+                       "decided; required with an API token (422 invalid, fields.decided_by)"},
     },
 }
+STEP_RECORD = {
+    "type": "object", "properties": {
+        "id": {"type": "integer"}, "step": {"type": "string"}, "occurred_on": DATE,
+        "data": {"type": "object"}, "recorded_at": {"type": "string"},
+        "recorded_by": {"type": "string", "nullable": True},
+        "decided_by": {"type": "object", "nullable": True, "description":
+                       "committee decisions: who decided",
+                       "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                      "org": {"type": "string"}}},
+        "session_ref": {"type": "string", "nullable": True, "description":
+                        "committee decisions: web:<session id> | api:token:<token id> | cli | "
+                        "import"},
+    },
+}
+STEP_RESULT = {"type": "object", "properties": {
+    "step": {"$ref": "#/components/schemas/StepRecord"}, "violations": {"type": "array"},
+    "case": {"type": "object"}}}
+
+
+AUDIT_ACTIONS = [a.value for a in Action]
+AUDIT_ENTRIES = {"type": "object", "properties": {
+    "items": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "at": {"type": "string", "description": "UTC, ISO 8601"},
+        "at_local": {"type": "string", "description": "Beijing time"},
+        "user": {"type": "string", "nullable": True, "description": "username; null: the CLI"},
+        "user_name": {"type": "string", "nullable": True},
+        "org": {"type": "string", "nullable": True, "description": "the account's organisation"},
+        "action": {"type": "string", "enum": AUDIT_ACTIONS}, "action_label": {"type": "string"},
+        "case_id": {"type": "integer", "nullable": True},
+        "subjects": {"type": "integer", "description": "how many people's data it covered"},
+        "channel": {"type": "string", "enum": ["web", "api", "cli"]},
+        "remote": {"type": "string", "nullable": True},
+        "detail": {"type": "string", "nullable": True}}}},
+    "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"}}}
 
 
 def _paths() -> dict[str, Any]:
@@ -69,7 +108,7 @@ def _paths() -> dict[str, Any]:
             "responses": {**_ok(), **_errors(400, 401, 404)}}},
         "/api/v1/cases/{id}/steps": {"parameters": [CASE_ID], "post": {
             "requestBody": _json(STEP_BODY),
-            "responses": {**_ok(201), **_errors(400, 401, 403, 404, 409, 422)}}},
+            "responses": {**_ok(201, STEP_RESULT), **_errors(400, 401, 403, 404, 409, 422)}}},
         "/api/v1/cases/{id}/documents": {"parameters": [CASE_ID], "post": {
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": {"type": "object", "properties": {
@@ -102,6 +141,17 @@ def _paths() -> dict[str, Any]:
         "/api/v1/export/events.xes": {"get": {"parameters": [_param("org")], "responses": {
             "200": {"description": "XES event log", "content": {"application/xml": {}}},
             **_errors(401, 404)}}},
+        "/api/v1/audit": {"get": {
+            "description": "Who viewed or exported personal data, newest first. Committee "
+                           "organisers and auditors see accesses by accounts of their "
+                           "organisation's subtree, the admin all; branch accounts get 403. "
+                           "from/to are Beijing dates, inclusive.",
+            "parameters": [_param("user"), _param("case_id", schema={"type": "integer"}),
+                           _param("action", schema={"enum": AUDIT_ACTIONS}),
+                           _param("from", schema=DATE), _param("to", schema=DATE),
+                           _param("page", schema={"type": "integer"}),
+                           _param("per_page", schema={"type": "integer"})],
+            "responses": {**_ok(schema=AUDIT_ENTRIES), **_errors(400, 401, 403)}}},
         "/api/v1/openapi.json": {"get": {"security": [], "responses": _ok()}},
     }
 
@@ -114,7 +164,7 @@ def document() -> dict[str, Any]:
         "paths": _paths(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {
+            "schemas": {"StepRecord": STEP_RECORD, "Error": {"type": "object", "required": ["error"], "properties": {
                 "error": {"type": "object", "required": ["code", "message"], "properties": {
                     "code": {"type": "string"}, "message": {"type": "string"},
                     "fields": {"type": "object"}, "violations": {"type": "array"}}}}}},

@@ -51,6 +51,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     email: Mapped[str | None] = mapped_column(sa.String(254))  # alert e-mail; none = in-app only
     # the roster entry of the person behind the account: separation of duties is judged on it
     roster_member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("roster_members.id"))
+    # used by several people (an office account): committee decisions must name who decided
+    shared: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     org: Mapped[Organisation] = relationship()
 
     @property
@@ -102,10 +104,15 @@ class StepRecordRow(db.Model):  # type: ignore[name-defined]
     acknowledged_reason: Mapped[str | None] = mapped_column(sa.Text)
     recorded_by_member_id: Mapped[int | None] = mapped_column()  # roster member at recording
     exemptions: Mapped[list[str] | None] = mapped_column(sa.JSON)  # separation rules waived
+    # a committee decision: the roster member who decided, and the session it came from
+    # (`web:<session id>`, `api:token:<token id>`, `cli`, `import`)
+    decided_by_member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("roster_members.id"))
+    session_ref: Mapped[str | None] = mapped_column(sa.String(80))
     chain_index: Mapped[int | None] = mapped_column()
     prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
     chain_hash: Mapped[str | None] = mapped_column(sa.String(64))
     recorded_by: Mapped[User | None] = relationship()
+    decided_by_member: Mapped[RosterMember | None] = relationship()
 
     __table_args__ = (
         # one step record per case version: two writers of one version cannot both land
@@ -286,3 +293,32 @@ class Exemption(db.Model):  # type: ignore[name-defined]
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
     org: Mapped[Organisation] = relationship()
     granted_by: Mapped[User | None] = relationship()
+
+
+class PersonalDataAccess(db.Model):  # type: ignore[name-defined]
+    """Who read or exported personal data: one row per request that disclosed some (a case
+    page, a list naming people, an export, a backup). Append-only: `services.audit` only
+    inserts; the mapper refuses updates and deletes. `org_id` is the actor's organisation at
+    the time, so the log's scope does not move when an account moves; `detail` never holds an
+    ID number in clear (the service masks anything that looks like one)."""
+
+    __tablename__ = "personal_data_access"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # UTC
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))  # none: the CLI
+    org_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"))
+    action: Mapped[str] = mapped_column(sa.String(40))
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    subjects: Mapped[int] = mapped_column(default=1)  # how many persons' data it covered
+    channel: Mapped[str] = mapped_column(sa.String(10))  # web | api | cli
+    remote: Mapped[str | None] = mapped_column(sa.String(64))
+    detail: Mapped[str | None] = mapped_column(sa.String(200))
+
+    __table_args__ = (sa.Index("ix_personal_data_access_user_id_at", "user_id", "at"),
+                      sa.Index("ix_personal_data_access_org_id_at", "org_id", "at"))
+
+
+@sa.event.listens_for(PersonalDataAccess, "before_update")
+@sa.event.listens_for(PersonalDataAccess, "before_delete")
+def _append_only(*_: Any) -> None:
+    raise PermissionError("personal_data_access is append-only")

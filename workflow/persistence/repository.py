@@ -15,7 +15,7 @@ from workflow.rulesets import Override, RuleBook, rulebook
 def to_record(row: StepRecordRow) -> StepRecord:
     return StepRecord(row.id, row.step, row.occurred_on, row.data or {}, row.recorded_by_role,
                       row.recorded_at, row.note, row.recorded_by_member_id,
-                      frozenset(row.exemptions or ()))
+                      frozenset(row.exemptions or ()), row.decided_by_member_id)
 
 
 def step_rows(case_id: int, up_to_version: int | None = None) -> list[StepRecordRow]:

@@ -38,6 +38,8 @@ def subtree_ids(org_id: int) -> set[int]:
 
 
 def org_by_code(code: str) -> Organisation:
+    if isinstance(code, str) and "\x00" in code:  # PostgreSQL text cannot hold NUL
+        raise NotFound("党组织不存在")
     org = db.session.execute(db.select(Organisation).filter_by(code=code)).scalar_one_or_none()
     if org is None:
         raise NotFound(f"党组织 {code} 不存在")

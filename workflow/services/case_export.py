@@ -344,6 +344,9 @@ def _remarks(s: Mapping[str, Any], names: Mapping[int, str]) -> str:
         notes.append(f"确认原因：{s['acknowledged_reason']}")
     if s["note"]:
         notes.append(f"备注：{s['note']}")
+    if s.get("decided_by") or s.get("session_ref"):
+        who = s["decided_by"]["name"] if s.get("decided_by") else "未注明"
+        notes.append(f"决定人：{who}（会话 {s.get('session_ref') or '—'}）")
     return "；".join(notes)
 
 

@@ -22,7 +22,7 @@ from workflow.persistence.db import db
 from workflow.persistence.models import Case, StepRecordRow, User, ViolationRow, utcnow
 from workflow.replay import replay
 from workflow.rules import REGISTRY
-from workflow.services import access, alerting, exemptions, history_chain, views
+from workflow.services import access, alerting, decisions, exemptions, history_chain, views
 from workflow.services.clock import today as real_today
 from workflow.services.errors import BadRequest, Conflict, Invalid, ProcedureViolation
 from workflow.steps import STEPS, parse_date, person_errors
@@ -155,7 +155,10 @@ def _occurred_on(value: Any, field: str = "occurred_on") -> date:
 
 def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: Any,
                 note: str | None = None, version: int | None = None, acknowledge: bool = False,
-                reason: str | None = None, commit: bool = True) -> dict[str, Any]:
+                reason: str | None = None, commit: bool = True, *, decided_by: Any = None,
+                origin: decisions.Origin | None = None) -> dict[str, Any]:
+    """Record one step. A committee decision also stores who decided (`decided_by`, a roster
+    member id, or the account's own member) and the session (`origin`): see `decisions`."""
     if not isinstance(step, str) or step not in STEPS or step == "application_submitted":
         raise Invalid("未知步骤", {"step": "不是可以记录的步骤"})
     if not isinstance(data, dict):
@@ -168,9 +171,12 @@ def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: An
         raise Conflict(f"案件已被他人修改（当前版本 {case.version}，您提交的是 {version}），请刷新后重试",
                        version=case.version)
     day = _occurred_on(occurred_on)
+    decision = decisions.resolve(actor, step, corrected.step if corrected else None, decided_by,
+                                 origin)
     if step == "case_transferred":
         _check_transfer(actor, case, data)
-    return _record(actor, case, rows, step, day, data, note, acknowledge, reason, commit=commit)
+    return _record(actor, case, rows, step, day, data, note, acknowledge, reason, commit=commit,
+                   decision=decision)
 
 
 def _correction_target(rows: list[StepRecordRow], data: dict[str, Any]) -> StepRecordRow:
@@ -197,11 +203,13 @@ def _check_transfer(actor: User, case: Case, data: dict[str, Any]) -> None:
 
 def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: date,
             data: dict[str, Any], note: str | None, acknowledge: bool,
-            reason: str | None, commit: bool = True) -> dict[str, Any]:
+            reason: str | None, commit: bool = True,
+            decision: tuple[int | None, str | None] = (None, None)) -> dict[str, Any]:
     on, ctx = real_today(), _context(case)
     before = ctx.replay(rows, on)
     proposed = StepRecord(PROPOSED_SEQ, step, day, data, access.recorder_role(actor),
-                          recorded_by_member=getattr(actor, "roster_member_id", None))
+                          recorded_by_member=getattr(actor, "roster_member_id", None),
+                          decided_by_member=decision[0])
     after = ctx.replay(rows, on, proposed)
     used = _exempted(case, before, after)
     if used:
@@ -213,7 +221,8 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
         raise ProcedureViolation("该步骤违反发展党员程序，确认属实并填写原因后方可记录",
                                  [views.violation(v) for v in new])
     try:
-        row = _write(actor, case, proposed, note, reason if new else None, after, new)
+        row = _write(actor, case, proposed, note, reason if new else None, after, new,
+                     session_ref=decision[1])
         final = ctx.replay(rows + [row], on)
         alerting.refresh_deadlines(case, final)
         db.session.commit() if commit else db.session.flush()
@@ -255,13 +264,14 @@ def _new_violations(before: Replay, after: Replay) -> list[Violation]:
 
 
 def _write(actor: User, case: Case, proposed: StepRecord, note: str | None, reason: str | None,
-           after: Replay, new: list[Violation]) -> StepRecordRow:
+           after: Replay, new: list[Violation], session_ref: str | None = None) -> StepRecordRow:
     """Insert the record and its acknowledged violations, chain them, bump the version."""
     old_version = case.version
     row = StepRecordRow(case_id=case.id, case_version=old_version + 1, step=proposed.step,
                         occurred_on=proposed.occurred_on, data=dict(proposed.data), note=note,
                         recorded_by_id=actor.id, recorded_by_role=proposed.recorded_by_role,
                         recorded_by_member_id=proposed.recorded_by_member,
+                        decided_by_member_id=proposed.decided_by_member, session_ref=session_ref,
                         exemptions=sorted(proposed.exempt) or None,
                         acknowledged_reason=reason, recorded_at=utcnow().replace(microsecond=0))
     db.session.add(row)

@@ -14,7 +14,7 @@ from typing import Any
 from workflow.calendar import add_years
 from workflow.persistence.db import db
 from workflow.persistence.models import Organisation, StepRecordRow, User
-from workflow.services import cases, directory, documents
+from workflow.services import cases, decisions, directory, documents
 from workflow.services.clock import today
 from workflow.services.errors import ServiceError
 from workflow.steps import STEPS
@@ -91,6 +91,10 @@ def seed() -> list[str]:
         directory.create_user(username, PASSWORD, role, org, display_name=name)
     users = {u.username: u for u in db.session.execute(db.select(User)).scalars()}
     rosters = {code: _roster(users[f"b{code[1:]}"], code, rng) for code, _ in BRANCHES}
+    # the organiser is on the committee's roster and decides as that member (named decisions)
+    member = directory.add_roster_member(users["organizer"], COMMITTEE[0],
+                                         {"name": "刘洋", "status": "full", "since": "2003-07-01"})
+    directory.link_member("organizer", member["id"])
     for i, stop in enumerate(STOPS):
         code = BRANCHES[i % 3][0]
         _demo_case(i, stop, code, users, rosters[code], rng)
@@ -169,7 +173,8 @@ def _demo_case(i: int, stop: int, code: str, users: dict[str, User], roster: lis
         data = _data(step, offset, raw, app, roster, rng, mistakes)
         try:
             cases.record_step(actor, case["id"], step, (app + timedelta(offset)).isoformat(), data,
-                              acknowledge=True, reason="演示数据：补录纸质档案")
+                              acknowledge=True, reason="演示数据：补录纸质档案",
+                              origin=decisions.CLI)
         except ServiceError:
             db.session.rollback()
             break

@@ -42,14 +42,15 @@ def check_password_policy(password: str) -> None:
 
 
 def create_user(username: str, password: str, role: str, org: str,
-                display_name: str = "") -> User:
+                display_name: str = "", shared: bool = False) -> User:
     if role not in tuple(Role):
         raise Invalid("角色不正确", {"role": "必须是 " + " / ".join(Role)})
     if db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none():
         raise Invalid(f"用户名 {username} 已存在", {"username": "已存在"})
     check_password_policy(password)
     user = User(username=username, password_hash=generate_password_hash(password), role=role,
-                org=access.org_by_code(org), display_name=display_name or username)
+                org=access.org_by_code(org), display_name=display_name or username,
+                shared=bool(shared))
     db.session.add(user)
     db.session.commit()
     return user
@@ -84,10 +85,16 @@ def create_token(username: str) -> str:
     return token
 
 
-def user_for_token(token: str) -> User | None:
+def token_for(token: str) -> ApiToken | None:
+    """The token row of an active user's token (its id names the API session), or None."""
     row = db.session.execute(
         db.select(ApiToken).filter_by(token_hash=_token_hash(token))).scalar_one_or_none()
-    return row.user if row and row.user.active else None
+    return row if row and row.user.active else None
+
+
+def user_for_token(token: str) -> User | None:
+    row = token_for(token)
+    return row.user if row else None
 
 
 def roster_view(m: RosterMember) -> dict[str, Any]:
@@ -130,6 +137,15 @@ def user_by_name(username: str) -> User:
     user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none()
     if user is None:
         raise NotFound(f"用户 {username} 不存在")
+    return user
+
+
+def set_shared(username: str, shared: bool) -> User:
+    """Mark an account as used by several people (an office account) or as personal: a shared
+    account must name who decided whenever it records a committee decision."""
+    user = user_by_name(username)
+    user.shared = bool(shared)
+    db.session.commit()
     return user
 
 

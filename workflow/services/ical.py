@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -110,3 +111,8 @@ def calendar(user: User, as_of: date, base_url: str = "") -> bytes:
                 lines += _event(by_id[case_id], d, stamp, base_url)
     lines.append("END:VCALENDAR")
     return ("\r\n".join(_fold(line) for line in lines) + "\r\n").encode()
+
+
+def people_in(body: bytes) -> int:
+    """How many people (cases) a feed names: each event's UID starts with its case id."""
+    return len(set(re.findall(rb"^UID:case-(\d+)-", body, flags=re.MULTILINE)))

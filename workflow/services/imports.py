@@ -21,7 +21,7 @@ from workflow.persistence.db import db
 from workflow.persistence.models import (
     Case, Document, Organisation, StepRecordRow, User, utcnow,
 )
-from workflow.services import cases, history_chain
+from workflow.services import cases, decisions, history_chain
 from workflow.services.access import Role
 from workflow.services.case_export import APPLIED, MAIN_SHEET, summarize
 from workflow.services.case_export import template as _blank
@@ -133,7 +133,7 @@ def _record(actor: User, branch: Organisation, p: Person) -> dict[str, Any]:
         try:
             view = cases.record_step(who, view["id"], e.step, e.on.isoformat(), e.data,
                                      note=REASON, acknowledge=True, reason=REASON,
-                                     commit=False)["case"]
+                                     commit=False, origin=decisions.TRANSCRIPTION)["case"]
         except ServiceError as exc:
             raise _RowRefused(_step_problem(e, exc)) from None
     if p.papers:

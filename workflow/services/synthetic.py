@@ -103,6 +103,7 @@ def _rows(n: int, branches: list[tuple[int, str, list[int]]], today: date, seed:
             row = {"id": next_step, "case_id": case_id, "case_version": version, "step": step,
                    "occurred_on": day, "data": data, "recorded_at": now, "recorded_by_role": role,
                    "note": None, "recorded_by_id": None, "acknowledged_reason": None,
+                   "decided_by_member_id": None, "session_ref": None,
                    "chain_index": version, "prev_hash": head}
             row["chain_hash"] = head = chain.link(key, head, history_chain.payload(
                 "step", SimpleNamespace(**row)))

@@ -41,6 +41,12 @@ def person(case: Case) -> dict[str, Any]:
     return dict(case.person)  # the clear ID number is never stored; only the masked form
 
 
+def decided_by(row: StepRecordRow) -> dict[str, Any] | None:
+    """A committee decision's decider (roster member), None on every other record."""
+    m = row.decided_by_member if row.decided_by_member_id is not None else None
+    return {"id": m.id, "name": m.name, "org": m.org.code} if m else None
+
+
 def _step(row: StepRecordRow, effective: dict[int, Any], replay: Replay,
           docs: Sequence[Document]) -> dict[str, Any]:
     eff = effective.get(row.id)
@@ -55,6 +61,7 @@ def _step(row: StepRecordRow, effective: dict[int, Any], replay: Replay,
         "recorded_by_role": row.recorded_by_role,
         "acknowledged_reason": row.acknowledged_reason,
         "exemptions": row.exemptions or [],
+        "decided_by": decided_by(row), "session_ref": row.session_ref,
         "violations": [violation(v) for v in replay.violations_of(row.id)],
         "documents": [document(d) for d in docs if d.step_record_id == row.id],
         "missing_documents": list(missing),

@@ -84,4 +84,13 @@ def service_error_page(exc: ServiceError) -> Any:
     return render_template("error.html", code=status, message=exc.message), status
 
 
-__all__ = ["register", "service_error_page", "g"]
+def audited(action: str, *, case_id: int | None = None, subjects: int = 1,
+            detail: str | None = None, actor: Any = None) -> None:
+    """Log that this page request disclosed personal data (services.audit): called after the
+    service read succeeded and before the page or file goes out; a failure fails the request."""
+    from workflow.services import audit
+    audit.record(actor or current_user, action, case_id=case_id, subjects=subjects,
+                 channel="web", remote=request.remote_addr, detail=detail)
+
+
+__all__ = ["audited", "g", "register", "service_error_page"]

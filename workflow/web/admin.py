@@ -7,8 +7,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from workflow.rulesets import SETTING_LABELS
-from workflow.services import access, admin, directory
+from workflow.services import access, admin, audit, directory
 from workflow.services.errors import Forbidden, NotFound, ServiceError
+from workflow.web import audited
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(login_required(lambda: None))
@@ -30,13 +31,27 @@ def users() -> Any:
         f = request.form
         try:
             directory.create_user(f.get("username", ""), f.get("password", ""), f.get("role", ""),
-                                  f.get("org", ""), f.get("display_name", ""))
+                                  f.get("org", ""), f.get("display_name", ""),
+                                  shared=f.get("shared") == "y")
             flash("已创建用户", "info")
         except ServiceError as exc:
             _flash_error(exc)
         return redirect(url_for("admin.users"))
     return render_template("admin/users.html", users=admin.users(current_user),
                            orgs=admin.organisations(), roles=access.ROLE_LABELS)
+
+
+@bp.post("/users/shared")
+def user_shared() -> Any:
+    """Mark an account as shared by several people (an office account) or as personal."""
+    _guard()
+    try:
+        user = directory.set_shared(request.form.get("username", ""),
+                                    request.form.get("shared") == "y")
+        flash(f"{user.username}：" + ("已设为多人共用账号" if user.shared else "已设为个人账号"), "info")
+    except ServiceError as exc:
+        _flash_error(exc)
+    return redirect(url_for("admin.users"))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -80,6 +95,7 @@ def roster(code: str) -> Any:
             return redirect(url_for("admin.roster", code=code))
         items = directory.list_roster(current_user, code)["items"]
         org = access.visible_org(current_user, code)
+        audited("view_roster", subjects=len(items), detail=f"花名册 {code}")
     except NotFound:
         abort(404)
     except Forbidden as exc:
@@ -96,3 +112,28 @@ def orgs() -> Any:
     scope = access.subtree_ids(current_user.org_id)
     return render_template("admin/orgs.html",
                            orgs=[o for o in admin.organisations() if o.id in scope])
+
+
+AUDIT_FILTERS = ("user", "case_id", "action", "from", "to")
+
+
+@bp.get("/audit")
+def audit_log() -> Any:
+    """Who viewed or exported personal data (services.audit): committee organisers and
+    auditors see their subtree's accounts, the admin everything; branch accounts get 403."""
+    args = {k: (request.args.get(k) or "").strip() for k in AUDIT_FILTERS}
+    page = request.args.get("page", "1")
+    try:
+        log = audit.entries(current_user, user=args["user"] or None, case_id=args["case_id"],
+                            action=args["action"] or None, since=args["from"], until=args["to"],
+                            page=int(page) if page.isdigit() and len(page) < 8 else 1)
+    except Forbidden:
+        abort(403)
+    except ServiceError as exc:
+        _flash_error(exc)
+        log = audit.entries(current_user)
+        args = dict.fromkeys(AUDIT_FILTERS, "")
+    pages = max(1, -(-log["total"] // log["per_page"]))
+    return render_template("admin/audit.html", log=log, args=args, pages=pages,
+                           query={k: v for k, v in args.items() if v},
+                           actions=audit.ACTION_LABELS, channels=audit.CHANNEL_LABELS)

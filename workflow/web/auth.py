@@ -1,17 +1,27 @@
 """Login, logout and password change."""
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from workflow.services import directory
+from workflow.services import decisions, directory
 from workflow.services.errors import Invalid
 from workflow.web.forms import LoginForm, PasswordForm
 from workflow.web.security import LOGIN_LIMIT, limiter
 
 bp = Blueprint("auth", __name__)
+SESSION_ID = "sid"
+
+
+def origin() -> decisions.Origin:
+    """This login session as the origin of a committee decision (`web:<session id>`); a session
+    from before the id was introduced gets one now."""
+    if not isinstance(session.get(SESSION_ID), str):
+        session[SESSION_ID] = secrets.token_hex(8)
+    return decisions.Origin.web(session[SESSION_ID])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -25,6 +35,7 @@ def login() -> Any:
         else:
             session.permanent = True
             login_user(user)
+            session[SESSION_ID] = secrets.token_hex(8)  # names this login on its decisions
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/") and not target.startswith("//")
                             else url_for("home"))
@@ -34,6 +45,7 @@ def login() -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     logout_user()
+    session.pop(SESSION_ID, None)
     flash("已退出登录", "info")
     return redirect(url_for("auth.login"))
 

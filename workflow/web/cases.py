@@ -7,14 +7,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from workflow.persistence import repository as repo
-from workflow.services import cases, documents, worklist
+from workflow.services import cases, decisions, documents, worklist
 from workflow.services.clock import today
 from workflow.services.errors import (
     Conflict, Forbidden, Invalid, NotFound, ProcedureViolation, ServiceError,
 )
-from workflow.steps import STEPS
-from workflow.web import diagram
-from workflow.web.forms import CaseForm, form_data, step_form
+from workflow.steps import COMMITTEE_DECISIONS, STEPS
+from workflow.web import audited, auth, diagram
+from workflow.web.forms import CaseForm, decider_value, form_data, step_form
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 bp.before_request(login_required(lambda: None))
@@ -22,7 +22,10 @@ bp.before_request(login_required(lambda: None))
 
 @bp.get("/")
 def home() -> Any:
-    work = worklist.worklist(current_user, today(), request.args.get("branch"))
+    branch = request.args.get("branch")
+    work = worklist.worklist(current_user, today(), branch)
+    audited("list_cases", subjects=work["total"],
+            detail=f"工作台 branch={branch}" if branch else "工作台")
     return render_template("cases/home.html", work=work)
 
 
@@ -55,6 +58,7 @@ def show(case_id: int) -> Any:
         case = cases.get_case(current_user, case_id, today())
     except NotFound:
         abort(404)
+    audited("view_case", case_id=case_id)
     return render_template("cases/show.html", case=case, steps=STEPS,
                            diagram_svg=diagram.svg(case["state"]))
 
@@ -79,6 +83,16 @@ def _roster(case_id: int) -> list[tuple[int, str]]:
             for m in repo.roster(case.branch_id).values()]
 
 
+def _deciders(step: str) -> list[tuple[int, str]] | None:
+    """The "决定人" picker's people, when this step is (or may correct) a committee decision and
+    this account must name who decided (a shared account, or one not linked to the roster)."""
+    may_decide = step in COMMITTEE_DECISIONS or (
+        step == "step_corrected" and current_user.role == "committee_organizer")
+    if not may_decide or not decisions.must_name(current_user, auth.origin()):
+        return None
+    return decisions.choices(current_user)
+
+
 @bp.route("/<int:case_id>/steps/<step>", methods=["GET", "POST"])
 def record(case_id: int, step: str) -> Any:
     if step not in STEPS or step == "application_submitted":
@@ -88,7 +102,7 @@ def record(case_id: int, step: str) -> Any:
     except NotFound:
         abort(404)
     spec = STEPS[step]
-    form = step_form(spec, _roster(case_id))
+    form = step_form(spec, _roster(case_id), _deciders(step))
     if request.method == "GET":
         form.version.data = str(case["version"])
         form.occurred_on.data = today()
@@ -98,7 +112,9 @@ def record(case_id: int, step: str) -> Any:
             result = cases.record_step(
                 current_user, case_id, step, form.occurred_on.data.isoformat(),
                 form_data(spec, form), form.note.data or None, int(form.version.data or 0) or None,
-                form.acknowledge.data, form.reason.data)
+                form.acknowledge.data, form.reason.data,
+                decided_by=decider_value(form.decided_by.data if "decided_by" in form else None),
+                origin=auth.origin())
         except ProcedureViolation as exc:
             violations = exc.extra["violations"]
         except Conflict as exc:
@@ -109,6 +125,7 @@ def record(case_id: int, step: str) -> Any:
             _attach(case_id, result["step"]["id"], spec, form)
             flash(f"已记录「{spec.zh}」", "info")
             return redirect(url_for("cases.show", case_id=case_id))
+    audited("view_case", case_id=case_id, detail=f"步骤表单 {step}")
     return render_template("cases/step.html", case=case, spec=spec, form=form,
                            violations=violations, nxt=next((n for n in case["next"]
                                                             if n["step"] == step), None))

@@ -6,10 +6,12 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from workflow.services import cases, committee, exemptions, worklist
+from workflow.services import cases, committee, decisions, exemptions, worklist
 from workflow.services.clock import today
 from workflow.services.errors import ProcedureViolation, ServiceError
 from workflow.steps import parse_date
+from workflow.web import audited, auth
+from workflow.web.forms import decider_value
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")
 bp.before_request(login_required(lambda: None))
@@ -23,9 +25,15 @@ def home() -> Any:
     queue = committee.pre_reviews(current_user, "pending")["items"]
     approvals = [u for u in work["urgent"] if u["kind"] in APPROVALS]
     overdue = [u for u in work["urgent"] if u["status"] == "overdue" and u["kind"] not in APPROVALS]
+    deciders = None
+    if current_user.role == "committee_organizer" and decisions.must_name(current_user,
+                                                                          auth.origin()):
+        deciders = decisions.choices(current_user)
+    named = {c["id"] for c in queue} | {d["case"]["id"] for d in approvals + overdue}
+    audited("list_cases", subjects=len(named), detail="党委工作台")
     return render_template("committee/home.html", queue=queue, approvals=approvals,
                            overdue=overdue, work=work, today=today(),
-                           exemptions=exemptions.listing(current_user))
+                           exemptions=exemptions.listing(current_user), deciders=deciders)
 
 
 @bp.post("/pre-reviews")
@@ -37,6 +45,11 @@ def sign_off() -> Any:
     if not ids or decision not in ("approved", "returned") or day is None:
         flash("请选择案件、预审意见和日期", "error")
         return redirect(url_for("committee.home"))
+    origin = auth.origin()
+    decided_by = decider_value(request.form.get("decided_by"))
+    if decided_by is None and decisions.must_name(current_user, origin):
+        flash("请选择决定人：多人共用或未关联花名册成员的账号签署预审意见时，必须注明由谁决定", "error")
+        return redirect(url_for("committee.home"))
     done, problems = 0, []
     for case_id in ids:
         data = {"decision": decision, "comments": request.form.get("comments", "").strip() or
@@ -44,7 +57,8 @@ def sign_off() -> Any:
         try:
             cases.record_step(current_user, case_id, "pre_review_decided", day.isoformat(), data,
                               acknowledge=request.form.get("acknowledge") == "y",
-                              reason=request.form.get("reason"))
+                              reason=request.form.get("reason"), decided_by=decided_by,
+                              origin=origin)
             done += 1
         except ProcedureViolation as exc:
             rules = "、".join(v["message"] for v in exc.extra["violations"])

@@ -85,8 +85,13 @@ def _field(f: StepField, roster: list[tuple[int, str]]) -> Field:
         else StringField(label, validators=req)
 
 
-def step_form(spec: StepSpec, roster: list[tuple[int, str]]) -> FlaskForm:
-    """A form class for one step: occurred_on, its data fields, note, paperwork, acknowledgement."""
+DECIDER_LABEL = "决定人"
+
+
+def step_form(spec: StepSpec, roster: list[tuple[int, str]],
+              deciders: list[tuple[int, str]] | None = None) -> FlaskForm:
+    """A form class for one step: occurred_on, its data fields, note, paperwork, acknowledgement;
+    with `deciders`, the picker naming who took a committee decision."""
     class StepForm(FlaskForm):
         occurred_on = DateField("发生日期", validators=[InputRequired("请填写实际发生的日期")])
         note = TextAreaField("备注", validators=[Optional()])
@@ -97,11 +102,23 @@ def step_form(spec: StepSpec, roster: list[tuple[int, str]]) -> FlaskForm:
     for f in spec.fields:
         if f.type is not FieldType.PERSON and f.name != "branch":
             setattr(StepForm, f"data_{f.name}", _field(f, roster))
+    if deciders is not None:
+        label = DECIDER_LABEL + ("（更正上级党委的决定时必选）" if spec.id == "step_corrected" else "")
+        StepForm.decided_by = SelectField(  # type: ignore[attr-defined]
+            label, choices=_pairs([("", "— 请选择 —")] + [(str(i), n) for i, n in deciders]),
+            validators=[Optional()], validate_choice=False)  # the service says what is wrong
     for doc in spec.documents:
         setattr(StepForm, f"doc_{doc}_ref", StringField(f"{DOCUMENT_LABELS[doc]}：纸质存放位置",
                                                         validators=[Optional()]))
         setattr(StepForm, f"doc_{doc}_file", FileField(f"{DOCUMENT_LABELS[doc]}：上传文件"))
     return StepForm()
+
+
+def decider_value(raw: Any) -> Any:
+    """The picked decider's roster member id; anything else goes to the service to refuse."""
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    return raw or None
 
 
 def form_data(spec: StepSpec, form: FlaskForm) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request, send_file
 from flask_login import current_user, login_required
 
-from workflow.services import report_files, reports, statistics
+from workflow.services import audit, report_files, reports, statistics
 from workflow.services.clock import today
 from workflow.services.errors import BadRequest, ServiceError
 from workflow.steps import parse_date
-from workflow.web import service_error_page, trainings
+from workflow.web import audited, service_error_page, trainings
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 bp.before_request(login_required(lambda: None))
@@ -39,9 +39,13 @@ def _year(as_of: date) -> str:
     return request.args.get("year") or str(as_of.year)
 
 
-def _download(report: report_files.Report, fmt: str, name: str) -> Response:
+def _check(fmt: str) -> None:
     if fmt not in FORMATS:
         raise BadRequest("文件格式只能是 xlsx 或 pdf")
+
+
+def _download(report: report_files.Report, fmt: str, name: str) -> Response:
+    _check(fmt)
     data, mimetype = report_files.render(report, fmt)
     return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
                      download_name=f"{name}.{fmt}", max_age=0)
@@ -54,6 +58,8 @@ def rubric() -> Any:
     branches = reports.branches_in(current_user.org)
     code = request.args.get("org") or (branches[0].code if branches else "")
     result = reports.branch_report(current_user, code, year, as_of) if code else None
+    if result is not None:
+        audited("view_report", subjects=_named(result), detail=f"考核得分 {code} {year}")
     return render_template("reports/rubric.html", result=result, branches=branches, code=code,
                            year=year, as_of=as_of.isoformat())
 
@@ -63,8 +69,17 @@ def rubric_file(fmt: str) -> Any:
     as_of = _as_of()
     result = reports.branch_report(current_user, request.args.get("org") or current_user.org.code,
                                    _year(as_of), as_of)
+    _check(fmt)
+    audited("export_report", subjects=_named(result),
+            detail=f"考核扣分明细 {result['org']} {result['year']}.{fmt}")
     return _download(report_files.branch_report(result), fmt,
                      f"rubric-{result['org']}-{result['year']}")
+
+
+def _named(result: dict[str, Any]) -> int:
+    """How many people a rubric names (deductions are per case)."""
+    return audit.people_in([d for i in result["items"].values() for d in i["deductions"]]
+                           + result["committee"])
 
 
 def _table(as_of: date) -> dict[str, Any]:
@@ -75,12 +90,18 @@ def _table(as_of: date) -> dict[str, Any]:
 @bp.get("/committee")
 def committee() -> Any:
     as_of = _as_of()
-    return render_template("reports/committee.html", table=_table(as_of), as_of=as_of.isoformat())
+    table = _table(as_of)
+    audited("view_report", subjects=audit.people_in(table["committee"]),
+            detail=f"考核汇总 {table['org']} {table['year']}")
+    return render_template("reports/committee.html", table=table, as_of=as_of.isoformat())
 
 
 @bp.get("/committee.<fmt>")
 def committee_file(fmt: str) -> Any:
     table = _table(_as_of())
+    _check(fmt)
+    audited("export_report", subjects=audit.people_in(table["committee"]),
+            detail=f"考核汇总 {table['org']} {table['year']}.{fmt}")
     return _download(report_files.committee_report(table), fmt,
                      f"rubric-{table['org']}-{table['year']}")
 

@@ -9,10 +9,10 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from workflow.services import committee
+from workflow.services import audit, committee
 from workflow.services.clock import today
 from workflow.services.errors import Invalid, ProcedureViolation, ServiceError
-from workflow.web import service_error_page
+from workflow.web import audited, service_error_page
 
 bp = Blueprint("trainings", __name__, url_prefix="/trainings")
 bp.before_request(login_required(lambda: None))
@@ -52,6 +52,7 @@ def new() -> Any:
         else:
             flash(f"已创建培训班「{created['title']}」，邀请 {len(created['invitees'])} 人", "info")
             return redirect(url_for("trainings.show", training_id=created["id"]))
+    audited("list_cases", subjects=sum(len(g["cases"]) for g in choices), detail="培训班邀请名单")
     return render_template("trainings/new.html", choices=choices, errors=errors, body=body,
                            today=today().isoformat()), (422 if errors else 200)
 
@@ -59,6 +60,8 @@ def new() -> Any:
 @bp.get("/<int:training_id>")
 def show(training_id: int) -> Any:
     course = committee.training_detail(current_user, training_id)
+    audited("list_cases", subjects=audit.people_in(course["invitees"]),
+            detail=f"培训班 {training_id}")
     return render_template("trainings/show.html", course=course,
                            ended=course["end_on"] <= today().isoformat())
 

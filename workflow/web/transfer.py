@@ -24,7 +24,7 @@ from workflow.services.clock import today
 from workflow.services.errors import BadRequest, ServiceError
 from workflow.services.report_files import XLSX
 from workflow.states import STAGES
-from workflow.web import service_error_page
+from workflow.web import audited, service_error_page
 
 bp = Blueprint("transfer", __name__, url_prefix="/transfer")
 bp.register_error_handler(ServiceError, service_error_page)
@@ -80,6 +80,9 @@ def upload() -> Any:
         return redirect(url_for("transfer.index"))
     data = upload.read()
     report = imports.preview(current_user, data)
+    c = report["counts"]
+    audited("import_preview", subjects=len(report["rows"]),
+            detail=f"{upload.filename}：新 {c['new']}，已有 {c['existing']}，拒绝 {c['refused']}")
     token = _stash(data) if report["ok"] else ""
     return render_template("transfer/preview.html", report=report, token=token,
                            filename=upload.filename)
@@ -102,15 +105,23 @@ def confirm() -> Any:
 @bp.get("/cases.xlsx")
 def cases_file() -> Any:
     args = {k: request.args.get(k) or None for k in ("branch", "stage", "q")}
+    detail = " ".join(f"{k}={v}" for k, v in args.items() if v) or None
     if request.args.get("format") == "import":
-        return _file(case_export.export_import_format(current_user, **args), XLSX,
-                     "cases-import-format.xlsx")
-    return _file(case_export.export_list(current_user, **args), XLSX, "cases.xlsx")
+        data = case_export.export_import_format(current_user, **args)
+        audited("export_import_format",
+                subjects=len(case_export.scoped_cases(current_user, **args)), detail=detail)
+        return _file(data, XLSX, "cases-import-format.xlsx")
+    data = case_export.export_list(current_user, **args)
+    audited("export_case_list", subjects=len(case_export.scoped_cases(current_user, **args)),
+            detail=detail)
+    return _file(data, XLSX, "cases.xlsx")
 
 
 def case_file(case_id: int, form: str, fmt: str) -> Any:
     options = {"kind": request.args.get("kind", "admission")} if form == "tally" else {}
     data, mimetype = printables.render(current_user, case_id, form, fmt, **options)
+    audited("export_case_record" if form == "record" else "print_document", case_id=case_id,
+            detail=f"{printables.FORM_TITLES.get(form, form)} {form}.{fmt}")
     return _file(data, mimetype, f"{form}-{case_id}.{fmt}")
 
 
@@ -135,6 +146,7 @@ def calendar_feed(code: str) -> Any:
     except ServiceError:
         abort(404)
     body = ical.calendar(user, today(), request.url_root)
+    audited("export_calendar", actor=user, subjects=ical.people_in(body), detail="日历订阅")
     return Response(body, mimetype="text/calendar",
                     headers={"Content-Disposition": "inline; filename=deadlines.ics",
                              "Cache-Control": "private, max-age=900"})
