@@ -131,7 +131,7 @@ def refresh_all_deadlines(today: date | None = None) -> int:
     settings or holidays changed, which move due dates without touching any case)."""
     ids = db.session.execute(sa.select(Case.id).where(Case.stage.in_(OPEN_STAGES))
                              .order_by(Case.id)).scalars().all()
-    count = _refresh_each(ids, today)
+    count = _refresh_chunked(ids, today)
     closed = sa.select(Case.id).where(Case.stage.not_in(OPEN_STAGES)).scalar_subquery()
     db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(closed)))
     db.session.add(DeadlineBackfill(cases=count))
@@ -150,14 +150,15 @@ def stale_deadline_cases() -> list[int]:
         .order_by(Case.id)).scalars())
 
 
-def _refresh_each(case_ids: Sequence[int], today: date | None = None) -> int:
+def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
     """Rebuild many cases' rows a chunk at a time: one read of the chunk's histories, one
     delete and one insert, one commit, so neither the database nor a writer waits for long.
 
     Each chunk first touches its cases' set rows (the lock `refresh_deadlines` takes), then
     reads: a writer that changed a case meanwhile refreshes it again after us, so the newer
     rows win."""
-    from workflow.services.bulk import CHUNK, _records
+    from workflow.services.bulk import CHUNK
+    from workflow.services.bulk import histories as read_histories
     calendar = repo.working_calendar()
     root = _committee_finder()
     books: dict[int, Any] = {}
@@ -167,7 +168,7 @@ def _refresh_each(case_ids: Sequence[int], today: date | None = None) -> int:
         _lock_sets(ids)
         cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version)
                                    .where(Case.id.in_(ids))).all()
-        histories = _records([c.id for c in cases])
+        histories = read_histories([c.id for c in cases])
         rows: list[dict[str, Any]] = []
         sets: list[dict[str, Any]] = []
         for case in cases:
@@ -212,7 +213,7 @@ def _catch_up(as_of: date) -> int:
         sa.select(DeadlineSet.case_id).join(Case, Case.id == DeadlineSet.case_id)
         .where(DeadlineSet.complete_until < as_of, Case.stage.in_(OPEN_STAGES))
         .order_by(DeadlineSet.case_id)).scalars().all()
-    return count + _refresh_each(expired, max(clock.today(), as_of))
+    return count + _refresh_chunked(expired, max(clock.today(), as_of))
 
 
 # --- the sweep -----------------------------------------------------------------------------

@@ -24,7 +24,8 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i:i + size]
 
 
-def _records(ids: Sequence[int]) -> dict[int, list[StepRecord]]:
+def histories(ids: Sequence[int]) -> dict[int, list[StepRecord]]:
+    """Each case's step records in recording order, from one ordered read of the chunk."""
     found: dict[int, list[StepRecord]] = defaultdict(list)
     rows = db.session.execute(
         sa.select(StepRecordRow.id, StepRecordRow.case_id, StepRecordRow.step,
@@ -54,7 +55,7 @@ def replay_cases(cases: Sequence[Case] | Sequence[tuple[int, int, str]], as_of: 
     result: dict[int, Replay] = {}
     for chunk in _chunks(triples):
         ids = [t[0] for t in chunk]
-        records, docs = _records(ids), _documents(ids)
+        records, docs = histories(ids), _documents(ids)
         for case_id, branch_id, code in chunk:
             if branch_id not in books:
                 books[branch_id] = repo.rulebook_for(branch_id)
