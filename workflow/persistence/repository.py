@@ -1,7 +1,12 @@
 """Reads that turn rows into the core's value types (history, documents, roster, rules)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from workflow.calendar import WorkingCalendar
 from workflow.history import DocumentRef, RosterMember, StepRecord
@@ -41,18 +46,56 @@ def roster_rows(org_id: int) -> dict[int, RosterRow]:
     return {r.id: r for r in rows}
 
 
+def to_member(r: RosterRow) -> RosterMember:
+    return RosterMember(r.id, r.name, r.status, r.since)
+
+
 def roster(org_id: int) -> dict[int, RosterMember]:
-    return {r.id: RosterMember(r.id, r.name, r.status, r.since) for r in roster_rows(org_id).values()}
+    return {r.id: to_member(r) for r in roster_rows(org_id).values()}
 
 
 def ancestors(org_id: int) -> list[int]:
-    """The organisation and its parents, root last."""
-    parents = dict(db.session.execute(db.select(Organisation.id, Organisation.parent_id)).all())
+    """The organisation and its parents, root last: one recursive query along this chain only
+    (it runs in every write, so it must not read every organisation)."""
+    memo = db.session.info.setdefault(_ANCESTORS, {})
+    if org_id not in memo:
+        memo[org_id] = _read_chain(org_id)
+    return list(memo[org_id])
+
+
+_ANCESTORS = "ancestors"  # per-transaction memo in Session.info: a write asks three times
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_ancestors(session: Session, transaction: Any) -> None:
+    if transaction.parent is None or transaction.nested:  # not a flush's own subtransaction
+        session.info.pop(_ANCESTORS, None)
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _forget_moved(session: Session, context: Any) -> None:
+    if any(isinstance(o, Organisation) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_ANCESTORS, None)
+
+
+def _read_chain(org_id: int) -> list[int]:
+    parents = dict(db.session.execute(_chain_query(), {"org_id": org_id}).all())
     chain, current = [], org_id
     while current is not None and current not in chain:
         chain.append(current)
         current = parents.get(current)
     return chain
+
+
+@functools.cache
+def _chain_query() -> Any:
+    """Built once: composing a recursive CTE costs more than running it."""
+    org = Organisation.__table__
+    up = db.select(org.c.id, org.c.parent_id).where(org.c.id == db.bindparam("org_id")) \
+        .cte("up", recursive=True)
+    up = up.union(db.select(org.c.id, org.c.parent_id).join(up, org.c.id == up.c.parent_id))
+    # UNION (not UNION ALL) stops at a repeated row, so even a cyclic chain ends
+    return db.select(up.c.id, up.c.parent_id)
 
 
 def rulebook_for(org_id: int) -> RuleBook:

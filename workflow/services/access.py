@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy.orm import joinedload
+
+from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, StepRecordRow, User
 from workflow.services.errors import Forbidden, NotFound
@@ -59,8 +62,11 @@ def visible_case(actor: User, case_id: int, *, lock: bool = False) -> Case:
     query = db.select(Case).filter_by(id=case_id)
     if lock:
         query = query.with_for_update()
+    else:
+        query = query.options(joinedload(Case.branch))
     case = db.session.execute(query).scalar_one_or_none()
-    if case is None or case.branch_id not in subtree_ids(actor.org_id):
+    # up the case's own chain (one short query), not down the actor's whole tree
+    if case is None or actor.org_id not in repo.ancestors(case.branch_id):
         raise NotFound(f"案件 {case_id} 不存在或不在您的管理范围内")
     return case
 

@@ -52,40 +52,42 @@ Due = tuple[Deadline, int]  # a deadline and the organisation that must act on i
 # --- deadline rows -------------------------------------------------------------------------
 
 def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
-                      today: date | None = None) -> int:
+                      today: date | None = None, rulebook: Any = None,
+                      calendar: Any = None) -> int:
     """Rewrite `case`'s deadline rows from its history. Flushes, never commits.
 
     Call it inside the transaction that changed the case, after the change is in the session,
     so rows and history commit together. `replay_` is the caller's replay of the changed
     history at today (its records are reused); without it the history is read again. The rows
     are derived up to a horizon, not just today, so that the next assessment window already
-    has a row before it comes due. Returns the number of rows written.
+    has a row before it comes due. `rulebook` and `calendar`, when the caller already read
+    them for this case, save reading them again. Returns the number of rows written.
     """
-    _lock_set(case.id)  # first: serialises refreshers of one case before anything is read
     if replay_ is None:
+        _lock_set(case.id)  # first: serialises refreshers of one case before anything is read
         db.session.flush()
         db.session.refresh(case)
         records: Sequence[StepRecord] = [repo.to_record(r) for r in repo.step_rows(case.id)]
     else:
+        # the history is this transaction's own write (the case row's version guard keeps
+        # other writers out); the set row is still locked before any deadline row is touched
         records = replay_.effective
     known_on = max((r.occurred_on for r in records), default=None)
     start = max(today or clock.today(), known_on or date.min)
     horizon = start + timedelta(days=HORIZON_DAYS)
-    derived = replay(records, horizon, rulebook=repo.rulebook_for(case.branch_id),
-                     calendar=repo.working_calendar(), validate=False)
+    _lock_set(case.id, {"case_version": case.version, "known_on": known_on,
+                        "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS)})
+    derived = replay(records, horizon, rulebook=rulebook or repo.rulebook_for(case.branch_id),
+                     calendar=calendar or repo.working_calendar(), validate=False)
     db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id == case.id))
     rows = _rows(case, derived) if derived.stage in OPEN_STAGES else []
-    if rows:
-        db.session.execute(sa.insert(DeadlineRow), rows)
-    db.session.execute(sa.update(DeadlineSet).where(DeadlineSet.case_id == case.id).values(
-        case_version=case.version, known_on=known_on,
-        complete_until=horizon - timedelta(days=LOOKAHEAD_DAYS), refreshed_at=utcnow()))
-    db.session.flush()
+    if rows:  # Core executemany: one statement, whichever columns are NULL
+        db.session.execute(sa.insert(DeadlineRow.__table__), rows)
     return len(rows)
 
 
 def _rows(case: Case, derived: Replay) -> list[dict[str, Any]]:
-    return _rows_for(case.id, case.branch_id, _committee_finder()(case.branch_id), derived)
+    return _rows_for(case.id, case.branch_id, repo.ancestors(case.branch_id)[-1], derived)
 
 
 def _rows_for(case_id: int, branch_id: int, committee: int, derived: Replay) -> list[dict[str, Any]]:
@@ -110,18 +112,20 @@ def _lock_sets(case_ids: Sequence[int]) -> None:
         index_elements=["case_id"], set_={"refreshed_at": stmt.excluded.refreshed_at}))
 
 
-def _lock_set(case_id: int) -> None:
-    """Insert-or-touch the case's set row: the row lock orders concurrent refreshers."""
+def _lock_set(case_id: int, final: dict[str, Any] | None = None) -> None:
+    """Insert-or-update the case's set row: the row lock orders concurrent refreshers.
+    Without `final` (what the rows are being rebuilt from) it only touches the row."""
     values = {"case_id": case_id, "case_version": -1, "complete_until": date.min,
-              "refreshed_at": utcnow()}
+              "refreshed_at": utcnow(), **(final or {})}
+    changes = {k: v for k, v in values.items() if k != "case_id" and (final or k == "refreshed_at")}
     dialect = _dialect()
     if dialect is not None:
         stmt = dialect.insert(DeadlineSet).values(**values)
         db.session.execute(stmt.on_conflict_do_update(
-            index_elements=["case_id"], set_={"refreshed_at": stmt.excluded.refreshed_at}))
+            index_elements=["case_id"], set_={k: stmt.excluded[k] for k in changes}))
         return
     done = _changed(sa.update(DeadlineSet).where(DeadlineSet.case_id == case_id)
-                    .values(refreshed_at=values["refreshed_at"]))
+                    .values(**changes))
     if done == 0:
         db.session.execute(sa.insert(DeadlineSet).values(**values))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow.history import Invalid as InvalidFinding
 from workflow.history import Replay, StepRecord, Violation
@@ -45,8 +46,12 @@ class _Context:
     roster: dict[int, Any]
     book: Any
     calendar: Any
-    documents: list[Any]
+    document_rows: list[Any]
     applicant_member: int | None
+
+    @property
+    def documents(self) -> list[Any]:
+        return repo.to_documents(self.document_rows)
 
     def replay(self, rows: list[StepRecordRow], on: date, extra: StepRecord | None = None) -> Replay:
         records = [repo.to_record(r) for r in rows] + ([extra] if extra else [])
@@ -56,11 +61,11 @@ class _Context:
 
 
 def _context(case: Case) -> _Context:
-    roster = repo.roster(case.branch_id)
-    applicant = next((m for m, row in repo.roster_rows(case.branch_id).items()
-                      if row.person_case_id == case.id), None)
+    rows = repo.roster_rows(case.branch_id)
+    roster = {m: repo.to_member(row) for m, row in rows.items()}
+    applicant = next((m for m, row in rows.items() if row.person_case_id == case.id), None)
     return _Context(case, roster, repo.rulebook_for(case.branch_id), repo.working_calendar(),
-                    repo.to_documents(repo.document_rows(case.id)), applicant)
+                    repo.document_rows(case.id), applicant)
 
 
 def _replay_rows(case: Case, rows: list[StepRecordRow], on: date,
@@ -224,14 +229,16 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
         row = _write(actor, case, proposed, note, reason if new else None, after, new,
                      session_ref=decision[1])
         final = ctx.replay(rows + [row], on)
-        alerting.refresh_deadlines(case, final)
+        alerting.refresh_deadlines(case, final, rulebook=ctx.book, calendar=ctx.calendar)
+        # the answer is built inside the transaction: after the commit every row it shows
+        # would be expired and reloaded one query at a time
+        view = views.case(case, rows + [row], ctx.document_rows, final)
         db.session.commit() if commit else db.session.flush()
     except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
         db.session.rollback()
         if isinstance(exc, sa_exc.OperationalError) and "locked" not in str(exc):
             raise
         raise Conflict("案件正在被他人修改，请刷新后重试") from exc
-    view = views.case(case, rows + [row], repo.document_rows(case.id), final)
     return {"step": view["steps"][-1], "violations": [views.violation(v) for v in new],
             "case": view}
 
@@ -266,7 +273,7 @@ def _new_violations(before: Replay, after: Replay) -> list[Violation]:
 def _write(actor: User, case: Case, proposed: StepRecord, note: str | None, reason: str | None,
            after: Replay, new: list[Violation], session_ref: str | None = None) -> StepRecordRow:
     """Insert the record and its acknowledged violations, chain them, bump the version."""
-    old_version = case.version
+    old_version, head, length = case.version, case.chain_head, case.chain_length
     row = StepRecordRow(case_id=case.id, case_version=old_version + 1, step=proposed.step,
                         occurred_on=proposed.occurred_on, data=dict(proposed.data), note=note,
                         recorded_by_id=actor.id, recorded_by_role=proposed.recorded_by_role,
@@ -276,7 +283,8 @@ def _write(actor: User, case: Case, proposed: StepRecord, note: str | None, reas
                         acknowledged_reason=reason, recorded_at=utcnow().replace(microsecond=0))
     db.session.add(row)
     db.session.flush()
-    history_chain.append(case.id, "step", row)
+    head = history_chain.link_row("step", row, head, length + 1)
+    links = 1
     for v in new:
         ack = ViolationRow(case_id=case.id, step_record_id=row.id, rule=v.rule,
                            responsible=v.responsible.value, detail=v.detail,
@@ -284,22 +292,28 @@ def _write(actor: User, case: Case, proposed: StepRecord, note: str | None, reas
                            created_at=utcnow().replace(microsecond=0))
         db.session.add(ack)
         db.session.flush()
-        history_chain.append(case.id, "acknowledgement", ack)
-    _bump(case, old_version, after)
+        links += 1
+        head = history_chain.link_row("acknowledgement", ack, head, length + links)
+    _bump(case, old_version, after, {"chain_head": head, "chain_length": length + links})
     if proposed.step == "case_transferred":
-        case.branch_id = access.org_by_code(proposed.data["to_branch"]).id
+        case.branch = access.org_by_code(proposed.data["to_branch"])
     return row
 
 
-def _bump(case: Case, old_version: int, after: Replay) -> None:
-    """Version-guarded update: a concurrent writer of the same version finds no row."""
+def _bump(case: Case, old_version: int, after: Replay, chain: dict[str, Any]) -> None:
+    """One update, guarded by the version and the chain length read with the case: a
+    concurrent writer of the same version (or a concurrent chain append) finds no row. The
+    values written are what the case now holds, so it is not read back."""
+    values = {"version": old_version + 1, "stage": after.stage, "state": after.state,
+              "updated_at": utcnow(), **chain}
     done = db.session.execute(
-        db.update(Case).where(Case.id == case.id, Case.version == old_version)
-        .values(version=old_version + 1, stage=after.stage, state=after.state,
-                updated_at=utcnow()).execution_options(synchronize_session=False))
+        db.update(Case).where(Case.id == case.id, Case.version == old_version,
+                              Case.chain_length == case.chain_length)
+        .values(**values).execution_options(synchronize_session=False))
     if done.rowcount != 1:
         raise sa_exc.IntegrityError("version", None, Exception("stale version"))
-    db.session.refresh(case)
+    for name, value in values.items():
+        set_committed_value(case, name, value)
 
 
 def rederive(fix: bool = False) -> list[tuple[int, str, str]]:

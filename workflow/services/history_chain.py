@@ -54,13 +54,21 @@ def _decision(row: StepRecordRow) -> dict[str, Any]:
     return {k: v for k, v in found.items() if v is not None}
 
 
+def link_row(kind: str, row: Any, prev: str | None, index: int) -> str:
+    """Set a flushed row's link after `prev` (no SQL) and return the new head; the caller
+    then moves its case's head with an update guarded by the old length (see `append`)."""
+    prev = prev or chain.GENESIS
+    row.chain_index, row.prev_hash = index, prev
+    row.chain_hash = chain.link(key(), prev, payload(kind, row))
+    return str(row.chain_hash)
+
+
 def append(case_id: int, kind: str, row: Any) -> None:
     """Link a flushed row to its case's chain; a concurrent append makes this one fail."""
     current = db.session.execute(db.select(Case.chain_head, Case.chain_length)
                                  .where(Case.id == case_id)).one()
-    prev, index = current.chain_head or chain.GENESIS, current.chain_length + 1
-    row.chain_index, row.prev_hash = index, prev
-    row.chain_hash = chain.link(key(), prev, payload(kind, row))
+    index = current.chain_length + 1
+    link_row(kind, row, current.chain_head, index)
     done = db.session.execute(
         db.update(Case).where(Case.id == case_id, Case.chain_length == index - 1)
         .values(chain_head=row.chain_hash, chain_length=index)
