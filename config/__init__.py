@@ -65,6 +65,7 @@ class Config:
     ALERT_DELIVERY_MAX_RETRIES = 8
     ALERT_DELIVERY_LEASE_SECONDS = 600
     ALERT_SWEEP_PAUSE = 0.0
+    ALERT_SWEEP_CHUNK = 200  # cases per multi-row insert and commit in the sweep
 
     def __init__(self, instance: Path | None = None) -> None:
         instance = instance or instance_path()
@@ -83,6 +84,8 @@ class Config:
         for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD",
                     "MAIL_DEFAULT_SENDER"):
             setattr(self, key, env.get(key))
+        if env.get("ALERT_SWEEP_CHUNK"):
+            self.ALERT_SWEEP_CHUNK = max(1, int(env["ALERT_SWEEP_CHUNK"]))
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
         if "TODAY" in env:  # demo and tests: pin "today" for reproducible deadlines
             self.TODAY = env["TODAY"]

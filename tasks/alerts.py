@@ -23,7 +23,9 @@ def sweep(as_of: str | None = None) -> dict[str, Any]:
     """The same scan as `flask alerts scan`, then queue every undelivered row for delivery
     (new ones, and old ones whose retries ran out: the outbox is never given up on)."""
     day = date.fromisoformat(as_of) if as_of else today()
-    summary = alerting.scan(day, pause=float(current_app.config.get("ALERT_SWEEP_PAUSE", 0)))
+    config = current_app.config
+    summary = alerting.scan(day, pause=float(config.get("ALERT_SWEEP_PAUSE", 0)),
+                            chunk=int(config.get("ALERT_SWEEP_CHUNK", alerting.SWEEP_CHUNK)))
     pending = delivery.undelivered()
     for notification_id in pending:
         deliver.delay(notification_id)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from workflow.persistence.db import db
@@ -118,7 +118,7 @@ def tokens_create(username: str) -> None:
 @friendly
 def alerts_scan(as_of: str | None) -> None:
     from workflow.services.alerting import scan
-    summary = scan(_date(as_of) or today())
+    summary = scan(_date(as_of) or today(), chunk=int(current_app.config["ALERT_SWEEP_CHUNK"]))
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 

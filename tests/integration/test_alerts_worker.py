@@ -278,7 +278,8 @@ def test_killing_the_worker_mid_sweep_loses_and_duplicates_nothing(world, cases,
                                                                     workers, tmp_path):
     expected = _expected(world, AS_OF)
     client = broker.client()
-    slow = _start(workers, broker, tmp_path / "slow", ALERT_SWEEP_PAUSE=1.5)
+    # one case per commit, and a pause after each: the kill lands between two commits
+    slow = _start(workers, broker, tmp_path / "slow", ALERT_SWEEP_PAUSE=1.5, ALERT_SWEEP_CHUNK=1)
     client.send_task("tasks.sweep", args=[AS_OF])
     wait_for("the first case's alerts", lambda: len(_outbox()) > 0, timeout=60, log=slow)
     slow.kill()  # SIGKILL: no warm shutdown, no chance to finish the case in hand

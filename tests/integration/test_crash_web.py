@@ -288,8 +288,8 @@ def test_killing_the_web_process_loses_no_acknowledged_write(world, ctx, server)
 
 
 # --- the sweep: `flask alerts scan` killed mid-run -------------------------------------------
-# test_alerts_worker.py kills a Celery worker that pauses 1.5 s between cases, so its SIGKILL
-# lands in a pause, between two commits. The CLI sweep has no pause: killed at a random moment
+# test_alerts_worker.py kills a Celery worker that commits one case at a time and pauses 1.5 s
+# after each, so its SIGKILL lands in a pause, between two commits. The CLI sweep has no pause: killed at a random moment
 # it dies inside a transaction. It is killed twice, once while it rebuilds the deadline rows
 # (before any alert) and once while it writes alerts, then run to the end and compared with
 # the same sweep run from scratch without interruption.
@@ -332,6 +332,9 @@ def _scan_killed(env: dict[str, str], log: Path, as_of: str, what: str, reached:
 
 def test_killing_the_cli_sweep_mid_run_loses_and_duplicates_nothing(ctx, tmp_path):
     env, as_of = child_env(ctx), clock.today().isoformat()
+    # the killed sweeps commit 20 cases' alerts at a time (many commits to land between); the
+    # reference below uses the default chunk: the chunk size must not change the outcome
+    env["ALERT_SWEEP_CHUNK"] = "20"
     synthetic.seed(SWEEP_CASES, SEED, clock.today(), "K")
     rng = random.Random(SEED)
     open_cases = _count(sa.select(Case.id).where(Case.stage.in_(alerting.OPEN_STAGES))

@@ -7,8 +7,9 @@ that can be inside some alert window for the day, and asks the same pure `alerts
 alert list asks, so the two cannot disagree.
 
 Safe to run twice, concurrently or after a crash: each (case, rule, kind, due date, level) is
-inserted at most once (a unique constraint backs it and the insert ignores conflicts), and each
-case's alerts are committed together, so a rerun adds exactly what is missing.
+inserted at most once (a unique constraint backs it and the insert ignores conflicts), and a
+case's alerts are always committed together (a chunk of cases per commit), so a rerun adds
+exactly what is missing.
 """
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ LOOKAHEAD_DAYS = max(max(w) for w in (*alerts.WINDOWS.values(), alerts.DEFAULT_W
 # Recurring windows are derived this far ahead, so an idle case's rows stay complete for about
 # a year; the sweep rebuilds the sets whose `complete_until` has passed.
 HORIZON_DAYS = 400
+# Cases whose alerts one sweep statement inserts and one commit makes durable: large enough
+# to amortise the round trips, small enough that a lock is never held for long.
+SWEEP_CHUNK = 200
 
 Due = tuple[Deadline, int]  # a deadline and the organisation that must act on it
 
@@ -222,28 +226,42 @@ def _catch_up(as_of: date) -> int:
 
 # --- the sweep -----------------------------------------------------------------------------
 
-def scan(as_of: date, *, pause: float = 0.0) -> dict[str, Any]:
+def scan(as_of: date, *, pause: float = 0.0, chunk: int = SWEEP_CHUNK) -> dict[str, Any]:
     """Insert the outbox rows for every deadline in an alert window on `as_of`.
 
     Touches only deadline rows inside the window and, for a day before a case's latest step
-    (a backfill), replays that case as it stood then. `pause` sleeps after each case's commit,
-    to spread a very large sweep's writes."""
+    (a backfill), replays that case as it stood then. The alerts of `chunk` cases go in with
+    one multi-row insert and one commit, never splitting a case; `pause` sleeps after each
+    commit, to spread a very large sweep's writes."""
     refreshed = _catch_up(as_of)
     root = _committee_finder()
     cases = seen = created = 0
+    batch: list[dict[str, Any]] = []
+    in_batch = 0
     for case, due in itertools.chain(_stored(as_of), _replayed(as_of)):
         cases += 1
+        in_batch += 1
         for d, org_id in due:
             lvl = alerts.level(d, as_of)
             if lvl is None:
                 continue
             seen += 1
-            created += _insert(case, d, org_id, lvl, as_of, root(case.branch_id))
-        db.session.commit()
-        if pause:
-            time.sleep(pause)
+            batch.append(_alert(case, d, org_id, lvl, as_of, root(case.branch_id)))
+        if in_batch >= chunk:
+            created += _insert(batch)
+            batch, in_batch = [], 0
+            _commit(pause)
+    if in_batch:
+        created += _insert(batch)
+        _commit(pause)
     return {"as_of": as_of.isoformat(), "cases": cases, "alerts": seen, "created": created,
             "refreshed": refreshed}
+
+
+def _commit(pause: float) -> None:
+    db.session.commit()
+    if pause:
+        time.sleep(pause)
 
 
 class CaseRef(NamedTuple):
@@ -302,25 +320,37 @@ def _replayed(as_of: date) -> Iterator[tuple[CaseRef, list[Due]]]:
                      for d in r.deadlines]
 
 
-def _insert(case: CaseRef, d: Deadline, org_id: int, lvl: str, as_of: date, committee: int) -> int:
+def _alert(case: CaseRef, d: Deadline, org_id: int, lvl: str, as_of: date,
+           committee: int) -> dict[str, Any]:
     branch_owned = d.responsible is not Responsible.COMMITTEE
     escalate = committee if lvl.startswith("overdue") and branch_owned else None
-    values = {"case_id": case.id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
-              "level": lvl, "responsible": d.responsible.value, "org_id": org_id,
-              "escalated_to_id": escalate, "created_on": as_of, "created_at": utcnow(),
-              "message": f"{case.person_name}：{REGISTRY[d.rule].zh}（{d.due_on} 到期）"}
+    return {"case_id": case.id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
+            "level": lvl, "responsible": d.responsible.value, "org_id": org_id,
+            "escalated_to_id": escalate, "created_on": as_of, "created_at": utcnow(),
+            "message": f"{case.person_name}：{REGISTRY[d.rule].zh}（{d.due_on} 到期）"}
+
+
+def _insert(values: list[dict[str, Any]]) -> int:
+    """Insert what is not there yet; returns how many rows were new. The unique constraint
+    on (case, rule, kind, due date, level) makes a rerun or a concurrent sweep a no-op."""
+    if not values:
+        return 0
+    table = Notification.__table__
     dialect = _dialect()
     if dialect is not None:
-        # RETURNING, not rowcount: an ORM-entity INSERT reports rowcount -1 on psycopg
-        stmt = dialect.insert(Notification).values(**values).on_conflict_do_nothing() \
-            .returning(Notification.id)
-        return 0 if db.session.execute(stmt).first() is None else 1
-    try:
-        with db.session.begin_nested():
-            db.session.execute(sa.insert(Notification).values(**values))
-        return 1
-    except sa_exc.IntegrityError:  # a concurrent sweep inserted it first
-        return 0
+        # executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs, and RETURNING
+        # (not rowcount, which psycopg reports as -1 here) counts the rows really inserted
+        stmt = dialect.insert(table).on_conflict_do_nothing().returning(table.c.id)
+        return len(db.session.execute(stmt, values).all())
+    created = 0
+    for row in values:
+        try:
+            with db.session.begin_nested():
+                db.session.execute(sa.insert(table).values(**row))
+            created += 1
+        except sa_exc.IntegrityError:  # a concurrent sweep inserted it first
+            pass
+    return created
 
 
 # --- helpers -------------------------------------------------------------------------------
