@@ -86,6 +86,8 @@ class Config:
             setattr(self, key, env.get(key))
         if env.get("ALERT_SWEEP_CHUNK"):
             self.ALERT_SWEEP_CHUNK = max(1, int(env["ALERT_SWEEP_CHUNK"]))
+        # proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none)
+        self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES") or 0)
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
         if "TODAY" in env:  # demo and tests: pin "today" for reproducible deadlines
             self.TODAY = env["TODAY"]

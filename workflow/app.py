@@ -44,6 +44,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS)
     login_manager.init_app(app)
     _register(app)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:  # behind nginx: the client's address and scheme come from its X-Forwarded-*
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,  # type: ignore[method-assign]
+                                x_host=proxies)
     return app
 
 

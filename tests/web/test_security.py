@@ -40,6 +40,29 @@ def test_login_is_rate_limited(ctx, world):
     assert codes[:10] == [200] * 10 and codes[10:] == [429, 429]
 
 
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_forwarded_client_address_counts_only_behind_a_trusted_proxy(ctx, world, proxies):
+    """Behind nginx (TRUSTED_PROXIES=1) each client has its own login budget; without a
+    trusted proxy a forged X-Forwarded-For changes nothing."""
+    from workflow.app import create_app
+    limited = create_app({"TESTING": True, "RATELIMIT_ENABLED": True,
+                          "TRUSTED_PROXIES": proxies})
+    client = limited.test_client()
+
+    def attempt(address: str) -> int:
+        token = _csrf(client.get("/login", headers={"X-Forwarded-For": address}).text)
+        return client.post("/login", headers={"X-Forwarded-For": address},
+                           data={"username": "sec1", "password": "wrong-pass1",
+                                 "csrf_token": token}).status_code
+    first = [attempt("203.0.113.7") for _ in range(11)]
+    other = attempt("198.51.100.9")
+    with limited.app_context():
+        from workflow.persistence.db import db
+        db.engine.dispose()
+    assert first[:10] == [200] * 10 and first[10] == 429
+    assert other == (200 if proxies else 429)
+
+
 def test_session_cookie_is_http_only(world):
     page = world.client.get("/login")
     token = _csrf(page.text)
