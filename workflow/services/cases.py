@@ -36,6 +36,7 @@ class Loaded:
     case: Case
     rows: list[StepRecordRow]
     replay: Replay
+    documents: list[Any]  # the case's document rows
 
 
 @dataclass
@@ -76,14 +77,16 @@ def _replay_rows(case: Case, rows: list[StepRecordRow], on: date,
 def load(actor: User, case_id: int, as_of: date | None = None) -> Loaded:
     case = access.visible_case(actor, case_id)
     rows = repo.step_rows(case.id)
-    return Loaded(case, rows, _replay_rows(case, rows, as_of or real_today()))
+    ctx = _context(case)
+    return Loaded(case, rows, ctx.replay(rows, as_of or real_today()), ctx.document_rows)
 
 
 def get_case(actor: User, case_id: int, as_of: date | None = None) -> dict[str, Any]:
     loaded = load(actor, case_id, as_of)
-    view = views.case(loaded.case, loaded.rows, repo.document_rows(case_id), loaded.replay)
-    view["history"] = {**history_chain.check_case(loaded.case).view(),
-                       "head": loaded.case.chain_head}
+    view = views.case(loaded.case, loaded.rows, loaded.documents, loaded.replay)
+    # the chain check reuses the records just read; only acknowledgements are read for it
+    check = history_chain.check_case(loaded.case, steps=loaded.rows, documents=loaded.documents)
+    view["history"] = {**check.view(), "head": loaded.case.chain_head}
     return view
 
 

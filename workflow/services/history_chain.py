@@ -77,11 +77,14 @@ def append(case_id: int, kind: str, row: Any) -> None:
         raise sa_exc.IntegrityError("chain", None, Exception("concurrent append"))
 
 
-def entries(case_id: int) -> list[chain.Entry]:
+def entries(case_id: int, known: dict[str, list[Any]] | None = None) -> list[chain.Entry]:
+    """The case's chained rows; `known` holds rows of some kinds the caller already read."""
     found = []
     for kind, model in KINDS.items():
-        for row in db.session.execute(db.select(model).filter_by(case_id=case_id)).scalars():
-            found.append(_entry(kind, row))
+        rows = (known or {}).get(kind)
+        if rows is None:
+            rows = db.session.execute(db.select(model).filter_by(case_id=case_id)).scalars()
+        found.extend(_entry(kind, row) for row in rows)
     return found
 
 
@@ -98,8 +101,11 @@ class CaseCheck:
                 "reason": self.reason}
 
 
-def check_case(case: Case) -> CaseCheck:
-    found = chain.first_break(key(), entries(case.id), case.chain_head or chain.GENESIS)
+def check_case(case: Case, *, steps: list[Any] | None = None,
+               documents: list[Any] | None = None) -> CaseCheck:
+    """`steps` and `documents`: every such row of the case, when the caller has read them."""
+    known = {k: v for k, v in (("step", steps), ("document", documents)) if v is not None}
+    found = chain.first_break(key(), entries(case.id, known), case.chain_head or chain.GENESIS)
     return CaseCheck(case.id, True) if found is None else _failed(case.id, found)
 
 
