@@ -129,8 +129,11 @@ class Paperwork:
 
 def org_at(orgs: Sequence[tuple[date, str]], day: date, default: str) -> str:
     """The branch that held a case on a day, from its (from-date, branch) timeline."""
-    held = [org for since, org in orgs if since <= day]
-    return held[-1] if held else (orgs[0][1] if orgs else default)
+    held = None
+    for since, org in orgs:  # asked once per step: no list, no copy
+        if since <= day:
+            held = org
+    return held if held is not None else (orgs[0][1] if orgs else default)
 
 
 @dataclass(frozen=True)

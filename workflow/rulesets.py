@@ -102,6 +102,16 @@ class RuleBook:
         unknown = {o.key for o in self.overrides} - set(DEFAULT_SETTINGS)
         if unknown:
             raise ValueError(f"unknown rule settings: {sorted(unknown)}")
+        # equal books (most branches have no overrides) share one memo; sorted once, not per day
+        try:  # rule sets are module constants: their identity names them
+            memo = _MEMOS.setdefault((tuple(map(id, self.rule_sets)), self.overrides), {})
+        except TypeError:  # an unhashable override value: this book keeps its own memo
+            memo = {}
+        object.__setattr__(self, "_on", memo)
+        sets = sorted(self.rule_sets, key=lambda rs: rs.effective_from)
+        overrides = sorted(self.overrides, key=lambda o: o.effective_from)
+        object.__setattr__(self, "_sorted", (sets, [rs.effective_from for rs in sets], overrides,
+                                             [o.effective_from for o in overrides]))
 
     def on(self, day: date) -> Effective:
         found = self._on.get(day)
@@ -112,11 +122,9 @@ class RuleBook:
     def _compute(self, day: date) -> Effective:
         # which rule set (the latest in force, else the earliest) and how many overrides apply:
         # the answer depends only on that pair, so books share it across days
-        sets = sorted(self.rule_sets, key=lambda rs: rs.effective_from)
-        starts = [rs.effective_from for rs in sets]
+        sets, starts, overrides, override_starts = self._sorted  # type: ignore[attr-defined]
         rule_set = sets[max(bisect_right(starts, day) - 1, 0)]
-        overrides = sorted(self.overrides, key=lambda o: o.effective_from)
-        k = bisect_right([o.effective_from for o in overrides], day)
+        k = bisect_right(override_starts, day)
         key = (rule_set.effective_from, k)
         found = self._on.get(key)  # type: ignore[call-overload]
         if found is None:
@@ -125,6 +133,9 @@ class RuleBook:
                 settings[o.key] = o.value
             found = self._on[key] = Effective(rule_set, MappingProxyType(settings))  # type: ignore[index]
         return found
+
+
+_MEMOS: dict[Any, dict[Any, Effective]] = {}
 
 
 def rulebook(overrides: Iterable[Override] = ()) -> RuleBook:

@@ -176,6 +176,19 @@ def test_org_override_lengthens_the_notice():
     assert sorted(v.rule for v in r.violations) == ["notice_working_days"] * 2
 
 
+def test_books_share_answers_only_when_their_overrides_are_equal():
+    from workflow.rulesets import Override, rulebook
+    day, other = d("2021-03-01"), d("2019-03-01")
+    plain, seven = rulebook(), rulebook([Override(d("2020-01-01"), "notice_working_days", 7)])
+    assert seven.on(day).settings["notice_working_days"] == 7
+    assert plain.on(day).settings["notice_working_days"] == 5
+    assert seven.on(other).settings["notice_working_days"] == 5  # before it took effect
+    again = rulebook([Override(d("2020-01-01"), "notice_working_days", 7)])
+    assert again.on(day) is seven.on(day)  # one memo for equal books
+    odd = rulebook([Override(d("2020-01-01"), "notice_working_days", [7])])  # unhashable value
+    assert odd.on(day).settings["notice_working_days"] == [7]
+
+
 def test_registry_entries_are_complete():
     for rule in REGISTRY.values():
         assert rule.zh and rule.en and rule.article
