@@ -157,7 +157,10 @@ def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
             have.setdefault(doc.step_seq, set()).add(doc.doc_type)
     missing = []
     for rec in records:
-        lacking = tuple(d for d in STEPS[rec.step].documents if d not in have.get(rec.seq, ()))
+        wanted = STEPS[rec.step].documents
+        if not wanted:
+            continue
+        lacking = tuple(d for d in wanted if d not in have.get(rec.seq, ()))
         if lacking:
             missing.append(Paperwork(rec.seq, rec.step, rec.occurred_on, lacking,
                                      _recorder(rec), facts.org_on(rec.occurred_on)))

@@ -190,6 +190,13 @@ def test_transfer_moves_the_case_to_the_other_branch(world):
     case = open_case(world)
     r = post_step(world, case["id"], "case_transferred", "2023-03-10", {"to_branch": "B2"})
     assert r.status_code == 201, r.json
+    assert r.json["case"]["branch"] == "B2"  # the answer, built before the commit, shows it
+    from workflow.persistence.db import db
+    from workflow.persistence.models import DeadlineRow, Organisation
+    b2 = db.session.execute(db.select(Organisation.id).filter_by(code="B2")).scalar_one()
+    owners = db.session.execute(db.select(DeadlineRow.org_id, DeadlineRow.responsible)
+                                .filter_by(case_id=case["id"])).all()
+    assert owners and {o for o, who in owners if who == "branch"} == {b2}
     assert world.get("sec1", f"/api/v1/cases/{case['id']}").status_code == 404
     assert world.get("sec2", f"/api/v1/cases/{case['id']}").json["branch"] == "B2"
     bad = post_step(world, case["id"], "case_transferred", "2023-03-11", {"to_branch": "B3"})

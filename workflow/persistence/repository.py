@@ -23,26 +23,45 @@ def to_record(row: StepRecordRow) -> StepRecord:
                       frozenset(row.exemptions or ()), row.decided_by_member_id)
 
 
+# Statements every read or write of a case runs are built once, with bound parameters:
+# composing a statement costs SQLAlchemy more than running one of these on an index.
+
+@functools.cache
+def _step_rows_query(bounded: bool) -> Any:
+    query = db.select(StepRecordRow).where(StepRecordRow.case_id == sa.bindparam("case_id"))
+    if bounded:
+        query = query.where(StepRecordRow.case_version <= sa.bindparam("version"))
+    return query.order_by(StepRecordRow.id)
+
+
 def step_rows(case_id: int, up_to_version: int | None = None) -> list[StepRecordRow]:
     """The case's records; `up_to_version` keeps the snapshot consistent with a case row read
     earlier, so a concurrent writer shows up as a version conflict, not as a changed history."""
-    query = db.select(StepRecordRow).filter_by(case_id=case_id)
-    if up_to_version is not None:
-        query = query.where(StepRecordRow.case_version <= up_to_version)
-    return list(db.session.execute(query.order_by(StepRecordRow.id)).scalars())
+    return list(db.session.execute(_step_rows_query(up_to_version is not None),
+                                   {"case_id": case_id, "version": up_to_version}).scalars())
+
+
+@functools.cache
+def _document_rows_query() -> Any:
+    return db.select(Document).where(Document.case_id == sa.bindparam("case_id")) \
+        .order_by(Document.id)
 
 
 def document_rows(case_id: int) -> list[Document]:
-    return list(db.session.execute(
-        db.select(Document).filter_by(case_id=case_id).order_by(Document.id)).scalars())
+    return list(db.session.execute(_document_rows_query(), {"case_id": case_id}).scalars())
 
 
 def to_documents(rows: Iterable[Document]) -> list[DocumentRef]:
     return [DocumentRef(d.step_record_id, d.doc_type, d.attached_on) for d in rows]
 
 
+@functools.cache
+def _roster_query() -> Any:
+    return db.select(RosterRow).where(RosterRow.org_id == sa.bindparam("org_id"))
+
+
 def roster_rows(org_id: int) -> dict[int, RosterRow]:
-    rows = db.session.execute(db.select(RosterRow).filter_by(org_id=org_id)).scalars()
+    rows = db.session.execute(_roster_query(), {"org_id": org_id}).scalars()
     return {r.id: r for r in rows}
 
 
@@ -101,15 +120,25 @@ def _chain_query() -> Any:
 def rulebook_for(org_id: int) -> RuleBook:
     """Settings of the committee apply to its branches; a branch's own settings win."""
     chain = ancestors(org_id)
-    rows = db.session.execute(
-        db.select(RuleSetting).where(RuleSetting.org_id.in_(chain))).scalars().all()
+    rows = db.session.execute(_settings_query(), {"orgs": chain}).scalars().all()
     depth = {oid: i for i, oid in enumerate(chain)}
     ordered = sorted(rows, key=lambda r: (-depth[r.org_id], r.effective_from, r.id))
     return rulebook(Override(r.effective_from, r.key, r.value) for r in ordered)
 
 
+@functools.cache
+def _settings_query() -> Any:
+    return db.select(RuleSetting).where(RuleSetting.org_id.in_(
+        sa.bindparam("orgs", expanding=True)))
+
+
+@functools.cache
+def _holidays_query() -> Any:
+    return db.select(HolidayOverride)
+
+
 def working_calendar() -> WorkingCalendar:
     """The official calendar plus the admin's table; a year with entries counts as known."""
-    rows = db.session.execute(db.select(HolidayOverride)).scalars().all()
+    rows = db.session.execute(_holidays_query()).scalars().all()
     overrides = {r.day: r.is_workday for r in rows}
     return WorkingCalendar(overrides, {d.year for d in overrides})

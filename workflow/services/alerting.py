@@ -13,6 +13,7 @@ exactly what is missing.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -83,11 +84,22 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS)})
     derived = replay(records, horizon, rulebook=rulebook or repo.rulebook_for(case.branch_id),
                      calendar=calendar or repo.working_calendar(), validate=False)
-    db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id == case.id))
+    db.session.execute(_delete_rows(), {"case_id": case.id})
     rows = _rows(case, derived) if derived.stage in OPEN_STAGES else []
     if rows:  # Core executemany: one statement, whichever columns are NULL
-        db.session.execute(sa.insert(DeadlineRow.__table__), rows)
+        db.session.execute(_insert_rows(), rows)
     return len(rows)
+
+
+@functools.cache
+def _delete_rows() -> Any:
+    table = DeadlineRow.__table__
+    return sa.delete(table).where(table.c.case_id == sa.bindparam("case_id"))
+
+
+@functools.cache
+def _insert_rows() -> Any:
+    return sa.insert(DeadlineRow.__table__)
 
 
 def _rows(case: Case, derived: Replay) -> list[dict[str, Any]]:
@@ -120,18 +132,28 @@ def _lock_set(case_id: int, final: dict[str, Any] | None = None) -> None:
     """Insert-or-update the case's set row: the row lock orders concurrent refreshers.
     Without `final` (what the rows are being rebuilt from) it only touches the row."""
     values = {"case_id": case_id, "case_version": -1, "complete_until": date.min,
-              "refreshed_at": utcnow(), **(final or {})}
+              "known_on": None, "refreshed_at": utcnow(), **(final or {})}
     changes = {k: v for k, v in values.items() if k != "case_id" and (final or k == "refreshed_at")}
     dialect = _dialect()
     if dialect is not None:
-        stmt = dialect.insert(DeadlineSet).values(**values)
-        db.session.execute(stmt.on_conflict_do_update(
-            index_elements=["case_id"], set_={k: stmt.excluded[k] for k in changes}))
+        db.session.execute(_upsert_set(dialect.__name__, final is not None), values)
         return
     done = _changed(sa.update(DeadlineSet).where(DeadlineSet.case_id == case_id)
                     .values(**changes))
     if done == 0:
         db.session.execute(sa.insert(DeadlineSet).values(**values))
+
+
+@functools.cache
+def _upsert_set(dialect_module: str, final: bool) -> Any:
+    """Built once per dialect: every write runs it."""
+    table = DeadlineSet.__table__
+    columns = ("case_id", "case_version", "complete_until", "known_on", "refreshed_at")
+    stmt = import_module(dialect_module).insert(table).values(
+        {c: sa.bindparam(c) for c in columns})
+    changed = columns[1:] if final else ("refreshed_at",)
+    return stmt.on_conflict_do_update(index_elements=["case_id"],
+                                      set_={c: stmt.excluded[c] for c in changed})
 
 
 def refresh_all_deadlines(today: date | None = None) -> int:

@@ -6,12 +6,14 @@ case version bump) is one transaction guarded by the case version.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.attributes import set_committed_value
@@ -232,7 +234,9 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
         row = _write(actor, case, proposed, note, reason if new else None, after, new,
                      session_ref=decision[1])
         final = ctx.replay(rows + [row], on)
-        alerting.refresh_deadlines(case, final, rulebook=ctx.book, calendar=ctx.calendar)
+        moved = row.step == "case_transferred"  # then the new branch's settings apply
+        alerting.refresh_deadlines(case, final, rulebook=None if moved else ctx.book,
+                                   calendar=ctx.calendar)
         # the answer is built inside the transaction: after the commit every row it shows
         # would be expired and reloaded one query at a time
         view = views.case(case, rows + [row], ctx.document_rows, final)
@@ -300,6 +304,7 @@ def _write(actor: User, case: Case, proposed: StepRecord, note: str | None, reas
     _bump(case, old_version, after, {"chain_head": head, "chain_length": length + links})
     if proposed.step == "case_transferred":
         case.branch = access.org_by_code(proposed.data["to_branch"])
+        db.session.flush()  # the deadline rows below belong to (and follow the rules of) it
     return row
 
 
@@ -309,14 +314,23 @@ def _bump(case: Case, old_version: int, after: Replay, chain: dict[str, Any]) ->
     values written are what the case now holds, so it is not read back."""
     values = {"version": old_version + 1, "stage": after.stage, "state": after.state,
               "updated_at": utcnow(), **chain}
-    done = db.session.execute(
-        db.update(Case).where(Case.id == case.id, Case.version == old_version,
-                              Case.chain_length == case.chain_length)
-        .values(**values).execution_options(synchronize_session=False))
+    done = db.session.execute(_bump_statement(), {
+        **values, "b_id": case.id, "b_version": old_version, "b_length": case.chain_length})
     if done.rowcount != 1:
         raise sa_exc.IntegrityError("version", None, Exception("stale version"))
     for name, value in values.items():
         set_committed_value(case, name, value)
+
+
+@functools.cache
+def _bump_statement() -> Any:
+    """Built once: every write runs it. Core (not the ORM): the values are set on `case` below."""
+    t = Case.__table__
+    columns = ("version", "stage", "state", "updated_at", "chain_head", "chain_length")
+    return sa.update(t).where(t.c.id == sa.bindparam("b_id"),
+                              t.c.version == sa.bindparam("b_version"),
+                              t.c.chain_length == sa.bindparam("b_length")) \
+        .values({c: sa.bindparam(c) for c in columns})
 
 
 def rederive(fix: bool = False) -> list[tuple[int, str, str]]:

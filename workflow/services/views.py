@@ -48,9 +48,9 @@ def decided_by(row: StepRecordRow) -> dict[str, Any] | None:
 
 
 def _step(row: StepRecordRow, effective: dict[int, Any], replay: Replay,
-          docs: Sequence[Document]) -> dict[str, Any]:
+          docs: dict[int | None, list[Document]], missing_by_seq: dict[int, tuple[str, ...]]) -> dict[str, Any]:
     eff = effective.get(row.id)
-    missing = next((p.missing for p in replay.paperwork if p.step_seq == row.id), ())
+    missing = missing_by_seq.get(row.id, ())
     return {
         "id": row.id, "step": row.step, "label": STEPS[row.step].zh,
         "occurred_on": (eff.occurred_on if eff else row.occurred_on).isoformat(),
@@ -63,7 +63,7 @@ def _step(row: StepRecordRow, effective: dict[int, Any], replay: Replay,
         "exemptions": row.exemptions or [],
         "decided_by": decided_by(row), "session_ref": row.session_ref,
         "violations": [violation(v) for v in replay.violations_of(row.id)],
-        "documents": [document(d) for d in docs if d.step_record_id == row.id],
+        "documents": [document(d) for d in docs.get(row.id, ())],
         "missing_documents": list(missing),
     }
 
@@ -78,10 +78,16 @@ def summary(case: Case) -> dict[str, Any]:
 def case(case: Case, rows: Iterable[StepRecordRow], docs: Sequence[Document],
          replay: Replay) -> dict[str, Any]:
     effective = {r.seq: r for r in replay.effective}
+    missing: dict[int, tuple[str, ...]] = {}
+    for p in replay.paperwork:
+        missing.setdefault(p.step_seq, p.missing)  # the first, as a scan would find it
+    by_step: dict[int | None, list[Document]] = {}
+    for d in docs:
+        by_step.setdefault(d.step_record_id, []).append(d)
     return {
         **summary(case),
         "stage": replay.stage, "state": replay.state, "state_label": state_label(replay.state),
-        "steps": [_step(r, effective, replay, docs) for r in rows],
+        "steps": [_step(r, effective, replay, by_step, missing) for r in rows],
         "violations": [violation(v) for v in replay.violations],
         "deadlines": [deadline(d) for d in replay.deadlines],
         "next_steps": [n.step for n in replay.next_steps],
