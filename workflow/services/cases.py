@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow.history import Invalid as InvalidFinding
@@ -105,7 +106,8 @@ def list_cases(actor: User, branch: str | None = None, stage: str | None = None,
     if q:
         query = query.where(Case.person_name.contains(q))
     total = db.session.execute(db.select(db.func.count()).select_from(query.subquery())).scalar()
-    items = db.session.execute(query.order_by(Case.id.desc()).limit(per_page)
+    items = db.session.execute(query.options(joinedload(Case.branch))
+                               .order_by(Case.id.desc()).limit(per_page)
                                .offset((page - 1) * per_page)).scalars()
     return {"items": [views.summary(c) for c in items], "total": total, "page": page,
             "per_page": per_page}

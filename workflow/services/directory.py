@@ -6,6 +6,7 @@ import secrets
 from datetime import date
 from typing import Any
 
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from workflow.persistence.db import db
@@ -88,7 +89,8 @@ def create_token(username: str) -> str:
 def token_for(token: str) -> ApiToken | None:
     """The token row of an active user's token (its id names the API session), or None."""
     row = db.session.execute(
-        db.select(ApiToken).filter_by(token_hash=_token_hash(token))).scalar_one_or_none()
+        db.select(ApiToken).options(joinedload(ApiToken.user))  # every API request asks
+        .filter_by(token_hash=_token_hash(token))).scalar_one_or_none()
     return row if row and row.user.active else None
 
 
