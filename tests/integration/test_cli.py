@@ -86,3 +86,23 @@ def test_alert_scan_twice_creates_nothing_new(runner):
     second = runner.invoke(args=["alerts", "scan"])
     assert "created=0" in second.output
     assert db.session.execute(db.select(db.func.count()).select_from(Notification)).scalar() == created
+
+
+def test_seed_synthetic_leaves_a_database_the_service_keeps_writing_to(runner, ctx):
+    """Synthetic rows carry their own ids: afterwards new cases and steps must still get fresh
+    ids (PostgreSQL's sequences moved past them), the chains verify and the state replays."""
+    r = runner.invoke(args=["seed-synthetic", "--cases", "120", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    summary = dict(kv.split("=") for kv in r.output.split())
+    assert summary["cases"] == "120" and int(summary["steps"]) > 120
+    from workflow.services import cases, directory
+    from workflow.persistence.models import Organisation
+    branch = db.session.execute(db.select(Organisation).filter_by(kind="branch")
+                                .order_by(Organisation.id)).scalars().first()
+    directory.create_user("syn", "Passw0rdx", "branch_secretary", branch.code)
+    user = directory.user_by_name("syn")
+    opened = cases.open_case(user, branch.code, {"name": "新申请人", "gender": "female",
+                                                 "birth_date": "2000-01-01"}, "2026-01-05")
+    assert opened["id"] > 120 and opened["version"] == 1
+    assert runner.invoke(args=["verify"]).exit_code == 0
+    assert cases.rederive() == []

@@ -10,11 +10,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-
-from types import SimpleNamespace
 
 from workflow import chain, machine
 from workflow.persistence.db import db
@@ -35,21 +34,22 @@ MISTAKES = (("late_interview", 0.10), ("skip_assessment", 0.06), ("show_of_hands
 def _orgs(prefix: str, n_cases: int, rng: random.Random) -> list[tuple[int, str, list[int]]]:
     """Committees and branches enough for n_cases, each branch with a small roster."""
     n_branches = max(1, n_cases // CASES_PER_BRANCH)
-    branches = []
-    for b in range(n_branches):
+    orgs = []
+    for b in range(n_branches):  # one flush for all of them, then one for all rosters
         if b % BRANCHES_PER_COMMITTEE == 0:
             committee = Organisation(code=f"{prefix}C{b // BRANCHES_PER_COMMITTEE:05d}",
                                      name=f"合成党委 {b // BRANCHES_PER_COMMITTEE}", kind="committee")
             db.session.add(committee)
-        branch = Organisation(code=f"{prefix}B{b:06d}", name=f"合成党支部 {b}", kind="branch",
-                              parent=committee)
-        db.session.add(branch)
-        db.session.flush()
-        members = [RosterMember(org_id=branch.id, name=_name(rng), status="full",
-                                since=date(2000 + k, 7, 1)) for k in range(4)]
-        db.session.add_all(members)
-        db.session.flush()
-        branches.append((branch.id, branch.code, [m.id for m in members]))
+        orgs.append(Organisation(code=f"{prefix}B{b:06d}", name=f"合成党支部 {b}",
+                                 kind="branch", parent=committee))
+    db.session.add_all(orgs)
+    db.session.flush()
+    rosters = [[RosterMember(org_id=branch.id, name=_name(rng), status="full",
+                             since=date(2000 + k, 7, 1)) for k in range(4)] for branch in orgs]
+    db.session.add_all([m for members in rosters for m in members])
+    db.session.flush()
+    branches = [(branch.id, branch.code, [m.id for m in members])
+                for branch, members in zip(orgs, rosters)]
     db.session.commit()
     return branches
 
@@ -124,9 +124,22 @@ def seed(n: int, seed_value: int, today: date, prefix: str = "S") -> dict[str, i
     next_step = (db.session.execute(sa.select(sa.func.max(StepRecordRow.id))).scalar() or 0) + 1
     total_steps = 0
     for cases, steps in _rows(n, branches, today, seed_value, next_case, next_step):
-        db.session.execute(sa.insert(Case), cases)
-        db.session.execute(sa.insert(StepRecordRow), steps)
+        db.session.execute(sa.insert(Case.__table__), cases)  # Core executemany
+        db.session.execute(sa.insert(StepRecordRow.__table__), steps)
         db.session.commit()
         next_step += len(steps)
         total_steps += len(steps)
+    _advance_sequences()
     return {"cases": n, "steps": total_steps, "branches": len(branches)}
+
+
+def _advance_sequences() -> None:
+    """The rows above carry their own ids; PostgreSQL's sequences must move past them or the
+    next case or step recorded through the service would collide. (SQLite takes max + 1.)"""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for table in (Case.__table__, StepRecordRow.__table__):
+        db.session.execute(sa.text(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+            f"(SELECT coalesce(max(id), 1) FROM {table.name}))"))
+    db.session.commit()
