@@ -129,7 +129,7 @@ def verify(org: str | None = None) -> tuple[list[CaseCheck], dict[str, str]]:
         for kind, model in KINDS.items():
             table = model.__table__
             for row in db.session.execute(sa.select(table).where(
-                    table.c.case_id.in_(list(found)))):
+                    table.c.case_id.in_(list(found)))).all():  # one fetch, not one per row
                 found[row.case_id].append(_entry(kind, row))
         for case in chunk:
             head = case.chain_head or chain.GENESIS
