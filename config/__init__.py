@@ -33,10 +33,15 @@ SWEEP_CRON = "30 6 * * *"  # daily deadline sweep, in CELERY_TIMEZONE
 BROKER_CLEANUP_SECONDS = 3600.0
 
 
+DEADLINE_REBUILD_SECONDS = 300  # how soon a rule-setting or holiday change reaches the rows
+
+
 def beat_schedule(sweep_cron: str) -> dict[str, dict[str, Any]]:
     return {
         "deadline-sweep": {"task": "tasks.sweep", "schedule": sweep_cron},
         "broker-cleanup": {"task": "tasks.cleanup_broker", "schedule": BROKER_CLEANUP_SECONDS},
+        "stale-deadlines": {"task": "tasks.rebuild_stale_deadlines",
+                            "schedule": DEADLINE_REBUILD_SECONDS},
     }
 
 

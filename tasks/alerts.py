@@ -1,6 +1,7 @@
-"""Alert tasks: the daily sweep, the delivery of one outbox row, the broker cleanup.
+"""Alert tasks: the daily sweep, the delivery of one outbox row, the rebuild of deadline rows
+marked stale, the broker cleanup.
 
-All three are safe to run twice (the sweep and delivery are idempotent on the outbox rows), so
+All of them are safe to run twice (the sweep and delivery are idempotent on the outbox rows), so
 they acknowledge late: a worker killed mid-task leaves the message to be redelivered where the
 broker can (Redis after its visibility timeout), and the next daily sweep covers the rest.
 """
@@ -50,6 +51,13 @@ def backoff(retries: int, config: Any) -> float:
     base = float(config.get("ALERT_DELIVERY_BACKOFF", 60))
     cap = float(config.get("ALERT_DELIVERY_BACKOFF_MAX", 3600))
     return float(min(cap, base * 2 ** retries))
+
+
+@shared_task(name="tasks.rebuild_stale_deadlines", ignore_result=False, acks_late=True)
+def rebuild_stale_deadlines() -> int:
+    """Rebuild the deadline rows a rule-setting or holiday change marked stale (beat runs it
+    every few minutes; a no-op costing one indexed query when nothing is stale)."""
+    return alerting.rebuild_stale()
 
 
 @shared_task(name="tasks.cleanup_broker", bind=True)

@@ -274,6 +274,41 @@ def _check_broker_cleanup(client: Celery, path: Path, worker: Worker) -> None:
     wait_for("delivered broker messages deleted", lambda: taken() == 0, timeout=30, log=worker)
 
 
+def _deadline_rows() -> list[tuple[Any, ...]]:
+    db.session.commit()  # a fresh snapshot: the worker writes these rows
+    d = DeadlineRow
+    return sorted(tuple(r) for r in db.session.execute(
+        sa.select(d.case_id, d.rule, d.kind, d.due_on, d.met, d.met_on, d.org_id)))
+
+
+def _stale_sets() -> set[int]:
+    db.session.commit()
+    return set(db.session.execute(sa.select(DeadlineSet.case_id).where(
+        DeadlineSet.complete_until == date.min)).scalars())
+
+
+def test_a_rule_change_marks_its_subtree_stale_and_the_beat_task_rebuilds_it(
+        world, cases, broker, workers, tmp_path):
+    """The admin's request only marks the rows stale (a full rebuild outlasts a web timeout at
+    scale); a real worker running the beat task brings them to exactly a fresh rebuild."""
+    from workflow.services import admin, directory
+    alerting.refresh_all_deadlines()
+    before = _deadline_rows()
+    admin.add_setting(directory.user_by_name("admin"), "C", "activist_assessment_months", 3,
+                      "2020-01-01")
+    under_c = {cases[k] for k in ("probationary", "voted", "activist", "overdue_applicant")}
+    assert _stale_sets() == under_c  # B3 (committee C2) is not reached by C's setting
+    assert _deadline_rows() == before  # nothing was replayed in the request
+    worker = _start(workers, broker, tmp_path / "w")
+    result = broker.client().send_task("tasks.rebuild_stale_deadlines")
+    wait_for("the rebuild", lambda: result.ready(), timeout=90, every=0.1, log=worker)
+    assert result.get(timeout=5) == len(under_c)
+    rebuilt = _deadline_rows()
+    assert _stale_sets() == set()
+    alerting.refresh_all_deadlines()  # the reference: every case rebuilt in this process
+    assert rebuilt == _deadline_rows() != before  # the activist's assessments moved
+
+
 def test_killing_the_worker_mid_sweep_loses_and_duplicates_nothing(world, cases, broker,
                                                                     workers, tmp_path):
     expected = _expected(world, AS_OF)

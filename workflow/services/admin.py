@@ -54,8 +54,10 @@ def add_setting(actor: User, org_code: str, key: str, raw: Any, effective_from: 
     row = RuleSetting(org_id=access.org_by_code(org_code).id, key=key, value=_coerce(key, raw),
                       effective_from=day)
     db.session.add(row)
+    # due dates moved without any case changing: the subtree's rows are rebuilt in the
+    # background (alerting.invalidate_deadlines), in the same transaction as the setting
+    alerting.invalidate_deadlines(sorted(access.subtree_ids(row.org_id)))
     db.session.commit()
-    alerting.refresh_all_deadlines()  # due dates moved without any case changing
     return row
 
 
@@ -71,6 +73,6 @@ def set_holiday(actor: User, day_raw: Any, is_workday: bool, note: str) -> Holid
     row = db.session.get(HolidayOverride, day) or HolidayOverride(day=day)
     row.is_workday, row.note = is_workday, note
     db.session.add(row)
+    alerting.invalidate_deadlines()  # every case's working days: rebuilt in the background
     db.session.commit()
-    alerting.refresh_all_deadlines()
     return row

@@ -169,6 +169,24 @@ def refresh_all_deadlines(today: date | None = None) -> int:
     return count
 
 
+def invalidate_deadlines(org_ids: Sequence[int] | None = None) -> int:
+    """Rule settings or holidays changed: the rows of the cases they reach (under `org_ids`,
+    or every case) may hold wrong due dates. One statement marks their sets for rebuilding
+    (a horizon that has passed) instead of replaying them all inside the admin's request,
+    which at 100k cases outlasts any web timeout; `rebuild_stale` (beat, every few minutes)
+    and, failing that, the sweep's catch-up rebuild them before any alert is computed."""
+    stmt = sa.update(DeadlineSet).values(complete_until=date.min)
+    if org_ids is not None:
+        stmt = stmt.where(DeadlineSet.case_id.in_(
+            sa.select(Case.id).where(Case.branch_id.in_(list(org_ids))).scalar_subquery()))
+    return _changed(stmt.execution_options(synchronize_session=False))
+
+
+def rebuild_stale(as_of: date | None = None) -> int:
+    """Rebuild the sets marked stale (or past their horizon); cheap when there are none."""
+    return _catch_up(as_of or clock.today())
+
+
 def stale_deadline_cases() -> list[int]:
     """Open cases whose rows are missing or were built from another version of the case: for
     `flask rederive`, which checks every cache against the history (a full scan, on purpose)."""

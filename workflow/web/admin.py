@@ -62,7 +62,8 @@ def settings() -> Any:
         try:
             admin.add_setting(current_user, f.get("org", ""), f.get("key", ""), f.get("value"),
                               f.get("effective_from"))
-            flash("已保存规则设置", "info")
+            flash("已保存规则设置；案件页面立即按新设置计算，提醒用的截止日期将在几分钟内于后台"
+                  "重新计算（每日提醒发出前必定完成）", "info")
         except ServiceError as exc:
             _flash_error(exc)
         return redirect(url_for("admin.settings"))
@@ -77,7 +78,8 @@ def holidays() -> Any:
         f = request.form
         try:
             admin.set_holiday(current_user, f.get("day"), f.get("is_workday") == "y", f.get("note", ""))
-            flash("已保存节假日调整", "info")
+            flash("已保存节假日调整；提醒用的截止日期将在几分钟内于后台重新计算"
+                  "（每日提醒发出前必定完成）", "info")
         except ServiceError as exc:
             _flash_error(exc)
         return redirect(url_for("admin.holidays"))
