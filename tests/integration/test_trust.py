@@ -92,3 +92,25 @@ def test_exemptions_are_shown_to_the_committee(ctx, world):
     login(world.client, "org")
     page = world.client.get("/committee/").text
     assert "支部委员不足，经党委同意" in page and "independent_review" in page
+
+
+def test_a_document_and_a_step_chained_in_one_transaction_both_hold(ctx, world):
+    """A record written after a document in the same transaction (as an import does) links to
+    the document, not to the head the case was loaded with."""
+    from workflow.persistence.models import Case, Document
+    from workflow.services import cases, directory, history_chain
+    opened = open_case(world)
+    user = directory.user_by_name("sec1")
+    case = db.session.get(Case, opened["id"])
+    first = opened["steps"][0]["id"]
+    doc = Document(case_id=case.id, step_record_id=first, doc_type="application_letter",
+                   on_file=True, reference="A-1", attached_on=case.application_date,
+                   attached_by_id=user.id)
+    db.session.add(doc)
+    db.session.flush()
+    history_chain.append(case.id, "document", doc)  # not committed yet
+    done = cases.record_step(user, case.id, "applicant_interviewed", "2023-03-15",
+                             {"interviewer": "张伟"})
+    assert done["case"]["version"] == 2
+    check = history_chain.check_case(db.session.get(Case, case.id))
+    assert check.ok and db.session.get(Case, case.id).chain_length == 3

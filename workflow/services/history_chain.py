@@ -14,6 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from workflow import chain
 from workflow.persistence.db import db
@@ -75,6 +77,10 @@ def append(case_id: int, kind: str, row: Any) -> None:
         .execution_options(synchronize_session=False))
     if done.rowcount != 1:
         raise sa_exc.IntegrityError("chain", None, Exception("concurrent append"))
+    loaded = db.session.identity_map.get(identity_key(Case, case_id))
+    if loaded is not None:  # a later write in this transaction starts from the new head
+        set_committed_value(loaded, "chain_head", row.chain_hash)
+        set_committed_value(loaded, "chain_length", index)
 
 
 def entries(case_id: int, known: dict[str, list[Any]] | None = None) -> list[chain.Entry]:
