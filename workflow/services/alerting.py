@@ -157,8 +157,8 @@ def _upsert_set(dialect_module: str, final: bool) -> Any:
 
 
 def refresh_all_deadlines(today: date | None = None) -> int:
-    """Rebuild every open case's rows (after the upgrade that added them, or after rule
-    settings or holidays changed, which move due dates without touching any case)."""
+    """Rebuild every open case's rows now (after the upgrade that added them, or `rederive
+    --fix`); a rule-setting or holiday change marks rows stale instead (`invalidate_deadlines`)."""
     ids = db.session.execute(sa.select(Case.id).where(Case.stage.in_(OPEN_STAGES))
                              .order_by(Case.id)).scalars().all()
     count = _refresh_chunked(ids, today)
@@ -396,8 +396,8 @@ def _insert(values: list[dict[str, Any]]) -> int:
         return _insert_arrays(values)
     dialect = _dialect()
     if dialect is not None:
-        # executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs, and RETURNING
-        # (not rowcount, which psycopg reports as -1 here) counts the rows really inserted
+        # SQLite: executemany with RETURNING, sent by SQLAlchemy as multi-row INSERTs; a row
+        # that conflicts returns nothing, so the count is of rows really inserted
         stmt = dialect.insert(table).on_conflict_do_nothing().returning(table.c.id)
         return len(db.session.execute(stmt, values).all())
     created = 0
