@@ -48,7 +48,8 @@ def decided_by(row: StepRecordRow) -> dict[str, Any] | None:
 
 
 def _step(row: StepRecordRow, effective: dict[int, Any], replay: Replay,
-          docs: dict[int | None, list[Document]], missing_by_seq: dict[int, tuple[str, ...]]) -> dict[str, Any]:
+          docs: dict[int | None, list[Document]],
+          missing_by_seq: dict[int, tuple[str, ...]]) -> dict[str, Any]:
     eff = effective.get(row.id)
     missing = missing_by_seq.get(row.id, ())
     return {
