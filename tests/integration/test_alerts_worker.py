@@ -9,6 +9,7 @@ never from the rows the sweep reads.
 """
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
@@ -141,12 +142,19 @@ def broker(request, tmp_path) -> Iterator[Broker]:
         yield Broker("sqla", f"sqla+sqlite:///{tmp_path / 'broker.db'}",
                      f"db+sqlite:///{tmp_path / 'results.db'}")
         return
+    with redis_server(tmp_path) as redis_broker:
+        yield redis_broker
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[Broker]:
+    """A throwaway redis-server on a free port (the test is skipped where none is installed)."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     port = free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
+         "--appendonly", "no", "--dir", str(folder)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for("redis-server", lambda: _redis_up(port), timeout=15)
@@ -167,10 +175,15 @@ def _redis_up(port: int) -> bool:
 
 
 class Worker:
-    """`celery worker` in a subprocess on the test database; `settings` go to its config.py."""
+    """`celery worker` in a subprocess on the test database; `settings` go to its config.py.
+    The Procfile's solo worker, or with `concurrency` a process pool of that size (how
+    docs/operations.md scales one host)."""
 
-    def __init__(self, broker: Broker, folder: Path, **settings: Any) -> None:
+    def __init__(self, broker: Broker, folder: Path, *, concurrency: int = 0,
+                 **settings: Any) -> None:
         self.broker, self.folder, self.settings = broker, folder, settings
+        self.pool = ["--pool=prefork", f"--concurrency={concurrency}"] if concurrency else \
+            ["--pool=solo", "--concurrency=1"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = folder / f"worker-{uuid.uuid4().hex[:6]}.log"
 
@@ -186,8 +199,8 @@ class Worker:
                    CELERY_BROKER_URL=self.broker.url, CELERY_RESULT_BACKEND=self.broker.results)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--pool=solo",
-                 "--concurrency=1", "--loglevel=info", "--without-gossip", "--without-mingle",
+                [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", *self.pool,
+                 "--loglevel=info", "--without-gossip", "--without-mingle",
                  "--without-heartbeat", "-n", f"{self.log.stem}@%h"],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         return self

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -50,9 +49,9 @@ from tests.integration.test_alerts_worker import (
     Worker,
     _expected,
     _keys,
-    _kill,
     _outbox,
-    _redis_up,
+    redis_server,
+    workers,  # noqa: F401  (fixture)
 )
 from tests.integration.test_concurrency_processes import (
     ROOT,
@@ -291,56 +290,12 @@ def test_gunicorn_workers_serve_version_checked_writes_through_a_reload(world, c
 
 @pytest.fixture
 def redis_broker(tmp_path) -> Iterator[Broker]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for("redis-server", lambda: _redis_up(port), timeout=15)
-        yield Broker("redis", f"redis://127.0.0.1:{port}/0", f"redis://127.0.0.1:{port}/1")
-    finally:
-        _kill(proc)
-
-
-class PreforkWorker(Worker):
-    """The same worker with a process pool, as docs/operations.md scales it on one host."""
-
-    def __init__(self, broker: Broker, folder: Path, concurrency: int, **settings: Any) -> None:
-        super().__init__(broker, folder, **settings)
-        self.concurrency = concurrency
-
-    def start(self) -> PreforkWorker:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "config.py").write_text(
-            "".join(f"{k} = {v!r}\n" for k, v in self.settings.items()), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "CELERY_"))}
-        env.update(DATABASE_URL=db.engine.url.render_as_string(hide_password=False),
-                   INSTANCE_PATH=str(self.folder), APP_ENV="testing",
-                   CELERY_BROKER_URL=self.broker.url, CELERY_RESULT_BACKEND=self.broker.results)
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--pool=prefork",
-                 f"--concurrency={self.concurrency}", "--loglevel=info", "--without-gossip",
-                 "--without-mingle", "--without-heartbeat", "-n", f"{self.log.stem}@%h"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        return self
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    try:
-        yield started
-    finally:
-        for w in started:
-            w.kill()
+    with redis_server(tmp_path) as broker:
+        yield broker
 
 
 def test_celery_workers_on_redis_sweep_at_once_and_send_each_alert_once(world, cases,
-                                                                        redis_broker, nodes,
+                                                                        redis_broker, workers,
                                                                         tmp_path):
     expected = _expected(world, AS_OF)
     assert expected
@@ -349,8 +304,9 @@ def test_celery_workers_on_redis_sweep_at_once_and_send_each_alert_once(world, c
     settings = {"ALERT_SWEEP_PAUSE": 0.2, "ALERT_SWEEP_CHUNK": 1,
                 "CELERY_WORKER_PREFETCH_MULTIPLIER": 1}
     solo = Worker(redis_broker, tmp_path / "solo", **settings)
-    pool = PreforkWorker(redis_broker, tmp_path / "pool", 2, **settings)
-    nodes.extend([solo, pool])
+    pool = Worker(redis_broker, tmp_path / "pool", concurrency=2, **settings)
+    nodes = [solo, pool]
+    workers.extend(nodes)
     for node in nodes:
         node.start()
     for node in nodes:
