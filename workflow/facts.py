@@ -6,7 +6,7 @@ from it instead of searching the history again, which keeps a full replay linear
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -65,6 +65,12 @@ class Facts:
     closed_on: date | None = None
     last_step_on: date | None = None
     orgs: list[tuple[date, str]] = field(default_factory=list)  # (from, branch) after transfers
+
+    def copy(self) -> Facts:
+        """A copy a replay can go on feeding: the lists are the only parts changed in place."""
+        return replace(self, activist_assessments=list(self.activist_assessments),
+                       probation_assessments=list(self.probation_assessments),
+                       orgs=list(self.orgs))
 
     def org_on(self, day: date) -> str:
         """The branch that held the case on that day (a transfer moves the case, not its past)."""

@@ -7,6 +7,7 @@ correct, so a forgotten step recorded later lands where it belongs or is refused
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
@@ -17,7 +18,7 @@ from workflow import machine
 from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_years
 from workflow.facts import Facts
 from workflow.history import (
-    DocumentRef, Invalid, NextStep, Paperwork, Replay, Responsible, RosterMember, StepRecord,
+    Deadline, DocumentRef, Invalid, NextStep, Paperwork, Replay, Responsible, RosterMember, StepRecord,
     Violation,
 )
 from workflow.rules import REGISTRY, STEP_RULES, RuleClass, RuleContext
@@ -71,6 +72,22 @@ class _Replayer:
         self.violations: list[Violation] = []
         self.invalid: list[Invalid] = []
         self.warnings: list[str] = []
+        self.today = date.min
+        self.effective: list[StepRecord] = []
+        self.last_seq = 0  # the highest seq fed or not: a new record must come after it
+
+    @property
+    def stage(self) -> str:
+        return machine.stage_of(self.state)
+
+    def copy(self) -> _Replayer:
+        """An independent replayer in the same state: feeding the copy leaves this one as it was."""
+        other = copy.copy(self)
+        other.facts = self.facts.copy()
+        other.done, other.effective = set(self.done), list(self.effective)
+        other.violations, other.invalid = list(self.violations), list(self.invalid)
+        other.warnings = list(self.warnings)
+        return other
 
     def feed(self, rec: StepRecord) -> None:
         problem = self._refusal(rec)
@@ -199,6 +216,66 @@ def next_steps(state: str, f: Facts, done: set[str], book: RuleBook,
     return result
 
 
+Folded = _Replayer  # a history fed up to a day, before the day's deadlines are derived
+
+
+def fold(records: Iterable[StepRecord], today: date, *,
+         roster: Mapping[int, RosterMember] | None = None,
+         rulebook: RuleBook = DEFAULT_RULEBOOK,
+         calendar: WorkingCalendar = DEFAULT_CALENDAR,
+         validate: bool = True, org: str = "",
+         applicant_member: int | None = None) -> Folded:
+    """Feed a case's effective records as they stood on `today`: the costly half of a replay."""
+    records = list(records)
+    invalid: list[Invalid] = []
+    effective = sorted((r for r in apply_corrections(records, invalid) if r.occurred_on <= today),
+                       key=lambda r: (r.occurred_on, r.seq))
+    r = _Replayer(rulebook, calendar, roster, validate, org, applicant_member)
+    r.invalid, r.today, r.effective = invalid, today, effective
+    r.last_seq = max((rec.seq for rec in records), default=0)
+    for rec in effective:
+        r.feed(rec)
+    return r
+
+
+def extend(folded: Folded, rec: StepRecord) -> Folded | None:
+    """The fold with one more record, without feeding the history again, when the record is
+    the one a full fold would feed last: a new step, recorded after every record of the
+    history (the highest seq, so no stored correction can name it) and dated on or after the
+    last effective one. None otherwise (a backdated step, a correction): then only a full
+    fold puts it where it belongs.
+    """
+    last = folded.effective[-1].occurred_on if folded.effective else date.min
+    if rec.step == CORRECTION or rec.seq <= folded.last_seq or not last <= rec.occurred_on <= folded.today:
+        return None
+    r = folded.copy()
+    r.effective.append(rec)
+    r.last_seq = rec.seq
+    r.feed(rec)
+    return r
+
+
+def finish(folded: Folded, documents: Iterable[DocumentRef] = ()) -> Replay:
+    """Derive the day's deadlines, missed obligations, next steps and paperwork from a fold."""
+    r, today, rulebook = folded, folded.today, folded.book
+    f = r.facts
+    obs = dl.obligations(f, rulebook, today)
+    violations = r.violations + dl.missed(obs, f, today)
+    return Replay(
+        state=r.state, stage=r.stage, org=f.org,
+        violations=tuple(violations), deadlines=tuple(dl.deadlines(obs, f, today)),
+        next_steps=tuple(next_steps(r.state, f, r.done, rulebook, r.calendar)),
+        paperwork=tuple(paperwork(r.effective, documents, today, f)),
+        invalid=tuple(r.invalid), warnings=tuple(r.warnings), effective=tuple(r.effective),
+        orgs=tuple(f.orgs))
+
+
+def deadlines_of(folded: Folded) -> tuple[Deadline, ...]:
+    """The fold's deadlines alone (what the alert rows store), without the rest of `finish`."""
+    f, today = folded.facts, folded.today
+    return tuple(dl.deadlines(dl.obligations(f, folded.book, today), f, today))
+
+
 def replay(records: Iterable[StepRecord], today: date, *,
            documents: Iterable[DocumentRef] = (),
            roster: Mapping[int, RosterMember] | None = None,
@@ -207,21 +284,5 @@ def replay(records: Iterable[StepRecord], today: date, *,
            validate: bool = True, org: str = "",
            applicant_member: int | None = None) -> Replay:
     """Derive everything about a case from its history as it stood on `today`."""
-    invalid: list[Invalid] = []
-    effective = sorted((r for r in apply_corrections(records, invalid) if r.occurred_on <= today),
-                       key=lambda r: (r.occurred_on, r.seq))
-    r = _Replayer(rulebook, calendar, roster, validate, org, applicant_member)
-    r.invalid = invalid
-    for rec in effective:
-        r.feed(rec)
-    f = r.facts
-    obs = dl.obligations(f, rulebook, today)
-    violations = r.violations + dl.missed(obs, f, today)
-    return Replay(
-        state=r.state, stage=machine.stage_of(r.state), org=f.org,
-        violations=tuple(violations), deadlines=tuple(dl.deadlines(obs, f, today)),
-        next_steps=tuple(next_steps(r.state, f, r.done, rulebook, calendar)),
-        paperwork=tuple(paperwork(effective, documents, today, f)),
-        invalid=tuple(r.invalid), warnings=tuple(r.warnings), effective=tuple(effective),
-        orgs=tuple(f.orgs))
-
+    return finish(fold(records, today, roster=roster, rulebook=rulebook, calendar=calendar,
+                       validate=validate, org=org, applicant_member=applicant_member), documents)

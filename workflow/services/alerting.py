@@ -37,7 +37,7 @@ from workflow.persistence.models import (
     Organisation,
     utcnow,
 )
-from workflow.replay import replay
+from workflow.replay import deadlines_of, fold, replay
 from workflow.rules import REGISTRY
 from workflow.services import clock
 
@@ -82,10 +82,10 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
     horizon = start + timedelta(days=HORIZON_DAYS)
     _lock_set(case.id, {"case_version": case.version, "known_on": known_on,
                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS)})
-    derived = replay(records, horizon, rulebook=rulebook or repo.rulebook_for(case.branch_id),
-                     calendar=calendar or repo.working_calendar(), validate=False)
+    derived = fold(records, horizon, rulebook=rulebook or repo.rulebook_for(case.branch_id),
+                   calendar=calendar or repo.working_calendar(), validate=False)
     db.session.execute(_delete_rows(), {"case_id": case.id})
-    rows = _rows(case, derived) if derived.stage in OPEN_STAGES else []
+    rows = _rows(case, deadlines_of(derived)) if derived.stage in OPEN_STAGES else []
     if rows:  # Core executemany: one statement, whichever columns are NULL
         db.session.execute(_insert_rows(), rows)
     return len(rows)
@@ -102,15 +102,16 @@ def _insert_rows() -> Any:
     return sa.insert(DeadlineRow.__table__)
 
 
-def _rows(case: Case, derived: Replay) -> list[dict[str, Any]]:
-    return _rows_for(case.id, case.branch_id, repo.ancestors(case.branch_id)[-1], derived)
+def _rows(case: Case, deadlines: Sequence[Deadline]) -> list[dict[str, Any]]:
+    return _rows_for(case.id, case.branch_id, repo.ancestors(case.branch_id)[-1], deadlines)
 
 
-def _rows_for(case_id: int, branch_id: int, committee: int, derived: Replay) -> list[dict[str, Any]]:
+def _rows_for(case_id: int, branch_id: int, committee: int,
+              deadlines: Sequence[Deadline]) -> list[dict[str, Any]]:
     return [{"case_id": case_id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
              "responsible": d.responsible.value,
              "org_id": committee if d.responsible is Responsible.COMMITTEE else branch_id,
-             "met": d.met_on is not None, "met_on": d.met_on} for d in derived.deadlines]
+             "met": d.met_on is not None, "met_on": d.met_on} for d in deadlines]
 
 
 def _lock_sets(case_ids: Sequence[int]) -> None:
@@ -226,11 +227,11 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
             horizon = first + timedelta(days=HORIZON_DAYS)
             if case.branch_id not in books:
                 books[case.branch_id] = repo.rulebook_for(case.branch_id)
-            derived = replay(records, horizon, rulebook=books[case.branch_id],
-                             calendar=calendar, validate=False)
+            derived = fold(records, horizon, rulebook=books[case.branch_id],
+                           calendar=calendar, validate=False)
             if derived.stage in OPEN_STAGES:
                 committee = root(case.branch_id)
-                rows += _rows_for(case.id, case.branch_id, committee, derived)
+                rows += _rows_for(case.id, case.branch_id, committee, deadlines_of(derived))
             sets.append({"b_case_id": case.id, "case_version": case.version,
                          "known_on": known_on, "refreshed_at": utcnow(),
                          "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS)})

@@ -24,7 +24,7 @@ from workflow.history import Replay, StepRecord, Violation
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, StepRecordRow, User, ViolationRow, utcnow
-from workflow.replay import replay
+from workflow.replay import Folded, extend, finish, fold
 from workflow.rules import REGISTRY
 from workflow.services import access, alerting, decisions, exemptions, history_chain, views
 from workflow.services.clock import today as real_today
@@ -57,11 +57,18 @@ class _Context:
     def documents(self) -> list[Any]:
         return repo.to_documents(self.document_rows)
 
-    def replay(self, rows: list[StepRecordRow], on: date, extra: StepRecord | None = None) -> Replay:
+    def fold(self, rows: list[StepRecordRow], on: date, extra: StepRecord | None = None) -> Folded:
         records = [repo.to_record(r) for r in rows] + ([extra] if extra else [])
-        return replay(records, on, documents=self.documents, roster=self.roster,
-                      rulebook=self.book, calendar=self.calendar, org=self.case.branch.code,
-                      applicant_member=self.applicant_member)
+        return fold(records, on, roster=self.roster, rulebook=self.book, calendar=self.calendar,
+                    org=self.case.branch.code, applicant_member=self.applicant_member)
+
+    def fed(self, base: Folded, rows: list[StepRecordRow], rec: StepRecord) -> Folded:
+        """`base` (the fold of `rows`) with `rec` fed too: only the new record when it lands
+        last, as a new step usually does; the whole history again when it is backdated."""
+        return extend(base, rec) or self.fold(rows, base.today, rec)
+
+    def replay(self, rows: list[StepRecordRow], on: date, extra: StepRecord | None = None) -> Replay:
+        return finish(self.fold(rows, on, extra), self.documents)
 
 
 def _context(case: Case) -> _Context:
@@ -218,15 +225,17 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
             reason: str | None, commit: bool = True,
             decision: tuple[int | None, str | None] = (None, None)) -> dict[str, Any]:
     on, ctx = real_today(), _context(case)
-    before = ctx.replay(rows, on)
+    documents = ctx.documents
+    # the stored history is fed once; judging the proposal needs only the folds' findings
+    before = ctx.fold(rows, on)
     proposed = StepRecord(PROPOSED_SEQ, step, day, data, access.recorder_role(actor),
                           recorded_by_member=getattr(actor, "roster_member_id", None),
                           decided_by_member=decision[0])
-    after = ctx.replay(rows, on, proposed)
+    after = ctx.fed(before, rows, proposed)
     used = _exempted(case, before, after)
     if used:
         proposed = replace(proposed, exempt=frozenset(used))
-        after = ctx.replay(rows, on, proposed)
+        after = ctx.fed(before, rows, proposed)
     _refuse_invalid(before, after)
     new = _new_violations(before, after)
     if new and not (acknowledge is True and isinstance(reason, str) and reason.strip()):
@@ -235,7 +244,7 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
     try:
         row = _write(actor, case, proposed, note, reason if new else None, after, new,
                      session_ref=decision[1])
-        final = ctx.replay(rows + [row], on)
+        final = finish(ctx.fed(before, rows, repo.to_record(row)), documents)  # as stored
         moved = row.step == "case_transferred"  # then the new branch's settings apply
         alerting.refresh_deadlines(case, final, rulebook=None if moved else ctx.book,
                                    calendar=ctx.calendar)
@@ -252,7 +261,7 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
             "case": view}
 
 
-def _exempted(case: Case, before: Replay, after: Replay) -> set[str]:
+def _exempted(case: Case, before: Folded, after: Folded) -> set[str]:
     """Separation rules the proposal breaks for which the organisation named an exemption."""
     known = {(i.rule, i.step_seq) for i in before.invalid}
     broken = {i.rule for i in after.invalid if (i.rule, i.step_seq) not in known
@@ -260,7 +269,7 @@ def _exempted(case: Case, before: Replay, after: Replay) -> set[str]:
     return set(exemptions.applicable(case.branch_id, broken))
 
 
-def _refuse_invalid(before: Replay, after: Replay) -> None:
+def _refuse_invalid(before: Folded, after: Folded) -> None:
     known = {(i.rule, i.step_seq) for i in before.invalid}
     fresh: list[InvalidFinding] = [i for i in after.invalid if (i.rule, i.step_seq) not in known]
     if not fresh:
@@ -272,15 +281,16 @@ def _refuse_invalid(before: Replay, after: Replay) -> None:
     raise Invalid(first.message, fields, rule=first.rule)
 
 
-def _new_violations(before: Replay, after: Replay) -> list[Violation]:
-    """Violations the proposed step brings onto a record; deadlines missed with time passing
-    are reported on the case and in alerts, but are not the recorder's to acknowledge."""
+def _new_violations(before: Folded, after: Folded) -> list[Violation]:
+    """Violations the proposed step brings onto a record. Deadlines missed with time passing
+    are reported on the case and in alerts, but are not the recorder's to acknowledge: they
+    come only when a fold is finished, so a fold's own violations are exactly the ones here."""
     known = {v.key for v in before.violations}
     return [v for v in after.violations if v.key not in known and v.step_seq is not None]
 
 
 def _write(actor: User, case: Case, proposed: StepRecord, note: str | None, reason: str | None,
-           after: Replay, new: list[Violation], session_ref: str | None = None) -> StepRecordRow:
+           after: Folded, new: list[Violation], session_ref: str | None = None) -> StepRecordRow:
     """Insert the record and its acknowledged violations, chain them, bump the version."""
     old_version, head, length = case.version, case.chain_head, case.chain_length
     row = StepRecordRow(case_id=case.id, case_version=old_version + 1, step=proposed.step,
@@ -310,7 +320,7 @@ def _write(actor: User, case: Case, proposed: StepRecord, note: str | None, reas
     return row
 
 
-def _bump(case: Case, old_version: int, after: Replay, chain: dict[str, Any]) -> None:
+def _bump(case: Case, old_version: int, after: Folded, chain: dict[str, Any]) -> None:
     """One update, guarded by the version and the chain length read with the case: a
     concurrent writer of the same version (or a concurrent chain append) finds no row. The
     values written are what the case now holds, so it is not read back."""
