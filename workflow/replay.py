@@ -150,11 +150,16 @@ def _passed(rec: StepRecord) -> bool:
 
 
 def _recorder(rec: StepRecord) -> Responsible:
-    recorder = STEPS[rec.step].recorder
-    if recorder is Recorder.EITHER:
-        return Responsible(rec.recorded_by_role) if rec.recorded_by_role in (
-            "branch", "committee") else Responsible.BRANCH
-    return Responsible(recorder.value)
+    fixed = _FIXED_RECORDER.get(rec.step)
+    if fixed is not None:
+        return fixed
+    return Responsible(rec.recorded_by_role) if rec.recorded_by_role in (
+        "branch", "committee") else Responsible.BRANCH
+
+
+# the party that records each step, where it does not depend on who recorded it
+_FIXED_RECORDER = {s.id: Responsible(s.recorder.value) for s in STEPS.values()
+                   if s.recorder is not Recorder.EITHER}
 
 
 def state_label(state: str) -> str:
@@ -166,6 +171,9 @@ def state_label(state: str) -> str:
     return "尚未申请"
 
 
+_WANTED = {s.id: s.documents for s in STEPS.values() if s.documents}  # read per record
+
+
 def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
               today: date, facts: Facts) -> list[Paperwork]:
     have: dict[int, set[str]] = {}
@@ -174,10 +182,11 @@ def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
             have.setdefault(doc.step_seq, set()).add(doc.doc_type)
     missing = []
     for rec in records:
-        wanted = STEPS[rec.step].documents
+        wanted = _WANTED.get(rec.step)
         if not wanted:
             continue
-        lacking = tuple(d for d in wanted if d not in have.get(rec.seq, ()))
+        got = have.get(rec.seq)
+        lacking = wanted if got is None else tuple(d for d in wanted if d not in got)
         if lacking:
             missing.append(Paperwork(rec.seq, rec.step, rec.occurred_on, lacking,
                                      _recorder(rec), facts.org_on(rec.occurred_on)))

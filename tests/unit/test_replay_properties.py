@@ -501,3 +501,19 @@ def test_a_second_decision_in_the_same_round_is_not_allowed(step, data, upto):
     seq = h.add(step, on, **data)
     r = _replay(h, d(on))
     assert [(i.rule, i.step_seq) for i in r.invalid] == [("step_not_allowed", seq)]
+
+
+def test_a_replay_leaves_no_reference_cycles():
+    """Bulk replays pause the cyclic collector (services.bulk); that is only safe while a
+    replay's objects are freed by reference counting alone."""
+    import gc
+    h = build(HAPPY)
+    gc.collect()
+    gc.disable()
+    try:
+        replays = [_replay(h) for _ in range(20)]
+        folds = [fold(h.records, TODAY, roster=ROSTER).copy() for _ in range(5)]
+        del replays, folds
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
