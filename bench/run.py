@@ -134,12 +134,14 @@ def bench_recording(app: Any, n: int = 200) -> tuple[float, float, float]:
         return service_time / n, timed(floor)[0] / n, statements[0] / n
 
 
-def bench_replay(app: Any) -> tuple[float, float]:
+def bench_replay(app: Any) -> tuple[float, float, float, int]:
+    """Every branch scored as the committee table scores it, in one process and in the report
+    processes the configuration gives (services/fanout.py), vs one stream of every step row."""
     import sqlalchemy as sa
 
     from workflow.persistence.db import db
-    from workflow.persistence.models import StepRecordRow
-    from workflow.services import reports
+    from workflow.persistence.models import Case, StepRecordRow
+    from workflow.services import fanout, reports
     with app.app_context():
         def floor() -> int:
             t = StepRecordRow.__table__  # Core rows: an ORM select would add its own overhead
@@ -149,7 +151,13 @@ def bench_replay(app: Any) -> tuple[float, float]:
 
         def replay_and_score() -> int:
             return reports.score_everything(date.today())
-        return timed(replay_and_score)[0], timed(floor)[0]
+        configured = app.config["REPORT_PROCESSES"]
+        processes = fanout.processes(db.session.execute(sa.select(sa.func.count(Case.id))).scalar())
+        app.config["REPORT_PROCESSES"] = 1
+        alone = timed(replay_and_score)[0]
+        app.config["REPORT_PROCESSES"] = configured
+        shared = timed(replay_and_score)[0] if processes > 1 else alone
+        return alone, shared, timed(floor)[0], processes
 
 
 def bench_sweep(app: Any) -> tuple[float, float, float, float]:
@@ -287,9 +295,12 @@ def main() -> None:
         row(f"| verify every hash chain | {verify:.1f} s | {stream:.1f} s streaming the same rows "
             f"| {verify / stream:.1f}× floor |")
     if "replay" not in args.skip:
-        replay_all, stream = bench_replay(app)
-        row(f"| replay every case + score every branch | {replay_all:.1f} s | {stream:.1f} s "
-            f"streaming all step rows | {replay_all / stream:.1f}× floor |")
+        alone, shared, stream, processes = bench_replay(app)
+        row(f"| replay every case + score every branch, 1 process | {alone:.1f} s | {stream:.1f} s "
+            f"streaming all step rows | {alone / stream:.1f}× floor |")
+        if processes > 1:
+            row(f"| the same in {processes} report processes | {shared:.1f} s | {stream:.1f} s "
+                f"| {shared / stream:.1f}× floor |")
     if "record" not in args.skip:
         record, record_floor, statements = bench_recording(app)
         row(f"| record one step (per step, {statements:.0f} statements) | {record * 1e3:.1f} ms | "

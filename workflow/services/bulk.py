@@ -11,11 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workflow import rubric
 from workflow.history import DocumentRef, Replay, StepRecord
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
-from workflow.persistence.models import Case, Document, Organisation, StepRecordRow
+from workflow.persistence.models import Case, Document, StepRecordRow
 from workflow.replay import replay
 
 CHUNK = 500  # cases per round trip: keeps IN lists short on both databases
@@ -89,23 +88,3 @@ def _replay_cases(cases: Sequence[Case] | Sequence[tuple[int, int, str]], as_of:
                                      rulebook=books[branch_id], calendar=calendar,
                                      validate=False, org=code)
     return result
-
-
-def score_everything(as_of: date) -> int:
-    """Replay every case and score every branch for as_of's year (the benchmark's workload)."""
-    with collector_paused():
-        return _score_everything(as_of)
-
-
-def _score_everything(as_of: date) -> int:
-    triples = [tuple(r) for r in db.session.execute(
-        sa.select(Case.id, Case.branch_id, Organisation.code).join(Organisation, Case.branch_id == Organisation.id)
-        .order_by(Case.id))]
-    by_branch: dict[str, dict[int, Replay]] = defaultdict(dict)
-    for chunk in _chunks(triples, 5000):
-        for case_id, r in replay_cases(chunk, as_of).items():  # type: ignore[arg-type]
-            for code, _ in r.orgs or ((r.org, None),):
-                by_branch[code][case_id] = r
-    for code, replays in by_branch.items():
-        rubric.score(code, as_of.year, as_of, replays)
-    return len(by_branch)

@@ -15,7 +15,7 @@ from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, StepRecordRow, TrainingInvitee, User
 from workflow.rules import REGISTRY
-from workflow.services import access
+from workflow.services import access, fanout
 from workflow.services.committee import trainings_for_rubric
 from workflow.services.errors import BadRequest, Invalid
 from workflow.services.views import violation
@@ -23,11 +23,6 @@ from workflow.steps import STEPS
 
 TREND_YEARS = 3  # the committee table shows the scored year and the two before it
 SORT_KEYS = ("org", "name", "13", "14", "total", "change")
-
-
-def score_everything(as_of: date) -> int:
-    from workflow.services.bulk import score_everything as run
-    return run(as_of)
 
 
 def _replays(case_rows: list[Case], as_of: date) -> dict[int, Replay]:
@@ -184,26 +179,51 @@ def committee_table(actor: User, org: str | None, year: Any, as_of: date,
 
     All years are scored on the same date, so each cell equals what the branch page (and
     GET /api/v1/rubric) shows for that year and date: a late document or a correction raises
-    the past years too, as it does everywhere else.
+    the past years too, as it does everywhere else. A large table is computed in several
+    processes, a share of the branches each (services/fanout.py).
     """
     root = table_root(actor, org)
     year_n = parse_year(year)
     years = list(range(year_n - TREND_YEARS + 1, year_n + 1))
     branches = branches_in(root)
-    held = _held_by(_replays(scope_cases({b.id for b in branches}), as_of))
-    rows, committee = [], []
-    for b in branches:
-        trainings = _trainings(b.id)
-        mine = held.get(b.code, {})
-        history = [rubric.score(b.code, y, as_of, mine, trainings) for y in years]
-        rows.append(_table_row(b, history))
-        committee += [{**_deduction(d), "org": b.code, "org_name": b.name}
-                      for d in history[-1].committee]
+    done = {row["org"]: (row, committee) for share in fanout.over_branches(
+        table_share, [b.id for b in branches], years, as_of) for row, committee in share}
+    rows = [done[b.code][0] for b in branches]
+    committee = [d for b in branches for d in done[b.code][1]]
     _named(committee, person_names({d["case_id"] for d in committee}))
     sort, direction = _sort(rows, sort, direction)
     return {"org": root.code, "org_name": root.name, "year": year_n, "years": years,
             "as_of": as_of.isoformat(), "rows": rows, "committee": committee,
             "sort": sort, "dir": direction}
+
+
+def table_share(branch_ids: list[int], years: list[int],
+                as_of: date) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The committee table's rows of some branches, with the committee's own deductions found
+    in each: every case the branches may have held replayed once, each branch scored for each
+    year. Module-level and returning plain dicts, so that a worker process can run it."""
+    from workflow.services.bulk import collector_paused
+    branches = list(db.session.execute(db.select(Organisation).where(
+        Organisation.id.in_(branch_ids)).order_by(Organisation.code)).scalars())
+    with collector_paused():  # every replay is kept until the last branch is scored
+        held = _held_by(_replays(scope_cases(set(branch_ids)), as_of))
+        result = []
+        for b in branches:
+            trainings = _trainings(b.id)
+            mine = held.get(b.code, {})
+            history = [rubric.score(b.code, y, as_of, mine, trainings) for y in years]
+            result.append((_table_row(b, history),
+                           [{**_deduction(d), "org": b.code, "org_name": b.name}
+                            for d in history[-1].committee]))
+    return result
+
+
+def score_everything(as_of: date) -> int:
+    """Every branch of every committee scored for as_of's year, as the committee table does
+    (the benchmark's workload); the number of branches scored."""
+    ids = list(db.session.execute(db.select(Organisation.id).where(
+        Organisation.kind == "branch")).scalars())
+    return sum(len(share) for share in fanout.over_branches(table_share, ids, [as_of.year], as_of))
 
 
 def _held_by(replays: dict[int, Replay]) -> dict[str, dict[int, Replay]]:
