@@ -90,4 +90,9 @@ def test_the_committee_table_in_two_processes_equals_the_table_in_one(world, pin
     assert {r["org"]: r["items"]["13"]["deductions"] > 0 for r in alone_2023["rows"]} == {
         "B1": True, "B2": True}
     assert reports.score_everything(as_of) == 3  # B1, B2 and the other committee's B3
+    monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
+    counted = [statistics.annual(org, None, y, as_of) for y in (2023, 2024)]
+    monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 2)
+    assert [statistics.annual(org, None, y, as_of) for y in (2023, 2024)] == counted
+    assert counted[0]["total"]["activists_designated"] > 0
 

@@ -11,8 +11,10 @@ from datetime import date
 from typing import Any
 
 from workflow.history import Replay, StepRecord
-from workflow.persistence.models import User
-from workflow.services import reports
+from workflow.persistence.db import db
+from workflow.persistence.models import Organisation, User
+from workflow.services import fanout, reports
+from workflow.services.bulk import collector_paused
 
 # (column id, 中文 label): the order of the table, the files and the API-like dict.
 COLUMNS = (
@@ -59,13 +61,22 @@ def count(replays: dict[int, Replay], branches: list[str], year: int) -> dict[st
     return {b: {c: len(ids) for c, ids in cols.items()} for b, cols in seen.items()}
 
 
+def count_share(branch_ids: list[int], year: int, as_of: date) -> dict[str, dict[str, int]]:
+    """`count` for some branches, from every case they may have held: a report process's share."""
+    codes = list(db.session.execute(db.select(Organisation.code).where(
+        Organisation.id.in_(branch_ids))).scalars())
+    with collector_paused():
+        return count(reports.replays_of(reports.scope_cases(set(branch_ids)), as_of), codes, year)
+
+
 def annual(actor: User, org: str | None, year: Any, as_of: date) -> dict[str, Any]:
     """Each branch under `org` (default: the actor's organisation) and the total, for a year."""
     root = reports.table_root(actor, org)
     year_n = reports.parse_year(year)
     branches = reports.branches_in(root)
-    replays = reports.replays_of(reports.scope_cases({b.id for b in branches}), as_of)
-    counts = count(replays, [b.code for b in branches], year_n)
+    counts: dict[str, dict[str, int]] = {}
+    for share in fanout.over_branches(count_share, [b.id for b in branches], year_n, as_of):
+        counts.update(share)
     rows = [{"org": b.code, "name": b.name, **counts[b.code]} for b in branches]
     total = {c: sum(r[c] for r in rows) for c, _ in COLUMNS}
     return {"org": root.code, "org_name": root.name, "year": year_n, "as_of": as_of.isoformat(),
