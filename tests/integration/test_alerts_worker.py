@@ -4,8 +4,8 @@ SQLAlchemy broker and on Redis, delivery with retries, the in-app inbox.
 The worker is a subprocess (`python -m celery -A tasks.worker worker --pool=solo`) on the same
 database as the test app (SQLite file or DATABASE_URL), with its own instance folder whose
 config.py shortens pauses and backoffs. Every wait is bounded; subprocesses are killed in
-`finally`. The expected alerts come from replaying every case (what GET /api/v1/alerts does),
-never from the rows the sweep reads.
+`finally`. The expected alerts come from replaying every case, never from the rows the sweep
+(and GET /api/v1/alerts) read.
 """
 from __future__ import annotations
 
@@ -78,7 +78,20 @@ def cases(world) -> dict[str, int]:
 
 
 def _expected(world: Any, as_of: str) -> set[Key]:
-    """The alert list the API computes from replays, over both committees."""
+    """Every alert due on `as_of`, from replaying every open case as it stood that day: never
+    from the deadline rows the sweep and the alert list read."""
+    from workflow import alerts
+    from workflow.services.bulk import replay_cases
+    day = date.fromisoformat(as_of)
+    open_cases = db.session.execute(sa.select(Case).where(
+        Case.stage.in_(alerting.OPEN_STAGES))).scalars().all()
+    return {(case_id, d.rule, d.due_on.isoformat(), level)
+            for case_id, r in replay_cases(open_cases, day).items()
+            for d in r.deadlines if (level := alerts.level(d, day))}
+
+
+def _listed(world: Any, as_of: str) -> set[Key]:
+    """GET /api/v1/alerts over both committees."""
     items = []
     for who in ("org", "org2"):
         r = world.get(who, f"/api/v1/alerts?as_of={as_of}")
@@ -413,11 +426,46 @@ def test_api_alert_list_agrees_with_the_sweep(world, cases, as_of):
     assert summary["created"] == len(_outbox())
 
 
+@pytest.mark.parametrize("as_of", [AS_OF, "2025-06-20", "2024-11-30", "2023-10-20"])
+def test_api_alert_list_agrees_with_replaying_every_case(world, cases, as_of):
+    """Before any sweep (rows from the writes), and on days before some cases' latest step,
+    where the list replays those cases as they stood."""
+    assert _listed(world, as_of) == _expected(world, as_of)
+    alerting.scan(date.fromisoformat(as_of))
+    assert _listed(world, as_of) == _expected(world, as_of)
+
+
+def test_the_alert_list_reads_the_rows_and_replays_only_cases_it_cannot_trust(world, cases,
+                                                                               monkeypatch):
+    from workflow.services import bulk
+    alerting.scan(date.fromisoformat("2025-05-01"))  # rows built, the backfill recorded
+    replayed: list[int] = []
+    real = bulk.replay_cases
+    monkeypatch.setattr(bulk, "replay_cases", lambda rows, day: replayed.extend(
+        r[0] if isinstance(r, tuple) else r.id for r in rows) or real(rows, day))
+    listed = _listed(world, AS_OF)
+    assert replayed == [] and listed == _expected(world, AS_OF)
+    # deleting a case's rows silences it in the list: the list really reads the rows
+    soon = cases["soon_applicant"]
+    assert soon in {k[0] for k in _listed(world, AS_OF)}
+    db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id == soon))
+    db.session.commit()
+    assert soon not in {k[0] for k in _listed(world, AS_OF)}
+    # a rule or holiday change marks the rows stale: those cases are replayed until rebuilt
+    alerting.invalidate_deadlines()
+    db.session.commit()
+    replayed.clear()
+    listed = _listed(world, AS_OF)
+    assert sorted(set(replayed)) == sorted(cases.values())
+    assert listed == _expected(world, AS_OF)
+
+
 def test_the_sweep_reads_deadline_rows_and_replays_no_case(world, cases, monkeypatch):
     alerting.scan(date.fromisoformat("2025-05-01"))  # the first sweep builds the rows
     calls = []
-    real = alerting.replay
-    monkeypatch.setattr(alerting, "replay", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for name in ("replay", "fold"):  # a full replay, or the fold a rebuild uses
+        real = getattr(alerting, name)
+        monkeypatch.setattr(alerting, name, lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
     summary = alerting.scan(date.fromisoformat(AS_OF))
     assert calls == [] and summary["refreshed"] == 0
     assert _keys(_outbox()) >= _expected(world, AS_OF)

@@ -336,6 +336,43 @@ def _stored(as_of: date) -> Iterator[tuple[CaseRef, list[Due]]]:
                [(_deadline(row), row.org_id) for row in pairs])
 
 
+def due_in(as_of: date, branch_ids: set[int]) -> list[tuple[int, str, Deadline]]:
+    """(case id, branch code, deadline) of the open cases of some branches that may alert on
+    `as_of`, without writing anything: GET /api/v1/alerts.
+
+    The stored rows of every case whose set can be trusted for that day, as the sweep reads
+    them; a replay of the others (no set yet, a set marked stale by a rule or holiday change
+    or past its horizon, a history beyond `as_of`), which is what the sweep's catch-up would
+    rebuild. A committee's list therefore costs its due rows, not its whole history."""
+    from workflow.services.bulk import replay_cases
+    if not branch_ids:
+        return []
+    ids = list(branch_ids)
+    s, d, org = DeadlineSet, DeadlineRow, Organisation
+    trusted = sa.and_(s.complete_until >= as_of,
+                      sa.or_(s.known_on.is_(None), s.known_on <= as_of))
+    if db.session.execute(sa.select(DeadlineBackfill.id).limit(1)).first() is None:
+        trusted = sa.false()  # rows were never built for every case: replay them all
+    last = as_of + timedelta(days=LOOKAHEAD_DAYS)
+    found = [(row.case_id, row.code, _deadline(row)) for row in db.session.execute(
+        sa.select(d.case_id, d.rule, d.kind, d.due_on, d.responsible, d.met, d.met_on, org.code)
+        .join(Case, Case.id == d.case_id).join(s, s.case_id == d.case_id)
+        .join(org, org.id == Case.branch_id)
+        .where(sa.or_(sa.and_(d.met == sa.false(), d.due_on <= last),
+                      sa.and_(d.met == sa.true(), d.due_on >= as_of, d.due_on <= last)),
+               d.kind.not_in(alerts.NOT_ALERTED), Case.stage.in_(OPEN_STAGES),
+               Case.branch_id.in_(ids), trusted))]
+    untrusted = db.session.execute(
+        sa.select(Case.id, Case.branch_id, org.code).join(org, org.id == Case.branch_id)
+        .outerjoin(s, s.case_id == Case.id)
+        .where(Case.branch_id.in_(ids), Case.stage.in_(OPEN_STAGES),
+               sa.or_(s.case_id.is_(None), sa.not_(trusted)))
+        .order_by(Case.id)).all()
+    for case_id, r in replay_cases([tuple(row) for row in untrusted], as_of).items():
+        found += [(case_id, r.org, dl) for dl in r.deadlines]
+    return found
+
+
 def _deadline(row: Any) -> Deadline:
     # level() asks only whether a deadline is met; the rest of its status depends on the day.
     status = DeadlineStatus.MET if row.met else DeadlineStatus.UPCOMING

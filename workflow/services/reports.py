@@ -15,7 +15,7 @@ from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, StepRecordRow, TrainingInvitee, User
 from workflow.rules import REGISTRY
-from workflow.services import access, fanout
+from workflow.services import access, alerting, fanout
 from workflow.services.committee import trainings_for_rubric
 from workflow.services.errors import BadRequest, Invalid
 from workflow.services.views import violation
@@ -34,20 +34,19 @@ replays_of = _replays  # the public name; worklist still imports the old one
 
 
 def alert_list(actor: User, as_of: date, org: str | None = None) -> dict[str, Any]:
+    """Every deadline in scope in an alert window on `as_of`: what the sweep alerts on, read
+    from the same deadline rows (a replay only for cases whose rows cannot be trusted)."""
     scope = access.subtree_ids(actor.org_id)
     if org:
         scope &= access.subtree_ids(access.visible_org(actor, org).id)
-    rows = list(db.session.execute(db.select(Case).where(
-        Case.branch_id.in_(scope), Case.stage.in_(("applicant", "activist", "candidate",
-                                                   "probationary")))).scalars())
     items = []
-    for case_id, r in sorted(_replays(rows, as_of).items()):
-        for d in r.deadlines:
-            lvl = alerts.level(d, as_of)
-            if lvl:
-                items.append({"case_id": case_id, "rule": d.rule, "kind": d.kind,
-                              "due_on": d.due_on.isoformat(), "level": lvl,
-                              "responsible": d.responsible.value, "org": d.org})
+    for case_id, code, d in alerting.due_in(as_of, scope):
+        lvl = alerts.level(d, as_of)
+        if lvl:
+            items.append({"case_id": case_id, "rule": d.rule, "kind": d.kind,
+                          "due_on": d.due_on.isoformat(), "level": lvl,
+                          "responsible": d.responsible.value, "org": code})
+    items.sort(key=lambda i: (i["case_id"], i["due_on"], i["kind"]))
     return {"items": items}
 
 
