@@ -16,10 +16,15 @@ own process group. Threads send bearer-token API traffic over HTTP:
   workers of one generation, and the post-reload traffic only by the new generation;
 - SIGTERM: the master stops its workers gracefully and exits 0.
 
+Reports: with REPORT_PROCESSES=2 from the first case, a committee organiser logs in through the
+login form (CSRF token, Secure session cookie carried by hand) and downloads the committee table;
+every cell equals the table made in the test process alone, and the worker that served it has
+the forkserver its report processes came from.
+
 Celery: two worker nodes on Redis, the Procfile's solo worker and a `--pool=prefork
 --concurrency=2` one, three sweeps sent at once plus the deliveries they fan out. The outbox is
-exactly what the API's replay computes (as in test_alerts_worker.py, which runs one worker at a
-time), every sweep saw every alert, the sweeps' `created` add up to the rows, and every row was
+exactly what a replay of every case computes (as in test_alerts_worker.py, which runs one
+worker at a time), every sweep saw every alert, the sweeps' `created` add up to the rows, and every row was
 sent exactly once. Skipped only when redis-server is not installed.
 
 Every wait is bounded; processes are killed in `finally`. Figures are printed (`-s`).
@@ -34,6 +39,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +51,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration import test_alerts_worker
-from tests.integration.helpers import open_case
+from tests.integration.conftest import PASSWORD
+from tests.integration.helpers import open_case, post_step
 from tests.integration.test_alerts_worker import (
     Broker,
     Worker,
@@ -364,3 +373,79 @@ def test_celery_workers_on_redis_sweep_at_once_and_send_each_alert_once(world, c
                "rows": len(rows), "deliver_tasks": queued,
                "wall_s": round(wall, 2)}
     print("FIGURES " + json.dumps(figures))
+
+
+# --- a report in several processes, served by gunicorn -------------------------------------
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the login's Set-Cookie is on the redirect itself
+
+
+PAGES = urllib.request.build_opener(_NoRedirect)
+
+
+def _page(url: str, cookie: str = "", form: dict[str, str] | None = None
+          ) -> tuple[int, Any, bytes]:
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Cookie": cookie} if cookie else {})
+    try:
+        with PAGES.open(request, timeout=120) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers, exc.read()
+
+
+def _session(headers: Any) -> str:
+    # by hand: the production cookie is Secure, which a cookie jar keeps off plain http
+    return next(c.split(";", 1)[0] for c in headers.get_all("Set-Cookie") or ()
+                if c.startswith("session="))
+
+
+def _login(root: str, username: str) -> str:
+    status, headers, body = _page(root + "/login")
+    assert status == 200, body[:500]
+    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', body)
+    assert token, body[:2000]
+    status, headers, body = _page(root + "/login", _session(headers), {
+        "csrf_token": token.group(1).decode(), "username": username, "password": PASSWORD})
+    assert status == 302, body[:2000]
+    return _session(headers)
+
+
+def _cells(xlsx: bytes) -> list[list[Any]]:
+    import io
+
+    import openpyxl
+    book = openpyxl.load_workbook(io.BytesIO(xlsx), read_only=True)
+    return [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in book.worksheets]
+
+
+def test_gunicorn_serves_a_committee_table_made_in_report_processes(world, ctx, web,
+                                                                    monkeypatch):
+    from datetime import date
+
+    from tests.integration.test_reports import _b2_case, actor
+    from workflow.services import report_files, reports
+    case = open_case(world)
+    for step, on, data in HAPPY[1:8]:
+        assert post_step(world, case["id"], step, on, data, acknowledge=True,
+                         reason="补录").status_code == 201
+    _b2_case(world)
+    web.env.update(REPORT_PROCESSES="2", REPORT_PARALLEL_MIN_CASES="1")
+    web.start()
+    root = web.base.removesuffix("/api/v1")
+    url = root + "/reports/committee.xlsx?org=C&year=2024&as_of=2026-01-15"
+    status, _, served = _page(url, _login(root, "org"))
+    assert status == 200, served[:2000]
+    # the same table made here, in this one process
+    monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
+    table = reports.committee_table(actor("org"), "C", 2024, date(2026, 1, 15))
+    expected, _ = report_files.render(report_files.committee_report(table), "xlsx")
+    assert _cells(served) == _cells(expected)
+    assert {row["org"] for row in table["rows"]} == {"B1", "B2"}
+    # the worker that served it started a forkserver for its report processes, which stays
+    commands = [Path(f"/proc/{child}/cmdline").read_bytes() for worker in web.workers()
+                for child in children(worker)]
+    assert any(b"forkserver" in command for command in commands), commands
