@@ -55,17 +55,23 @@ def to_documents(rows: Iterable[Document]) -> list[DocumentRef]:
     return [DocumentRef(d.step_record_id, d.doc_type, d.attached_on) for d in rows]
 
 
+# Roster, rule settings and holidays are read on every case read and write only to be turned
+# into value types: plain Core rows (same attribute names), without the ORM's identity map,
+# which cost more than the queries themselves.
+
 @functools.cache
 def _roster_query() -> Any:
-    return db.select(RosterRow).where(RosterRow.org_id == sa.bindparam("org_id"))
+    t = RosterRow.__table__
+    return sa.select(t).where(t.c.org_id == sa.bindparam("org_id"))
 
 
-def roster_rows(org_id: int) -> dict[int, RosterRow]:
-    rows = db.session.execute(_roster_query(), {"org_id": org_id}).scalars()
+def roster_rows(org_id: int) -> dict[int, Any]:
+    """The branch's roster as plain rows (id, name, status, since, person_case_id …) by id."""
+    rows = db.session.execute(_roster_query(), {"org_id": org_id})
     return {r.id: r for r in rows}
 
 
-def to_member(r: RosterRow) -> RosterMember:
+def to_member(r: Any) -> RosterMember:
     return RosterMember(r.id, r.name, r.status, r.since)
 
 
@@ -120,7 +126,7 @@ def _chain_query() -> Any:
 def rulebook_for(org_id: int) -> RuleBook:
     """Settings of the committee apply to its branches; a branch's own settings win."""
     chain = ancestors(org_id)
-    rows = db.session.execute(_settings_query(), {"orgs": chain}).scalars().all()
+    rows = db.session.execute(_settings_query(), {"orgs": chain}).all()
     depth = {oid: i for i, oid in enumerate(chain)}
     ordered = sorted(rows, key=lambda r: (-depth[r.org_id], r.effective_from, r.id))
     return rulebook(Override(r.effective_from, r.key, r.value) for r in ordered)
@@ -128,17 +134,18 @@ def rulebook_for(org_id: int) -> RuleBook:
 
 @functools.cache
 def _settings_query() -> Any:
-    return db.select(RuleSetting).where(RuleSetting.org_id.in_(
-        sa.bindparam("orgs", expanding=True)))
+    t = RuleSetting.__table__
+    return sa.select(t).where(t.c.org_id.in_(sa.bindparam("orgs", expanding=True)))
 
 
 @functools.cache
 def _holidays_query() -> Any:
-    return db.select(HolidayOverride)
+    t = HolidayOverride.__table__
+    return sa.select(t.c.day, t.c.is_workday)
 
 
 def working_calendar() -> WorkingCalendar:
     """The official calendar plus the admin's table; a year with entries counts as known."""
-    rows = db.session.execute(_holidays_query()).scalars().all()
+    rows = db.session.execute(_holidays_query()).all()
     overrides = {r.day: r.is_workday for r in rows}
     return WorkingCalendar(overrides, {d.year for d in overrides})
