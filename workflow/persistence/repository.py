@@ -43,15 +43,16 @@ def step_rows(case_id: int, up_to_version: int | None = None) -> list[StepRecord
 
 @functools.cache
 def _document_rows_query() -> Any:
-    return db.select(Document).where(Document.case_id == sa.bindparam("case_id")) \
-        .order_by(Document.id)
+    t = Document.__table__  # plain rows: every reader only reads their columns
+    return sa.select(t).where(t.c.case_id == sa.bindparam("case_id")).order_by(t.c.id)
 
 
-def document_rows(case_id: int) -> list[Document]:
-    return list(db.session.execute(_document_rows_query(), {"case_id": case_id}).scalars())
+def document_rows(case_id: int) -> list[Any]:
+    """The case's documents as plain rows (every column, by name), in attaching order."""
+    return list(db.session.execute(_document_rows_query(), {"case_id": case_id}))
 
 
-def to_documents(rows: Iterable[Document]) -> list[DocumentRef]:
+def to_documents(rows: Iterable[Any]) -> list[DocumentRef]:
     return [DocumentRef(d.step_record_id, d.doc_type, d.attached_on) for d in rows]
 
 
