@@ -3,6 +3,8 @@ database, each with its share of the branches, giving exactly what one process g
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import date
 
 import pytest
@@ -65,6 +67,25 @@ def test_below_the_threshold_the_task_runs_in_the_calling_process(world, ctx, mo
     monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 1)
     monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
     assert len(fanout.over_branches(where_run, ids, "t")) == 1
+
+
+def test_a_second_report_while_one_runs_in_processes_runs_in_the_calling_process(
+        world, two_processes):
+    open_case(world)
+    _b2_case(world)
+    ids = _branch_ids()
+    with fanout._RUNNING:  # another thread of this web worker is fanning out a report
+        assert fanout.over_branches(where_run, ids, "t") == [[(os.getpid(), i, "t") for i in ids]]
+    assert len(fanout.over_branches(where_run, ids, "t")) == 2
+
+
+def test_a_report_process_whose_caller_died_stops():
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    orphan = subprocess.run(
+        [sys.executable, "-c", f"from workflow.services.fanout import _orphaned; _orphaned({gone.pid})"],
+        timeout=30, check=False)
+    assert orphan.returncode == 1
 
 
 def test_the_committee_table_in_two_processes_equals_the_table_in_one(world, pin, ctx,

@@ -55,8 +55,9 @@ def collector_paused() -> Iterator[None]:
 
     A bulk replay allocates several objects per step and keeps every replay until the report
     is built; the collector then rescans that growing heap again and again, which measured
-    25-30 % of a full replay. Replays hold no reference cycles, so nothing piles up while it
-    is paused; reference counting still frees everything as usual.
+    25-30 % of a full replay. Replays hold no reference cycles, so reference counting frees
+    them as usual. The pause is process-wide: in a threaded web worker, cyclic garbage other
+    threads make meanwhile waits (memory, not a leak) until the batch ends.
     """
     enabled = gc.isenabled()
     gc.disable()

@@ -5,9 +5,12 @@ every branch of a province replays every case. Above `REPORT_PARALLEL_MIN_CASES`
 branches are split by their number of cases over `REPORT_PROCESSES` worker processes (default:
 one per core). Each replays and scores its share over its own database connection and sends
 back only the small results (table rows), never the replays: pickling a replay costs as much
-as making it. Each share has its own process, forked from a forkserver (a clean
-single-threaded process, so a fork never copies a lock another thread of a web worker held),
-living for one report; a worker's exception is raised again in the caller with its traceback.
+as making it. Each share has its own process, living for one report, forked from a
+forkserver (a clean single-threaded process with the app preloaded, so a fork never copies a
+lock another thread of a web worker held; it stays, idle, beside each process that used it).
+A worker's exception is raised again in the caller with its traceback; a worker whose caller
+died stops. One set of report processes per calling process at a time: a second large report
+in the same web worker meanwhile runs in that worker.
 
 Below the threshold, with one process configured, on an in-memory database (which another
 process cannot see) or inside a daemonic process (which may not start children), the task
@@ -18,6 +21,8 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import os
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,14 +36,19 @@ from workflow.persistence.models import Case
 DEFAULT_MIN_CASES = 20_000  # below this a serial report takes seconds: not worth the starts
 
 
+_RUNNING = threading.Lock()  # one set of report processes per process at a time
+
+
 def processes(cases: int) -> int:
     """How many processes a report over `cases` cases uses (1: the calling process)."""
     conf = current_app.config
-    wanted = int(conf.get("REPORT_PROCESSES") or os.cpu_count() or 1)
-    uri = str(conf["SQLALCHEMY_DATABASE_URI"])
+    configured = conf.get("REPORT_PROCESSES")
+    wanted = (os.cpu_count() or 1) if configured is None else int(configured)
+    url = db.engine.url
+    in_memory = url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or "mode=memory" in str(url))
     if (wanted < 2 or cases < int(conf.get("REPORT_PARALLEL_MIN_CASES", DEFAULT_MIN_CASES))
-            or uri in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in uri
-            or multiprocessing.current_process().daemon):
+            or in_memory or multiprocessing.current_process().daemon):
         return 1
     return wanted
 
@@ -62,26 +72,36 @@ def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: An
     ids = list(branch_ids)
     counts = _case_counts(ids)
     n = processes(sum(counts.values()))
-    if n == 1:
+    # a second large report in this process meanwhile runs here, not in more processes
+    if n == 1 or not _RUNNING.acquire(blocking=False):
         return [task(ids, *args)]
-    parts = shares(counts, ids, n)
+    try:
+        return _fan_out(task, shares(counts, ids, n), args)
+    finally:
+        _RUNNING.release()
+
+
+def _fan_out(task: Callable[..., Any], parts: list[list[int]], args: tuple[Any, ...]) -> list[Any]:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["workflow.app"])
     config = {k: v for k, v in current_app.config.items()
               if k.isupper() and isinstance(v, (str, int, float, bool))}
     started = []
-    for part in parts:  # one process per share, so every share runs at the same time
-        receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_child, args=(send, config, task, part, args),
-                                daemon=True, name=f"report-share-{len(started) + 1}")
-        child.start()
-        send.close()
-        started.append((child, receive))
     try:
+        for part in parts:  # one process per share, so every share runs at the same time
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(target=_child, daemon=True,
+                                    args=(send, os.getpid(), config, task, part, args),
+                                    name=f"report-share-{len(started) + 1}")
+            started.append((child, receive))
+            child.start()
+            send.close()
         return [_result(child, receive) for child, receive in started]
     finally:
         for child, receive in started:
             receive.close()
+            if child.pid is None:  # its start failed
+                continue
             if child.is_alive():
                 child.terminate()
             child.join()
@@ -107,9 +127,10 @@ def _case_counts(ids: list[int]) -> dict[int, int]:
     return {branch_id: n for branch_id, n in rows}
 
 
-def _child(send: Any, config: dict[str, Any], task: Callable[..., Any], part: list[int],
-           args: tuple[Any, ...]) -> None:
+def _child(send: Any, caller: int, config: dict[str, Any], task: Callable[..., Any],
+           part: list[int], args: tuple[Any, ...]) -> None:
     """In a worker: an app on the caller's configuration, the task, its result sent back."""
+    threading.Thread(target=_orphaned, args=(caller,), daemon=True).start()
     try:
         from workflow.app import create_app
         with create_app(config).app_context():
@@ -121,3 +142,16 @@ def _child(send: Any, config: dict[str, Any], task: Callable[..., Any], part: li
         send.send((False, traceback.format_exc()))
     finally:
         send.close()
+
+
+def _orphaned(caller: int) -> None:
+    """Stop this worker when the process that asked for the report is gone (a web worker
+    killed mid-request): its children belong to the forkserver and would go on replaying."""
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(caller, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # alive, owned by someone else: cannot happen here, harmless
+            pass

@@ -121,7 +121,6 @@ def verify(org: str | None = None) -> tuple[list[CaseCheck], dict[str, str]]:
 
     Reads a chunk of cases' records at a time (three queries per chunk, plain rows, no
     identity map), so the cost is one pass over the history, not three queries per case."""
-    from workflow.persistence.models import Organisation
     from workflow.services.bulk import collector_paused
     with collector_paused():
         return _verify(org)
