@@ -18,8 +18,8 @@ from workflow import machine
 from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_years
 from workflow.facts import Facts
 from workflow.history import (
-    Deadline, DocumentRef, Invalid, NextStep, Paperwork, Replay, Responsible, RosterMember, StepRecord,
-    Violation,
+    Deadline, DocumentRef, Invalid, NextStep, Paperwork, Replay, Responsible, RosterMember,
+    StepRecord, Violation,
 )
 from workflow.rules import REGISTRY, STEP_RULES, RuleClass, RuleContext
 from workflow.rulesets import DEFAULT_RULEBOOK, RuleBook
@@ -255,7 +255,8 @@ def extend(folded: Folded, rec: StepRecord) -> Folded | None:
     fold puts it where it belongs.
     """
     last = folded.effective[-1].occurred_on if folded.effective else date.min
-    if rec.step == CORRECTION or rec.seq <= folded.last_seq or not last <= rec.occurred_on <= folded.today:
+    if (rec.step == CORRECTION or rec.seq <= folded.last_seq
+            or not last <= rec.occurred_on <= folded.today):
         return None
     r = folded.copy()
     r.effective.append(rec)

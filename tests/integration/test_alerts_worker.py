@@ -465,7 +465,8 @@ def test_the_sweep_reads_deadline_rows_and_replays_no_case(world, cases, monkeyp
     calls = []
     for name in ("replay", "fold"):  # a full replay, or the fold a rebuild uses
         real = getattr(alerting, name)
-        monkeypatch.setattr(alerting, name, lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
+        monkeypatch.setattr(alerting, name,
+                            lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
     summary = alerting.scan(date.fromisoformat(AS_OF))
     assert calls == [] and summary["refreshed"] == 0
     assert _keys(_outbox()) >= _expected(world, AS_OF)

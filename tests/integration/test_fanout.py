@@ -82,9 +82,8 @@ def test_a_second_report_while_one_runs_in_processes_runs_in_the_calling_process
 def test_a_report_process_whose_caller_died_stops():
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    orphan = subprocess.run(
-        [sys.executable, "-c", f"from workflow.services.fanout import _orphaned; _orphaned({gone.pid})"],
-        timeout=30, check=False)
+    code = f"from workflow.services.fanout import _orphaned; _orphaned({gone.pid})"
+    orphan = subprocess.run([sys.executable, "-c", code], timeout=30, check=False)
     assert orphan.returncode == 1
 
 

@@ -24,8 +24,8 @@ the forkserver its report processes came from.
 Celery: two worker nodes on Redis, the Procfile's solo worker and a `--pool=prefork
 --concurrency=2` one, three sweeps sent at once plus the deliveries they fan out. The outbox is
 exactly what a replay of every case computes (as in test_alerts_worker.py, which runs one
-worker at a time), every sweep saw every alert, the sweeps' `created` add up to the rows, and every row was
-sent exactly once. Skipped only when redis-server is not installed.
+worker at a time), every sweep saw every alert, the sweeps' `created` add up to the rows, and
+every row was sent exactly once. Skipped only when redis-server is not installed.
 
 Every wait is bounded; processes are killed in `finally`. Figures are printed (`-s`).
 """

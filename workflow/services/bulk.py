@@ -74,7 +74,8 @@ def replay_cases(cases: Sequence[Case] | Sequence[tuple[int, int, str]], as_of: 
         return _replay_cases(cases, as_of)
 
 
-def _replay_cases(cases: Sequence[Case] | Sequence[tuple[int, int, str]], as_of: date) -> dict[int, Replay]:
+def _replay_cases(cases: Sequence[Case] | Sequence[tuple[int, int, str]],
+                  as_of: date) -> dict[int, Replay]:
     triples = [(c.id, c.branch_id, c.branch.code) if isinstance(c, Case) else c for c in cases]
     calendar = repo.working_calendar()
     books: dict[int, Any] = {}
