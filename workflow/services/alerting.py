@@ -313,20 +313,27 @@ class CaseRef(NamedTuple):
     person_name: str
 
 
-def _stored(as_of: date) -> Iterator[tuple[CaseRef, list[Due]]]:
-    """Rows that may alert on `as_of`: unmet and due before the widest window closes (overdue
-    ones included), or met but due inside the window (probation expiry alerts regardless)."""
+def _may_alert(as_of: date) -> Any:
+    """Rows that may alert on `as_of`, of open cases whose history does not go beyond it:
+    unmet and due before the widest window closes (overdue ones included), or met but due
+    inside the window (probation expiry alerts regardless). The sweep and the alert list."""
     last = as_of + timedelta(days=LOOKAHEAD_DAYS)
+    d, s = DeadlineRow, DeadlineSet
+    return sa.and_(sa.or_(sa.and_(d.met == sa.false(), d.due_on <= last),
+                          sa.and_(d.met == sa.true(), d.due_on >= as_of, d.due_on <= last)),
+                   d.kind.not_in(alerts.NOT_ALERTED), Case.stage.in_(OPEN_STAGES),
+                   sa.or_(s.known_on.is_(None), s.known_on <= as_of))
+
+
+def _stored(as_of: date) -> Iterator[tuple[CaseRef, list[Due]]]:
+    """The rows that may alert on `as_of` (`_may_alert`), grouped by case."""
     d = DeadlineRow
     query = (
         sa.select(d.rule, d.kind, d.due_on, d.responsible, d.met, d.met_on, d.org_id,
                   Case.id, Case.branch_id, Case.person_name)
         .join(Case, Case.id == d.case_id)
         .join(DeadlineSet, DeadlineSet.case_id == d.case_id)
-        .where(sa.or_(sa.and_(d.met == sa.false(), d.due_on <= last),
-                      sa.and_(d.met == sa.true(), d.due_on >= as_of, d.due_on <= last)),
-               d.kind.not_in(alerts.NOT_ALERTED), Case.stage.in_(OPEN_STAGES),
-               sa.or_(DeadlineSet.known_on.is_(None), DeadlineSet.known_on <= as_of))
+        .where(_may_alert(as_of))
         .order_by(d.case_id, d.due_on, d.id))
     rows = db.session.execute(query).all()
     for _, group in itertools.groupby(rows, key=lambda row: row.id):
@@ -349,19 +356,16 @@ def due_in(as_of: date, branch_ids: set[int]) -> list[tuple[int, str, Deadline]]
         return []
     ids = list(branch_ids)
     s, d, org = DeadlineSet, DeadlineRow, Organisation
+    # what the sweep's catch-up would leave alone: the horizon not passed, not marked stale
     trusted = sa.and_(s.complete_until >= as_of,
                       sa.or_(s.known_on.is_(None), s.known_on <= as_of))
     if db.session.execute(sa.select(DeadlineBackfill.id).limit(1)).first() is None:
         trusted = sa.false()  # rows were never built for every case: replay them all
-    last = as_of + timedelta(days=LOOKAHEAD_DAYS)
     found = [(row.case_id, row.code, _deadline(row)) for row in db.session.execute(
         sa.select(d.case_id, d.rule, d.kind, d.due_on, d.responsible, d.met, d.met_on, org.code)
         .join(Case, Case.id == d.case_id).join(s, s.case_id == d.case_id)
         .join(org, org.id == Case.branch_id)
-        .where(sa.or_(sa.and_(d.met == sa.false(), d.due_on <= last),
-                      sa.and_(d.met == sa.true(), d.due_on >= as_of, d.due_on <= last)),
-               d.kind.not_in(alerts.NOT_ALERTED), Case.stage.in_(OPEN_STAGES),
-               Case.branch_id.in_(ids), trusted))]
+        .where(_may_alert(as_of), Case.branch_id.in_(ids), trusted))]
     untrusted = db.session.execute(
         sa.select(Case.id, Case.branch_id, org.code).join(org, org.id == Case.branch_id)
         .outerjoin(s, s.case_id == Case.id)
