@@ -5,7 +5,7 @@ without knowing anything about the machine or the rules.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -136,6 +136,12 @@ def org_at(orgs: Sequence[tuple[date, str]], day: date, default: str) -> str:
     return held if held is not None else (orgs[0][1] if orgs else default)
 
 
+def attended_courses(records: Iterable[StepRecord]) -> frozenset[int]:
+    """The training courses a case's effective records show it attended (rubric item 14)."""
+    return frozenset(rec.data.get("training_id") for rec in records
+                     if rec.step == "training_attended" and rec.data.get("attended") is True)
+
+
 @dataclass(frozen=True)
 class Replay:
     state: str
@@ -152,6 +158,10 @@ class Replay:
 
     def org_on(self, day: date) -> str:
         return org_at(self.orgs, day, self.org)
+
+    @property
+    def attended(self) -> frozenset[int]:
+        return attended_courses(self.effective)
 
     @property
     def valid(self) -> bool:

@@ -10,14 +10,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
-from workflow.history import Replay, Responsible, Violation
+from workflow.history import Paperwork, Responsible, Violation
 from workflow.rules import REGISTRY
 from workflow.steps import DOCUMENT_LABELS, STEPS
 
 PROCEDURE_POINTS, PAPERWORK_POINTS, ABSENCE_POINTS = 2, 1, 1
 ITEM13_MAX, ITEM14_MAX = 5, 3
 OVERDUE_RULE = "conversion_vote_on_time"
+
+
+class Scored(Protocol):
+    """What scoring reads of a case on the scoring date: a Replay, or the Findings kept of it
+    (workflow/findings.py), which answer the same without replaying the history."""
+
+    org: str
+    orgs: tuple[tuple[date, str], ...]
+    violations: tuple[Violation, ...]
+    paperwork: tuple[Paperwork, ...]
+
+    @property
+    def attended(self) -> frozenset[int]: ...
+
+    def org_on(self, day: date) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,7 @@ def _procedure(case_id: int, v: Violation) -> Deduction:
                      _FIXES.get(v.rule, "按程序补正并在备注中说明原因"))
 
 
-def _case_deductions(org: str, year: int, case_id: int, r: Replay,
+def _case_deductions(org: str, year: int, case_id: int, r: Scored,
                      committee: list[Deduction]) -> list[Deduction]:
     found = []
     for v in r.violations:
@@ -98,7 +114,7 @@ def _item13(deductions: list[Deduction]) -> Item:
     return Item(ITEM13_MAX, score, tuple(deductions))
 
 
-def _item14(org: str, year: int, as_of: date, cases: Mapping[int, Replay],
+def _item14(org: str, year: int, as_of: date, cases: Mapping[int, Scored],
             trainings: Iterable[Training]) -> Item:
     found = []
     for t in trainings:
@@ -114,12 +130,11 @@ def _item14(org: str, year: int, as_of: date, cases: Mapping[int, Replay],
     return Item(ITEM14_MAX, max(0, ITEM14_MAX - sum(d.points for d in found)), tuple(found))
 
 
-def _attended(r: Replay, training_id: int) -> bool:
-    return any(rec.step == "training_attended" and rec.data.get("training_id") == training_id
-               and rec.data.get("attended") is True for rec in r.effective)
+def _attended(r: Scored, training_id: int) -> bool:
+    return training_id in r.attended
 
 
-def score(org: str, year: int, as_of: date, cases: Mapping[int, Replay],
+def score(org: str, year: int, as_of: date, cases: Mapping[int, Scored],
           trainings: Iterable[Training] = ()) -> Rubric:
     """Score one branch: `cases` are replays as of `as_of`, keyed by case id."""
     committee: list[Deduction] = []

@@ -14,7 +14,7 @@ from tests.integration.helpers import drive, open_case, post_step
 from tests.integration.test_reports import _b2_case, actor, attach_all, pin  # noqa: F401
 from workflow.persistence.db import db
 from workflow.persistence.models import Organisation
-from workflow.services import fanout, reports, statistics
+from workflow.services import alerting, fanout, findings_store, reports, statistics
 
 pytestmark = pytest.mark.db
 
@@ -99,6 +99,10 @@ def test_the_committee_table_in_two_processes_equals_the_table_in_one(world, pin
     assert post_step(world, moved["id"], "case_transferred", "2023-06-01",
                      {"to_branch": "B2"}).status_code == 201
     org, as_of = actor("org"), date(2026, 1, 15)
+    # after a rule change every case is replayed: the table processes have work to share
+    alerting.invalidate_deadlines()
+    db.session.commit()
+    assert sum(findings_store.to_replay(_branch_ids(), as_of).values()) == 3  # every case
     monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
     alone = reports.committee_table(org, None, 2024, as_of, "total", "desc")
     alone_2023 = reports.committee_table(org, None, 2023, as_of)

@@ -269,6 +269,14 @@ class DeadlineSet(db.Model):  # type: ignore[name-defined]
     known_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
     complete_until: Mapped[date] = mapped_column(sa.Date, index=True)
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the rubric reads of the case (workflow/findings.Snapshot, as compact JSON:
+    # services/findings_store.py), so the committee table need not replay every history. It
+    # answers for days from `findings_from` to `complete_until` while the case's chain is as
+    # long as when it was made: every step and every document lengthens the chain, so a write
+    # that did not refresh it is noticed and the case is replayed instead.
+    findings: Mapped[Any | None] = mapped_column(sa.JSON(none_as_null=True))
+    findings_from: Mapped[date | None] = mapped_column(sa.Date)
+    chain_length: Mapped[int | None] = mapped_column()
 
 
 class DeadlineBackfill(db.Model):  # type: ignore[name-defined]

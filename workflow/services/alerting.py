@@ -25,7 +25,15 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from workflow import alerts
-from workflow.history import Deadline, DeadlineStatus, Replay, Responsible, StepRecord
+from workflow.findings import snapshot
+from workflow.history import (
+    Deadline,
+    DeadlineStatus,
+    DocumentRef,
+    Replay,
+    Responsible,
+    StepRecord,
+)
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import (
@@ -39,7 +47,7 @@ from workflow.persistence.models import (
 )
 from workflow.replay import deadlines_of, fold, replay
 from workflow.rules import REGISTRY
-from workflow.services import clock
+from workflow.services import clock, findings_store
 
 OPEN_STAGES = ("applicant", "activist", "candidate", "probationary")
 # The widest alert window: a row due later than as_of + this cannot alert on as_of.
@@ -58,15 +66,17 @@ Due = tuple[Deadline, int]  # a deadline and the organisation that must act on i
 
 def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
                       today: date | None = None, rulebook: Any = None,
-                      calendar: Any = None) -> int:
-    """Rewrite `case`'s deadline rows from its history. Flushes, never commits.
+                      calendar: Any = None,
+                      documents: Sequence[DocumentRef] | None = None) -> int:
+    """Rewrite `case`'s deadline rows and findings from its history. Flushes, never commits.
 
-    Call it inside the transaction that changed the case, after the change is in the session,
-    so rows and history commit together. `replay_` is the caller's replay of the changed
-    history at today (its records are reused); without it the history is read again. The rows
-    are derived up to a horizon, not just today, so that the next assessment window already
-    has a row before it comes due. `rulebook` and `calendar`, when the caller already read
-    them for this case, save reading them again. Returns the number of rows written.
+    Call it inside the transaction that changed the case (a step or a document), after the
+    change is in the session, so rows and history commit together. `replay_` is the caller's
+    replay of the changed history at today (its records are reused); without it the history
+    is read again, as are the documents unless given. The rows are derived up to a horizon,
+    not just today, so that the next assessment window already has a row before it comes due.
+    `rulebook` and `calendar`, when the caller already read them for this case, save reading
+    them again. Returns the number of deadline rows written.
     """
     if replay_ is None:
         _lock_set(case.id)  # first: serialises refreshers of one case before anything is read
@@ -77,13 +87,18 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
         # the history is this transaction's own write (the case row's version guard keeps
         # other writers out); the set row is still locked before any deadline row is touched
         records = replay_.effective
+    if documents is None:
+        documents = repo.to_documents(repo.document_rows(case.id))
     known_on = max((r.occurred_on for r in records), default=None)
     start = max(today or clock.today(), known_on or date.min)
     horizon = start + timedelta(days=HORIZON_DAYS)
-    _lock_set(case.id, {"case_version": case.version, "known_on": known_on,
-                        "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS)})
     derived = fold(records, horizon, rulebook=rulebook or repo.rulebook_for(case.branch_id),
                    calendar=calendar or repo.working_calendar(), validate=False)
+    snap = snapshot(derived, documents, start)
+    _lock_set(case.id, {"case_version": case.version, "known_on": known_on,
+                        "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
+                        "findings": findings_store.encode(snap), "findings_from": snap.since,
+                        "chain_length": case.chain_length})
     db.session.execute(_delete_rows(), {"case_id": case.id})
     rows = _rows(case, deadlines_of(derived)) if derived.stage in OPEN_STAGES else []
     if rows:  # Core executemany: one statement, whichever columns are NULL
@@ -133,7 +148,8 @@ def _lock_set(case_id: int, final: dict[str, Any] | None = None) -> None:
     """Insert-or-update the case's set row: the row lock orders concurrent refreshers.
     Without `final` (what the rows are being rebuilt from) it only touches the row."""
     values = {"case_id": case_id, "case_version": -1, "complete_until": date.min,
-              "known_on": None, "refreshed_at": utcnow(), **(final or {})}
+              "known_on": None, "refreshed_at": utcnow(), "findings": None,
+              "findings_from": None, "chain_length": None, **(final or {})}
     changes = {k: v for k, v in values.items() if k != "case_id" and (final or k == "refreshed_at")}
     dialect = _dialect()
     if dialect is not None:
@@ -149,19 +165,20 @@ def _lock_set(case_id: int, final: dict[str, Any] | None = None) -> None:
 def _upsert_set(dialect_module: str, final: bool) -> Any:
     """Built once per dialect: every write runs it."""
     table = DeadlineSet.__table__
-    columns = ("case_id", "case_version", "complete_until", "known_on", "refreshed_at")
+    columns = ("case_id", "case_version", "complete_until", "known_on", "refreshed_at",
+               "findings", "findings_from", "chain_length")
     stmt = import_module(dialect_module).insert(table).values(
-        {c: sa.bindparam(c) for c in columns})
+        {c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
     changed = columns[1:] if final else ("refreshed_at",)
     return stmt.on_conflict_do_update(index_elements=["case_id"],
                                       set_={c: stmt.excluded[c] for c in changed})
 
 
 def refresh_all_deadlines(today: date | None = None) -> int:
-    """Rebuild every open case's rows now (after the upgrade that added them, or `rederive
-    --fix`); a rule-setting or holiday change marks rows stale instead (`invalidate_deadlines`)."""
-    ids = db.session.execute(sa.select(Case.id).where(Case.stage.in_(OPEN_STAGES))
-                             .order_by(Case.id)).scalars().all()
+    """Rebuild every case's rows and findings now (after an upgrade that added them, or
+    `rederive --fix`): closed cases have findings too, the rubric counts their past. A
+    rule-setting or holiday change marks sets stale instead (`invalidate_deadlines`)."""
+    ids = db.session.execute(sa.select(Case.id).order_by(Case.id)).scalars().all()
     count = _refresh_chunked(ids, today)
     closed = sa.select(Case.id).where(Case.stage.not_in(OPEN_STAGES)).scalar_subquery()
     db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(closed)))
@@ -189,13 +206,15 @@ def rebuild_stale(as_of: date | None = None) -> int:
 
 
 def stale_deadline_cases() -> list[int]:
-    """Open cases whose rows are missing or were built from another version of the case: for
-    `flask rederive`, which checks every cache against the history (a full scan, on purpose)."""
+    """Open cases whose rows are missing or were built from another version of the case, or
+    whose findings missed a step or document since: for `flask rederive`, which checks every
+    cache against the history (a full scan, on purpose), and for the concurrency tests."""
     s = DeadlineSet
     return list(db.session.execute(
         sa.select(Case.id).outerjoin(s, s.case_id == Case.id)
         .where(Case.stage.in_(OPEN_STAGES),
-               sa.or_(s.case_id.is_(None), s.case_version != Case.version))
+               sa.or_(s.case_id.is_(None), s.case_version != Case.version,
+                      s.chain_length.is_distinct_from(Case.chain_length)))
         .order_by(Case.id)).scalars())
 
 
@@ -206,7 +225,7 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
     Each chunk first touches its cases' set rows (the lock `refresh_deadlines` takes), then
     reads: a writer that changed a case meanwhile refreshes it again after us, so the newer
     rows win."""
-    from workflow.services.bulk import CHUNK
+    from workflow.services.bulk import CHUNK, document_refs
     from workflow.services.bulk import histories as read_histories
     calendar = repo.working_calendar()
     root = _committee_finder()
@@ -215,9 +234,11 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
     for start in range(0, len(case_ids), CHUNK):
         ids = list(case_ids[start:start + CHUNK])
         _lock_sets(ids)
-        cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version)
+        cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version,
+                                             Case.chain_length)
                                    .where(Case.id.in_(ids))).all()
         histories = read_histories([c.id for c in cases])
+        documents = document_refs([c.id for c in cases])
         rows: list[dict[str, Any]] = []
         sets: list[dict[str, Any]] = []
         for case in cases:
@@ -232,9 +253,12 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
             if derived.stage in OPEN_STAGES:
                 committee = root(case.branch_id)
                 rows += _rows_for(case.id, case.branch_id, committee, deadlines_of(derived))
+            snap = snapshot(derived, documents[case.id], first)
             sets.append({"b_case_id": case.id, "case_version": case.version,
                          "known_on": known_on, "refreshed_at": utcnow(),
-                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS)})
+                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
+                         "findings": findings_store.encode(snap), "findings_from": snap.since,
+                         "chain_length": case.chain_length})
         db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(ids)))
         if rows:
             db.session.execute(sa.insert(DeadlineRow), rows)
@@ -245,7 +269,10 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
                 .values(case_version=sa.bindparam("case_version"),
                         known_on=sa.bindparam("known_on"),
                         complete_until=sa.bindparam("complete_until"),
-                        refreshed_at=sa.bindparam("refreshed_at")), sets)
+                        refreshed_at=sa.bindparam("refreshed_at"),
+                        findings=sa.bindparam("findings", type_=table.c.findings.type),
+                        findings_from=sa.bindparam("findings_from"),
+                        chain_length=sa.bindparam("chain_length")), sets)
         db.session.commit()
         count += len(cases)
     return count
@@ -253,14 +280,14 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
 
 def _catch_up(as_of: date) -> int:
     """Rebuild the sets the sweep cannot trust for `as_of`: all of them when no full rebuild
-    was ever recorded (a database from before deadline rows), else only those whose horizon
-    has passed (an indexed range on `complete_until`)."""
+    was ever recorded (a database from before deadline rows or findings), else only those
+    whose horizon has passed (an indexed range on `complete_until`), closed cases' too: their
+    findings keep the committee table from replaying them."""
     count = 0
     if db.session.execute(sa.select(DeadlineBackfill.id).limit(1)).first() is None:
         count += refresh_all_deadlines()
     expired = db.session.execute(
-        sa.select(DeadlineSet.case_id).join(Case, Case.id == DeadlineSet.case_id)
-        .where(DeadlineSet.complete_until < as_of, Case.stage.in_(OPEN_STAGES))
+        sa.select(DeadlineSet.case_id).where(DeadlineSet.complete_until < as_of)
         .order_by(DeadlineSet.case_id)).scalars().all()
     return count + _refresh_chunked(expired, max(clock.today(), as_of))
 

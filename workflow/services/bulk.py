@@ -39,7 +39,7 @@ def histories(ids: Sequence[int]) -> dict[int, list[StepRecord]]:
     return found
 
 
-def _documents(ids: Sequence[int]) -> dict[int, list[DocumentRef]]:
+def document_refs(ids: Sequence[int]) -> dict[int, list[DocumentRef]]:
     found: dict[int, list[DocumentRef]] = defaultdict(list)
     t = Document.__table__
     rows = db.session.execute(sa.select(t.c.case_id, t.c.step_record_id, t.c.doc_type,
@@ -82,7 +82,7 @@ def _replay_cases(cases: Sequence[Case] | Sequence[tuple[int, int, str]],
     result: dict[int, Replay] = {}
     for chunk in _chunks(triples):
         ids = [t[0] for t in chunk]
-        records, docs = histories(ids), _documents(ids)
+        records, docs = histories(ids), document_refs(ids)
         for case_id, branch_id, code in chunk:
             if branch_id not in books:
                 books[branch_id] = repo.rulebook_for(branch_id)

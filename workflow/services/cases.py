@@ -247,7 +247,7 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
         final = finish(ctx.fed(before, rows, repo.to_record(row)), documents)  # as stored
         moved = row.step == "case_transferred"  # then the new branch's settings apply
         alerting.refresh_deadlines(case, final, rulebook=None if moved else ctx.book,
-                                   calendar=ctx.calendar)
+                                   calendar=ctx.calendar, documents=documents)
         # the answer is built inside the transaction: after the commit every row it shows
         # would be expired and reloaded one query at a time
         view = views.case(case, rows + [row], ctx.document_rows, final)

@@ -10,8 +10,8 @@ from typing import IO, Any
 from flask import current_app
 
 from workflow.persistence.db import db
-from workflow.persistence.models import Document, StepRecordRow, User, utcnow
-from workflow.services import access, views
+from workflow.persistence.models import Case, Document, StepRecordRow, User, utcnow
+from workflow.services import access, alerting, views
 from workflow.services.clock import today
 from workflow.services.errors import BadRequest, Invalid, TooLarge
 from workflow.steps import DOCUMENT_LABELS, STEPS, is_id
@@ -84,6 +84,7 @@ def _append(doc: Document) -> None:
         db.session.add(doc)
         db.session.flush()
         history_chain.append(doc.case_id, "document", doc)
+        alerting.refresh_deadlines(db.session.get(Case, doc.case_id))  # its paperwork changed
         db.session.commit()
     except sa_exc.IntegrityError as exc:
         db.session.rollback()

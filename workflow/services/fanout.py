@@ -64,13 +64,15 @@ def shares(weights: dict[int, int], ids: Sequence[int], n: int) -> list[list[int
     return [share for _, _, share in sorted(heap, key=lambda s: s[1]) if share]
 
 
-def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: Any) -> list[Any]:
+def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: Any,
+                  weights: dict[int, int] | None = None) -> list[Any]:
     """`task(share, *args)` for shares of `branch_ids`, one result per share.
 
     `task` must be a module-level function (the workers import it by name) that reads what it
-    needs itself; its result must be cheap to pickle."""
+    needs itself; its result must be cheap to pickle. `weights` (cases per branch the task
+    must replay) decide the processes and the shares; by default every case of a branch."""
     ids = list(branch_ids)
-    counts = _case_counts(ids)
+    counts = _case_counts(ids) if weights is None else weights
     n = processes(sum(counts.values()))
     # a second large report in this process meanwhile runs here, not in more processes
     if n == 1 or not _RUNNING.acquire(blocking=False):

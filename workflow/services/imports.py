@@ -21,7 +21,7 @@ from workflow.persistence.db import db
 from workflow.persistence.models import (
     Case, Document, Organisation, StepRecordRow, User, utcnow,
 )
-from workflow.services import cases, decisions, history_chain
+from workflow.services import alerting, cases, decisions, history_chain
 from workflow.services.access import Role
 from workflow.services.case_export import APPLIED, MAIN_SHEET, summarize
 from workflow.services.case_export import template as _blank
@@ -117,6 +117,7 @@ def _file_papers(actor_id: int, case_id: int, reference: str) -> None:
             db.session.add(doc)
             db.session.flush()
             history_chain.append(case_id, "document", doc)
+    alerting.refresh_deadlines(db.session.get(Case, case_id))  # the papers end its paperwork
 
 
 def _record(actor: User, branch: Organisation, p: Person) -> dict[str, Any]:

@@ -1,8 +1,11 @@
-"""Alerts and the rubric over the caller's scope, from replayed histories.
+"""Alerts and the rubric over the caller's scope, derived from the recorded histories.
 
-Nothing here is stored: every score is recomputed from the recorded steps, documents and
-training courses on each request (spec section 8, "derived, never typed in"), so a document
-attached or a step corrected a minute ago shows in the next page, file or API answer.
+No score is stored or typed in (spec section 8): every table is scored on request from what
+each case's history gives on the scoring date. For that, the findings kept with each case's
+deadline rows (services/findings_store.py) stand in for replaying it; they are rewritten in
+the transaction of every step and document, so a document attached or a step corrected a
+minute ago shows in the next page, file or API answer, and any case whose findings cannot be
+trusted for the day is replayed instead.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, StepRecordRow, TrainingInvitee, User
 from workflow.rules import REGISTRY
-from workflow.services import access, alerting, fanout
+from workflow.services import access, alerting, fanout, findings_store
 from workflow.services.committee import trainings_for_rubric
 from workflow.services.errors import BadRequest, Invalid
 from workflow.services.views import violation
@@ -55,15 +58,26 @@ def _moved() -> Any:
     return db.select(StepRecordRow.case_id).where(StepRecordRow.step == "case_transferred")
 
 
-def _cases_of(branch_id: int) -> list[Case]:
-    return list(db.session.execute(db.select(Case).where(
-        (Case.branch_id == branch_id) | Case.id.in_(_moved()))).scalars())
+def held_by_any(org_ids: set[int]) -> Any:
+    """Every case a set of branches may have held, as a condition: theirs now, and any
+    transferred one."""
+    return Case.branch_id.in_(sorted(org_ids)) | Case.id.in_(_moved())
 
 
 def scope_cases(org_ids: set[int]) -> list[Case]:
-    """Every case a set of branches may have held: theirs now, and any transferred one."""
-    return list(db.session.execute(db.select(Case).where(
-        Case.branch_id.in_(org_ids) | Case.id.in_(_moved())).order_by(Case.id)).scalars())
+    return list(db.session.execute(db.select(Case).where(held_by_any(org_ids))
+                                   .order_by(Case.id)).scalars())
+
+
+def scored(org_ids: set[int], as_of: date, years: list[int] | None = None,
+           replayed: bool = False) -> dict[int, rubric.Scored]:
+    """The cases the branches may have held as the rubric sees them on `as_of` (for scoring
+    `years`, all when None): their kept findings where those can be trusted for the day
+    (services/findings_store), else replays; `replayed` replays every one (the benchmark's
+    full replay, and tests comparing the two)."""
+    if replayed:
+        return dict(_replays(scope_cases(org_ids), as_of))
+    return findings_store.scored(held_by_any(org_ids), as_of, years)
 
 
 def branch_rubric(actor: User, org: str, year: Any, as_of: date) -> dict[str, Any]:
@@ -89,7 +103,7 @@ def _score(branch: Organisation, year: Any, as_of: date) -> dict[str, Any]:
     year_n = parse_year(year)
     if branch.kind != "branch":
         raise Invalid("考核按党支部计分", {"org": "请指定党支部代码"})
-    result = rubric.score(branch.code, year_n, as_of, _replays(_cases_of(branch.id), as_of),
+    result = rubric.score(branch.code, year_n, as_of, scored({branch.id}, as_of, [year_n]),
                           _trainings(branch.id))
     return rubric_view(result)
 
@@ -174,19 +188,23 @@ def table_root(actor: User, org: str | None) -> Organisation:
 
 def committee_table(actor: User, org: str | None, year: Any, as_of: date,
                     sort: str = "org", direction: str = "asc") -> dict[str, Any]:
-    """Every branch under `org` for a year and the years before it, from one replay per case.
+    """Every branch under `org` for a year and the years before it, from each case's kept
+    findings (or its replay, where they cannot be trusted for the day).
 
     All years are scored on the same date, so each cell equals what the branch page (and
     GET /api/v1/rubric) shows for that year and date: a late document or a correction raises
-    the past years too, as it does everywhere else. A large table is computed in several
-    processes, a share of the branches each (services/fanout.py).
+    the past years too, as it does everywhere else. When many cases must be replayed (after a
+    rule change, or for a past date), the table is computed in several processes, a share of
+    the branches each (services/fanout.py).
     """
     root = table_root(actor, org)
     year_n = parse_year(year)
     years = list(range(year_n - TREND_YEARS + 1, year_n + 1))
     branches = branches_in(root)
+    ids = [b.id for b in branches]
     done = {row["org"]: (row, committee) for share in fanout.over_branches(
-        table_share, [b.id for b in branches], years, as_of) for row, committee in share}
+        table_share, ids, years, as_of, weights=findings_store.to_replay(ids, as_of))
+        for row, committee in share}
     rows = [done[b.code][0] for b in branches]
     committee = [d for b in branches for d in done[b.code][1]]
     _named(committee, person_names({d["case_id"] for d in committee}))
@@ -196,16 +214,16 @@ def committee_table(actor: User, org: str | None, year: Any, as_of: date,
             "sort": sort, "dir": direction}
 
 
-def table_share(branch_ids: list[int], years: list[int],
-                as_of: date) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+def table_share(branch_ids: list[int], years: list[int], as_of: date,
+                replayed: bool = False) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """The committee table's rows of some branches, with the committee's own deductions found
-    in each: every case the branches may have held replayed once, each branch scored for each
-    year. Module-level and returning plain dicts, so that a worker process can run it."""
+    in each: every case the branches may have held read (or replayed) once, each branch scored
+    for each year. Module-level and returning plain dicts, so that a worker process can run it."""
     from workflow.services.bulk import collector_paused
     branches = list(db.session.execute(db.select(Organisation).where(
         Organisation.id.in_(branch_ids)).order_by(Organisation.code)).scalars())
-    with collector_paused():  # every replay is kept until the last branch is scored
-        held = _held_by(_replays(scope_cases(set(branch_ids)), as_of))
+    with collector_paused():  # every case is kept until the last branch is scored
+        held = _held_by(scored(set(branch_ids), as_of, years, replayed))
         result = []
         for b in branches:
             trainings = _trainings(b.id)
@@ -217,18 +235,21 @@ def table_share(branch_ids: list[int], years: list[int],
     return result
 
 
-def score_everything(as_of: date) -> int:
+def score_everything(as_of: date, replayed: bool = False) -> int:
     """Every branch of every committee scored for as_of's year, as the committee table does
-    (the benchmark's workload); the number of branches scored."""
+    (the benchmark's workload; `replayed`: from every history instead of the kept findings);
+    the number of branches scored."""
     ids = list(db.session.execute(db.select(Organisation.id).where(
         Organisation.kind == "branch")).scalars())
-    return sum(len(share) for share in fanout.over_branches(table_share, ids, [as_of.year], as_of))
+    weights = None if replayed else findings_store.to_replay(ids, as_of)
+    return sum(len(share) for share in fanout.over_branches(
+        table_share, ids, [as_of.year], as_of, replayed, weights=weights))
 
 
-def _held_by(replays: dict[int, Replay]) -> dict[str, dict[int, Replay]]:
+def _held_by(replays: dict[int, rubric.Scored]) -> dict[str, dict[int, rubric.Scored]]:
     """Group cases by every branch that ever held them, so that scoring one branch looks only
     at its own cases (the rubric attributes each miss to one of these branches anyway)."""
-    held: dict[str, dict[int, Replay]] = {}
+    held: dict[str, dict[int, rubric.Scored]] = {}
     for case_id, r in replays.items():
         for code in {r.org, *(org for _, org in r.orgs)}:
             held.setdefault(code, {})[case_id] = r

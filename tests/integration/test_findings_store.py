@@ -1,0 +1,135 @@
+"""Kept findings (services/findings_store.py): the committee table reads them instead of
+replaying every history, gives exactly what replaying gives, and replays whatever it cannot
+trust: no findings yet, a rule or holiday change, a day before or beyond what they saw, a
+step or document chained without refreshing them."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.integration.conftest import world  # noqa: F401  (fixture)
+from tests.integration.helpers import drive, open_case, post_step
+from tests.integration.test_reports import _b2_case, actor, attach_all, pin  # noqa: F401
+from workflow.persistence.db import db
+from workflow.persistence.models import Case, DeadlineSet, Organisation
+from workflow.services import alerting, bulk, reports, synthetic
+
+pytestmark = pytest.mark.db
+TODAY = date(2026, 1, 15)  # the `pin` fixture's day
+
+
+@pytest.fixture
+def replayed(monkeypatch) -> list[int]:
+    """The ids of the cases reports replay (the real replay still runs)."""
+    seen: list[int] = []
+    real = bulk.replay_cases
+    monkeypatch.setattr(bulk, "replay_cases", lambda rows, day: seen.extend(
+        r[0] if isinstance(r, tuple) else r.id for r in rows) or real(rows, day))
+    return seen
+
+
+@pytest.fixture
+def population(world, pin):
+    """Cases recorded through the API (papers partly attached, a late interview, a transfer)
+    and a few hundred synthetic histories of every stage, their findings built."""
+    case = open_case(world)
+    drive(world, case["id"])
+    attach_all(world, case["id"], skip=("assessment_record",))
+    _b2_case(world)
+    moved = open_case(world)
+    assert post_step(world, moved["id"], "applicant_interviewed", "2023-04-05",
+                     {"interviewer": "张伟"}, acknowledge=True, reason="补录").status_code == 201
+    assert post_step(world, moved["id"], "case_transferred", "2023-06-01",
+                     {"to_branch": "B2"}).status_code == 201
+    synthetic.seed(300, 5, TODAY, "Q")
+    alerting.refresh_all_deadlines()
+    return {"driven": case["id"], "moved": moved["id"]}
+
+
+def _branches() -> list[int]:
+    return list(db.session.execute(sa.select(Organisation.id).where(
+        Organisation.kind == "branch").order_by(Organisation.id)).scalars())
+
+
+def _tables(as_of: date) -> tuple[list, list]:
+    years = [as_of.year - 2, as_of.year - 1, as_of.year]
+    kept = reports.table_share(_branches(), years, as_of)
+    return kept, reports.table_share(_branches(), years, as_of, replayed=True)
+
+
+def test_the_table_from_kept_findings_equals_the_table_from_every_history(population,
+                                                                         replayed):
+    horizon = TODAY + timedelta(alerting.HORIZON_DAYS - alerting.LOOKAHEAD_DAYS)
+    ids = db.session.execute(sa.select(Case.id).order_by(Case.id)).scalars().all()
+    for as_of in (TODAY, TODAY + timedelta(40), TODAY + timedelta(200), horizon):
+        replayed.clear()
+        kept, from_histories = _tables(as_of)
+        assert kept == from_histories
+        assert replayed == ids  # by the replayed table alone
+    # not a table of zeros: deadlines missed after the findings were made count too
+    later = reports.table_share(_branches(), [2026], TODAY + timedelta(200))
+    assert sum(row["items"]["13"]["deductions"] for row, _ in later) > sum(
+        row["items"]["13"]["deductions"] for row, _ in reports.table_share(
+            _branches(), [2026], TODAY))
+
+
+def test_a_step_or_a_document_refreshes_the_findings_in_its_transaction(world, pin, replayed):
+    case = open_case(world)
+    drive(world, case["id"], until="activist_filed")
+    org = actor("org")
+    before = reports.committee_table(org, None, 2023, TODAY)
+    assert replayed == []  # every case recorded through the service has fresh findings
+    papers = {r["org"]: r["items"]["13"]["deductions"] for r in before["rows"]}
+    attach_all(world, case["id"])
+    after = reports.committee_table(org, None, 2023, TODAY)
+    assert replayed == []
+    assert {r["org"]: r["items"]["13"]["deductions"] for r in after["rows"]}["B1"] < papers["B1"]
+    s = db.session.get(DeadlineSet, case["id"])
+    assert (s.chain_length, s.findings_from) == (db.session.get(Case, case["id"]).chain_length,
+                                                 TODAY)
+
+
+def test_cases_whose_findings_cannot_be_trusted_are_replayed(population, replayed):
+    ids = db.session.execute(sa.select(Case.id).order_by(Case.id)).scalars().all()
+    kept, _ = _tables(TODAY)
+    replayed.clear()
+    # a day before the findings were made: replayed (as the table for a past day must be)
+    reports.table_share(_branches(), [2025], TODAY - timedelta(1))
+    assert sorted(set(replayed)) == ids
+    # beyond their horizon: replayed; the sweep's catch-up rebuilds them
+    replayed.clear()
+    reports.table_share(_branches(), [2026], TODAY + timedelta(
+        alerting.HORIZON_DAYS - alerting.LOOKAHEAD_DAYS + 1))
+    assert sorted(set(replayed)) == ids
+    # a rule or holiday change: every case replayed until rebuilt
+    alerting.invalidate_deadlines()
+    db.session.commit()
+    replayed.clear()
+    assert _tables(TODAY)[0] == kept and sorted(set(replayed)) == ids
+    alerting.rebuild_stale(TODAY)
+    replayed.clear()
+    assert _tables(TODAY)[0] == kept and len(replayed) == len(ids)  # the replayed table only
+    # a chained write that did not refresh the findings: that case alone is replayed
+    moved = population["moved"]
+    db.session.execute(sa.update(Case).where(Case.id == moved)
+                       .values(chain_length=Case.chain_length + 1))
+    db.session.commit()
+    replayed.clear()
+    reports.table_share(_branches(), [2023], TODAY)
+    assert replayed == [moved]
+
+
+def test_the_findings_are_read_not_recomputed(population):
+    """Emptying a branch's kept findings changes the table: they are what it reads."""
+    branch = db.session.execute(sa.select(Organisation.id).where(
+        Organisation.code == "B2")).scalar_one()
+    first = reports.table_share([branch], [2023], TODAY)
+    assert first[0][0]["items"]["13"]["deductions"] > 0
+    cases = list(db.session.execute(sa.select(Case.id).where(Case.branch_id == branch)).scalars())
+    for s in db.session.execute(sa.select(DeadlineSet).where(DeadlineSet.case_id.in_(cases))
+                                ).scalars():
+        s.findings = {**s.findings, "violations": [], "misses": [], "paperwork": []}
+    db.session.commit()
+    assert reports.table_share([branch], [2023], TODAY)[0][0]["items"]["13"]["deductions"] == 0

@@ -1,0 +1,116 @@
+"""A snapshot taken from the horizon fold answers for every later day exactly as a replay on
+that day does (workflow/findings.py): the committee table reads snapshots instead of replaying."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workflow.findings import Snapshot, snapshot
+from workflow.history import DocumentRef
+from workflow.replay import fold, replay
+from workflow.rubric import Training, score
+from tests.unit.builders import HAPPY, ROSTER, build, d, drop, until
+from tests.unit.test_replay_properties import PROPERTY, VARIANTS, _shift
+
+HORIZON = 400  # days ahead, as alerting.HORIZON_DAYS
+
+
+def _taken(h, today: date) -> tuple[Snapshot, date]:
+    horizon = max([today, *(r.occurred_on for r in h.records),
+                   *(doc.attached_on for doc in h.documents)]) + timedelta(HORIZON)
+    return snapshot(fold(h.records, horizon, roster=ROSTER), h.documents, today), horizon
+
+
+@st.composite
+def cases(draw):
+    """A history (some with a transfer and a training course), some documents left out and some
+    attached late, a day the snapshot is taken, and a later day it is asked about: often the
+    due date of a deadline or the day after, where a miss begins."""
+    entries = VARIANTS[draw(st.sampled_from(sorted(VARIANTS)))]
+    entries = entries[:draw(st.integers(1, len(entries)))]
+    entries = _shift(entries, draw(st.integers(0, len(entries))), draw(st.integers(0, 200)))
+    last = max(d(on) for _, on, _ in entries)
+    if len(entries) > 3 and draw(st.booleans()):
+        entries = entries + [("case_transferred", last.isoformat(), {"to_branch": "B2"})]
+    if len(entries) > 4 and draw(st.booleans()):
+        entries = entries + [("training_attended", last.isoformat(),
+                              {"training_id": 7, "attended": draw(st.booleans())})]
+    h = build(entries)
+    late = st.one_of(st.none(), st.just(0), st.integers(1, 500))  # left out, on time, late
+    delays = draw(st.lists(late, min_size=len(h.documents), max_size=len(h.documents)))
+    h.documents = [DocumentRef(doc.step_seq, doc.doc_type, doc.attached_on + timedelta(k))
+                   for doc, k in zip(h.documents, delays) if k is not None]
+    taken = last + timedelta(draw(st.integers(0, 400)))
+    snap, _ = _taken(h, taken)
+    days = [snap.since + timedelta(draw(st.integers(0, HORIZON - 35)))]
+    days += [v.due_on + timedelta(k) for v in snap.misses for k in (0, 1)
+             if v.due_on and snap.since <= v.due_on + timedelta(k) <= snap.since + timedelta(365)]
+    return h, taken, draw(st.sampled_from(days))
+
+
+@PROPERTY
+@given(cases())
+def test_a_snapshot_answers_for_a_later_day_as_a_replay_on_that_day(case):
+    h, taken, asked = case
+    snap, _ = _taken(h, taken)
+    got = snap.on(asked)
+    want = replay(h.records, asked, documents=h.documents, roster=ROSTER)
+    assert got.violations == want.violations
+    assert got.paperwork == want.paperwork
+    assert (got.org, got.orgs, got.attended) == (want.org, want.orgs, want.attended)
+    for day in (taken, asked, asked - timedelta(400)):
+        assert got.org_on(day) == want.org_on(day)
+
+
+@PROPERTY
+@given(cases())
+def test_scoring_a_snapshot_equals_scoring_the_replay(case):
+    h, taken, asked = case
+    snap, _ = _taken(h, taken)
+    course = Training(7, "入党积极分子培训班", asked - timedelta(60), asked - timedelta(58), (1,))
+    for org in ("B1", "B2"):
+        for year in {asked.year - 1, asked.year}:
+            want = score(org, year, asked, {1: replay(h.records, asked, documents=h.documents,
+                                                      roster=ROSTER)}, [course])
+            assert score(org, year, asked, {1: snap.on(asked)}, [course]) == want
+
+
+def test_a_deadline_that_passes_after_the_snapshot_becomes_a_miss_then():
+    h = build(until(HAPPY, "cultivators_assigned"))  # activist from 2023-04-10: assessments due
+    snap, _ = _taken(h, d("2023-05-01"))
+    assert not snap.on(d("2023-05-01")).violations
+    missed = snap.on(d("2023-10-11")).violations  # first half-year window ended 2023-10-09
+    assert [v.rule for v in missed] == ["activist_assessed_half_yearly"]
+    assert missed == replay(h.records, d("2023-10-11"), roster=ROSTER).violations
+
+
+def test_since_is_the_last_step_or_document_and_other_days_are_refused():
+    h = build(drop(until(HAPPY, "activist_filed"), "applicant_interviewed"))
+    h.documents.append(DocumentRef(1, "application_letter", d("2023-06-30")))
+    snap, horizon = _taken(h, d("2023-05-01"))
+    assert (snap.since, snap.until) == (d("2023-06-30"), horizon)
+    for day in (d("2023-06-29"), horizon + timedelta(1)):
+        with pytest.raises(AssertionError):
+            snap.on(day)
+
+
+@PROPERTY
+@given(cases())
+def test_the_stored_form_decodes_to_what_the_snapshot_answers(case):
+    """services/findings_store keeps a snapshot as JSON; read back it must answer the same."""
+    import json
+
+    from workflow.services.findings_store import decode, encode
+    h, taken, asked = case
+    snap, _ = _taken(h, taken)
+    stored = json.loads(json.dumps(encode(snap)))
+    assert decode(stored, asked) == snap.on(asked)
+    # read for some years only, it scores those years as the whole does
+    course = Training(7, "入党积极分子培训班", asked - timedelta(60), asked - timedelta(58), (1,))
+    for org in ("B1", "B2"):
+        for year in {asked.year - 1, asked.year}:
+            assert score(org, year, asked, {1: decode(stored, asked, frozenset({year}))},
+                         [course]) == score(org, year, asked, {1: snap.on(asked)}, [course])
