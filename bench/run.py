@@ -65,10 +65,11 @@ def bench_user() -> Any:
 
 
 def bench_recording(app: Any, n: int = 200) -> tuple[float, float, float]:
-    """Per step: the service (checks, replays, chain, deadline rows, the answer) vs the raw
-    SQL of the same writes: read the version and chain head, insert the record with its link,
-    move the case's version and head, upsert the deadline set, replace the deadline rows (the
-    same rows the service wrote for that case), commit. Also returns statements per step."""
+    """Per step: the service (checks, replays, chain, deadline rows, findings, the answer) vs
+    the raw SQL of the same writes: read the version and chain head, insert the record with
+    its link, move the case's version and head, upsert the deadline set with the findings (the
+    value the service wrote for that case), replace the deadline rows (the same rows the
+    service wrote), commit. Also returns statements per step."""
     import hashlib
     import importlib
 
@@ -102,6 +103,8 @@ def bench_recording(app: Any, n: int = 200) -> tuple[float, float, float]:
             sa.select(*[DeadlineRow.__table__.c[c] for c in deadline_cols])
             .where(DeadlineRow.case_id == case_id))] for case_id in set(targets)}
         steps, cases_t, sets_t = (StepRecordRow.__table__, Case.__table__, DeadlineSet.__table__)
+        kept = {case_id: db.session.execute(sa.select(sets_t.c.findings).where(
+            sets_t.c.case_id == case_id)).scalar() for case_id in set(targets)}
         dialect = importlib.import_module(f"sqlalchemy.dialects.{db.engine.dialect.name}")
         db.session.commit()
 
@@ -122,10 +125,13 @@ def bench_recording(app: Any, n: int = 200) -> tuple[float, float, float]:
                     updated_at=utcnow()))
                 upsert = dialect.insert(sets_t).values(
                     case_id=case_id, case_version=version + 1, known_on=date.today(),
-                    complete_until=date.today() + timedelta(days=300), refreshed_at=utcnow())
+                    complete_until=date.today() + timedelta(days=300), refreshed_at=utcnow(),
+                    findings=kept[case_id], findings_from=date.today(), chain_length=length + 1)
                 db.session.execute(upsert.on_conflict_do_update(
-                    index_elements=["case_id"], set_={"case_version": upsert.excluded.case_version,
-                                                      "refreshed_at": upsert.excluded.refreshed_at}))
+                    index_elements=["case_id"], set_={
+                        c: upsert.excluded[c] for c in ("case_version", "refreshed_at",
+                                                        "findings", "findings_from",
+                                                        "chain_length")}))
                 db.session.execute(sa.delete(DeadlineRow.__table__)
                                    .where(DeadlineRow.__table__.c.case_id == case_id))
                 if deadlines[case_id]:
