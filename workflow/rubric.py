@@ -136,7 +136,8 @@ def _attended(r: Scored, training_id: int) -> bool:
 
 def score(org: str, year: int, as_of: date, cases: Mapping[int, Scored],
           trainings: Iterable[Training] = ()) -> Rubric:
-    """Score one branch: `cases` are replays as of `as_of`, keyed by case id."""
+    """Score one branch: `cases` are replays as of `as_of` (or the findings kept of them),
+    keyed by case id."""
     committee: list[Deduction] = []
     item13: list[Deduction] = []
     for case_id, r in sorted(cases.items()):
