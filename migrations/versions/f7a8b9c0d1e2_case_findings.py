@@ -24,11 +24,16 @@ def upgrade():
         batch_op.add_column(sa.Column('findings', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('findings_from', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('chain_length', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('findings_version', sa.String(length=16), nullable=True))
+        batch_op.create_index(batch_op.f('ix_deadline_sets_findings_version'),
+                              ['findings_version'], unique=False)
     op.execute("DELETE FROM deadline_backfills")
 
 
 def downgrade():
     with op.batch_alter_table('deadline_sets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deadline_sets_findings_version'))
+        batch_op.drop_column('findings_version')
         batch_op.drop_column('chain_length')
         batch_op.drop_column('findings_from')
         batch_op.drop_column('findings')

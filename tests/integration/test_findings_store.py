@@ -14,7 +14,7 @@ from tests.integration.helpers import drive, open_case, post_step
 from tests.integration.test_reports import _b2_case, actor, attach_all, pin  # noqa: F401
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, DeadlineSet, Organisation
-from workflow.services import alerting, bulk, reports, synthetic
+from workflow.services import admin, alerting, bulk, directory, findings_store, reports, synthetic
 
 pytestmark = pytest.mark.db
 TODAY = date(2026, 1, 15)  # the `pin` fixture's day
@@ -103,14 +103,18 @@ def test_cases_whose_findings_cannot_be_trusted_are_replayed(population, replaye
     reports.table_share(_branches(), [2026], TODAY + timedelta(
         alerting.HORIZON_DAYS - alerting.LOOKAHEAD_DAYS + 1))
     assert sorted(set(replayed)) == ids
-    # a rule or holiday change: every case replayed until rebuilt
-    alerting.invalidate_deadlines()
-    db.session.commit()
+    # a rule change: the cases it reaches are replayed (with the new rule) until rebuilt
+    admin.add_setting(directory.user_by_name("admin"), "C", "activist_assessment_months", 3,
+                      "2020-01-01")
     replayed.clear()
-    assert _tables(TODAY)[0] == kept and sorted(set(replayed)) == ids
+    changed, from_histories = _tables(TODAY)
+    assert changed == from_histories != kept  # more assessment windows missed now
+    assert set(replayed) >= set(db.session.execute(sa.select(Case.id).join(
+        Organisation, Organisation.id == Case.branch_id).where(
+        Organisation.code.in_(["B1", "B2"]))).scalars())
     alerting.rebuild_stale(TODAY)
     replayed.clear()
-    assert _tables(TODAY)[0] == kept and len(replayed) == len(ids)  # the replayed table only
+    assert _tables(TODAY)[0] == changed and len(replayed) == len(ids)  # the replayed table's
     # a chained write that did not refresh the findings: that case alone is replayed
     moved = population["moved"]
     db.session.execute(sa.update(Case).where(Case.id == moved)
@@ -133,3 +137,43 @@ def test_the_findings_are_read_not_recomputed(population):
         s.findings = {**s.findings, "violations": [], "misses": [], "paperwork": []}
     db.session.commit()
     assert reports.table_share([branch], [2023], TODAY)[0][0]["items"]["13"]["deductions"] == 0
+
+
+def test_findings_made_by_other_rule_code_are_replayed_and_rebuilt(population, replayed):
+    """A deploy that changes a rule or the official calendar changes `derivation()`: findings
+    made before it are not trusted, and the catch-up rebuilds them."""
+    kept, _ = _tables(TODAY)
+    moved = population["moved"]
+    db.session.execute(sa.update(DeadlineSet).where(DeadlineSet.case_id == moved)
+                       .values(findings_version="0" * 16))
+    db.session.commit()
+    replayed.clear()
+    assert reports.table_share(_branches(), [2023], TODAY) == reports.table_share(
+        _branches(), [2023], TODAY, replayed=True)
+    assert replayed[0] == moved and len(replayed) == 1 + len(set(replayed[1:]))
+    assert alerting.rebuild_stale(TODAY) == 1
+    assert db.session.get(DeadlineSet, moved).findings_version == findings_store.derivation()
+    replayed.clear()
+    assert _tables(TODAY)[0] == kept
+
+
+def test_a_write_never_clears_a_rule_change_that_came_after_it_read_the_rules(world, pin,
+                                                                               replayed):
+    """A writer reads the rule settings when its request starts; an admin's change that
+    commits before the writer's does marks the case stale, and the write keeps it so: only a
+    rebuild, which reads the settings after taking the case's lock, makes it fresh."""
+    case = open_case(world)
+    drive(world, case["id"], until="activist_filed")
+    alerting.invalidate_deadlines()  # as if committed while the next step was being recorded
+    db.session.commit()
+    assert post_step(world, case["id"], "cultivators_assigned", "2023-04-20",
+                     {"cultivators": [1, 2]}).status_code == 201
+    s = db.session.get(DeadlineSet, case["id"])
+    db.session.refresh(s)
+    assert s.complete_until == date.min  # still stale
+    reports.committee_table(actor("org"), None, 2023, TODAY)
+    assert replayed == [case["id"]]
+    alerting.rebuild_stale(TODAY)
+    replayed.clear()
+    reports.committee_table(actor("org"), None, 2023, TODAY)
+    assert replayed == []

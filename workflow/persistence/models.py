@@ -277,6 +277,9 @@ class DeadlineSet(db.Model):  # type: ignore[name-defined]
     findings: Mapped[Any | None] = mapped_column(sa.JSON(none_as_null=True))
     findings_from: Mapped[date | None] = mapped_column(sa.Date)
     chain_length: Mapped[int | None] = mapped_column()
+    # the rule code and holiday data that made them (findings_store.derivation): a deploy
+    # that changes either makes every older value untrusted until the catch-up rebuilds it
+    findings_version: Mapped[str | None] = mapped_column(sa.String(16), index=True)
 
 
 class DeadlineBackfill(db.Model):  # type: ignore[name-defined]

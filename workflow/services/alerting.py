@@ -98,7 +98,8 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
     _lock_set(case.id, {"case_version": case.version, "known_on": known_on,
                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
                         "findings": findings_store.encode(snap), "findings_from": snap.since,
-                        "chain_length": case.chain_length})
+                        "chain_length": case.chain_length,
+                        "findings_version": findings_store.derivation()})
     db.session.execute(_delete_rows(), {"case_id": case.id})
     rows = _rows(case, deadlines_of(derived)) if derived.stage in OPEN_STAGES else []
     if rows:  # Core executemany: one statement, whichever columns are NULL
@@ -149,16 +150,25 @@ def _lock_set(case_id: int, final: dict[str, Any] | None = None) -> None:
     Without `final` (what the rows are being rebuilt from) it only touches the row."""
     values = {"case_id": case_id, "case_version": -1, "complete_until": date.min,
               "known_on": None, "refreshed_at": utcnow(), "findings": None,
-              "findings_from": None, "chain_length": None, **(final or {})}
+              "findings_from": None, "chain_length": None, "findings_version": None,
+              **(final or {})}
     changes = {k: v for k, v in values.items() if k != "case_id" and (final or k == "refreshed_at")}
     dialect = _dialect()
     if dialect is not None:
         db.session.execute(_upsert_set(dialect.__name__, final is not None), values)
         return
-    done = _changed(sa.update(DeadlineSet).where(DeadlineSet.case_id == case_id)
-                    .values(**changes))
-    if done == 0:
+    exists = DeadlineSet.case_id == case_id
+    fresh = _not_stale(DeadlineSet.__table__) if final else sa.true()
+    done = _changed(sa.update(DeadlineSet).where(exists, fresh).values(**changes))
+    if done == 0 and db.session.execute(sa.select(DeadlineSet.case_id).where(exists)
+                                        ).first() is None:
         db.session.execute(sa.insert(DeadlineSet).values(**values))
+
+
+def _not_stale(table: Any) -> Any:
+    """A set a writer may overwrite: not marked stale by a rule or holiday change
+    (`invalidate_deadlines`), or only the placeholder a lock inserted (version -1)."""
+    return sa.or_(table.c.complete_until > date.min, table.c.case_version == -1)
 
 
 @functools.cache
@@ -166,12 +176,16 @@ def _upsert_set(dialect_module: str, final: bool) -> Any:
     """Built once per dialect: every write runs it."""
     table = DeadlineSet.__table__
     columns = ("case_id", "case_version", "complete_until", "known_on", "refreshed_at",
-               "findings", "findings_from", "chain_length")
+               "findings", "findings_from", "chain_length", "findings_version")
     stmt = import_module(dialect_module).insert(table).values(
         {c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
     changed = columns[1:] if final else ("refreshed_at",)
+    # a set marked stale (a rule or holiday change committed after this writer read them)
+    # stays stale: only a rebuild, which reads the settings after taking the lock, clears it
+    keep_stale = _not_stale(table) if final else None
     return stmt.on_conflict_do_update(index_elements=["case_id"],
-                                      set_={c: stmt.excluded[c] for c in changed})
+                                      set_={c: stmt.excluded[c] for c in changed},
+                                      where=keep_stale)
 
 
 def refresh_all_deadlines(today: date | None = None) -> int:
@@ -227,13 +241,15 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
     rows win."""
     from workflow.services.bulk import CHUNK, document_refs
     from workflow.services.bulk import histories as read_histories
-    calendar = repo.working_calendar()
     root = _committee_finder()
-    books: dict[int, Any] = {}
     count = 0
     for start in range(0, len(case_ids), CHUNK):
         ids = list(case_ids[start:start + CHUNK])
         _lock_sets(ids)
+        # read after the lock, per chunk: a rule or holiday change committed meanwhile is
+        # either seen here or marks these sets stale after this chunk commits
+        calendar = repo.working_calendar()
+        books: dict[int, Any] = {}
         cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version,
                                              Case.chain_length)
                                    .where(Case.id.in_(ids))).all()
@@ -258,7 +274,8 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
                          "known_on": known_on, "refreshed_at": utcnow(),
                          "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
                          "findings": findings_store.encode(snap), "findings_from": snap.since,
-                         "chain_length": case.chain_length})
+                         "chain_length": case.chain_length,
+                         "findings_version": findings_store.derivation()})
         db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(ids)))
         if rows:
             db.session.execute(sa.insert(DeadlineRow), rows)
@@ -272,7 +289,8 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
                         refreshed_at=sa.bindparam("refreshed_at"),
                         findings=sa.bindparam("findings", type_=table.c.findings.type),
                         findings_from=sa.bindparam("findings_from"),
-                        chain_length=sa.bindparam("chain_length")), sets)
+                        chain_length=sa.bindparam("chain_length"),
+                        findings_version=sa.bindparam("findings_version")), sets)
         db.session.commit()
         count += len(cases)
     return count
@@ -281,13 +299,15 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
 def _catch_up(as_of: date) -> int:
     """Rebuild the sets the sweep cannot trust for `as_of`: all of them when no full rebuild
     was ever recorded (a database from before deadline rows or findings), else only those
-    whose horizon has passed (an indexed range on `complete_until`), closed cases' too: their
+    whose horizon has passed or that were marked stale (an indexed range on `complete_until`)
+    and those whose findings another version of the rule code made; closed cases' too: their
     findings keep the committee table from replaying them."""
     count = 0
     if db.session.execute(sa.select(DeadlineBackfill.id).limit(1)).first() is None:
         count += refresh_all_deadlines()
     expired = db.session.execute(
-        sa.select(DeadlineSet.case_id).where(DeadlineSet.complete_until < as_of)
+        sa.select(DeadlineSet.case_id)
+        .where(sa.or_(DeadlineSet.complete_until < as_of, findings_store.outdated()))
         .order_by(DeadlineSet.case_id)).scalars().all()
     return count + _refresh_chunked(expired, max(clock.today(), as_of))
 

@@ -4,13 +4,18 @@ The committee table scores every case its branches ever held. Replaying each his
 costs about fifty microseconds per step record; reading one compact value per case costs less
 than streaming its records. A case's findings are trusted for a day when they were made from
 everything the case had by then (`findings_from`), the day is inside their horizon
-(`complete_until`, which a rule or holiday change resets) and no step or document was chained
-since (`chain_length`); every other case is replayed, so a missed refresh costs time, never a
-wrong score. They are written by the same statement that writes the set (services/alerting).
+(`complete_until`, which a rule or holiday change resets), no step or document was chained
+since (`chain_length`) and the same rule code made them (`findings_version`); every other case
+is replayed, so a missed refresh costs time, not a wrong score. They are written by the same
+statement that writes the set (services/alerting), which never clears a stale mark.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 from datetime import date
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +27,20 @@ from workflow.persistence.models import Case, DeadlineSet, Organisation
 from workflow.rubric import Scored
 
 _RESPONSIBLE = {r.value: r for r in Responsible}
+
+
+@functools.cache
+def derivation() -> str:
+    """Which code and holiday data derive findings: a digest of the workflow core's sources
+    and chinesecalendar's version. Kept with each snapshot; a deploy that changes a rule, a
+    deadline or the official calendar makes every older snapshot untrusted (replayed) until
+    the catch-up rebuilds it, instead of the rubric disagreeing with the case page."""
+    import workflow
+    root = Path(workflow.__file__).parent
+    digest = hashlib.sha256(metadata.version("chinesecalendar").encode())
+    for path in sorted([*root.glob("*.py"), *root.glob("states/*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def encode(snap: Snapshot) -> dict[str, Any]:
@@ -70,7 +89,15 @@ def _trusted(as_of: date) -> Any:
     step or document chained since."""
     s = DeadlineSet
     return sa.and_(s.findings.is_not(None), s.findings_from <= as_of,
-                   s.complete_until >= as_of, s.chain_length == Case.chain_length)
+                   s.complete_until >= as_of, s.chain_length == Case.chain_length,
+                   s.findings_version == derivation())
+
+
+def outdated() -> Any:
+    """Sets whose findings another version of the code made (or none yet): the catch-up
+    rebuilds them. Written as ranges, so the index on the version serves it."""
+    v = DeadlineSet.findings_version
+    return sa.or_(v.is_(None), v < derivation(), v > derivation())
 
 
 def _untrusted(as_of: date) -> Any:
@@ -82,23 +109,25 @@ def _untrusted(as_of: date) -> Any:
 
 def scored(scope: Any, as_of: date, years: list[int] | None = None) -> dict[int, Scored]:
     """Every case `scope` (a condition on Case) selects, as the rubric sees it on `as_of` for
-    `years` (all when None): trusted findings decoded, the other cases replayed."""
+    `years` (all when None): trusted findings decoded, the other cases replayed. One read
+    decides both, so a case whose findings are rebuilt meanwhile is still counted once."""
     from workflow.services.bulk import collector_paused, replay_cases
     s = DeadlineSet
     result: dict[int, Scored] = {}
     wanted = None if years is None else frozenset(years)
+    others = []
     with collector_paused():  # many small objects kept until the report is built
-        for case_id, value in db.session.execute(
-                sa.select(s.case_id, s.findings).join(Case, Case.id == s.case_id)
-                .where(scope, _trusted(as_of))):
-            result[case_id] = decode(value, as_of, wanted)
-    others = db.session.execute(
-        sa.select(Case.id, Case.branch_id, Organisation.code)
-        .join(Organisation, Organisation.id == Case.branch_id)
-        .outerjoin(s, s.case_id == Case.id)
-        .where(scope, _untrusted(as_of)).order_by(Case.id)).all()
+        for case_id, branch_id, code, value, trusted in db.session.execute(
+                sa.select(Case.id, Case.branch_id, Organisation.code, s.findings,
+                          sa.case((_trusted(as_of), True), else_=False))
+                .join(Organisation, Organisation.id == Case.branch_id)
+                .outerjoin(s, s.case_id == Case.id).where(scope)):
+            if trusted:
+                result[case_id] = decode(value, as_of, wanted)
+            else:
+                others.append((case_id, branch_id, code))
     if others:
-        result.update(replay_cases([tuple(r) for r in others], as_of))
+        result.update(replay_cases(sorted(others), as_of))
     return result
 
 
