@@ -149,3 +149,23 @@ def test_openapi_describes_every_route(ctx, client):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             actual.add((path, method.lower()))
     assert actual == documented
+
+
+def test_nul_in_a_json_body_is_a_bad_request_and_changes_nothing(world):
+    """PostgreSQL text cannot hold NUL (the fuzz test found a training title with one): any
+    string of a JSON body, at any depth, key or value, is refused before anything is read."""
+    from workflow.persistence.models import StepRecordRow, Training
+    case = open_case(world)
+    before = (db.session.query(Training).count(), db.session.query(StepRecordRow).count())
+    for who, path, body in [
+            ("org", "/api/v1/trainings", {"title": "培训\x00班", "start_on": "2023-10-09",
+                                          "end_on": "2023-10-11", "hours": 24}),
+            ("sec1", f"/api/v1/cases/{case['id']}/steps",
+             {"step": "applicant_interviewed", "occurred_on": "2023-03-15",
+              "data": {"interviewer": ["张伟", {"备\x00注": "x"}]}})]:
+        r = world.post(who, path, body)
+        assert r.status_code == 400, r.json
+        assert r.json["error"]["code"] == "bad_request" and "NUL" in r.json["error"]["message"]
+    db.session.expire_all()
+    assert (db.session.query(Training).count(),
+            db.session.query(StepRecordRow).count()) == before

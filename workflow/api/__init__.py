@@ -55,10 +55,30 @@ def _unexpected(exc: Exception) -> tuple[Response, int]:
 
 @api.before_request
 def _no_nul_in_query() -> None:
-    """PostgreSQL text cannot hold NUL: a query parameter with one is a bad request, not a
-    database error (the fuzz test sends `?org=%00`)."""
+    """PostgreSQL text cannot hold NUL: a query parameter, form field or JSON string (key or
+    value, at any depth) with one is a bad request, not a database error (the fuzz test sends
+    `?org=%00` and titles with NUL in them)."""
     if any("\x00" in v for v in request.args.values()):
         raise BadRequest("查询参数不能包含 NUL 字符")
+    if any("\x00" in v for v in request.form.values()) or (
+            request.is_json and _holds_nul(request.get_json(silent=True))):
+        raise BadRequest("请求内容不能包含 NUL 字符")
+
+
+def _holds_nul(value: Any) -> bool:
+    """Any string in a parsed JSON body containing NUL (iterative: depth cannot overflow)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def authenticated(view: F) -> F:
