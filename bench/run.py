@@ -316,8 +316,9 @@ def main() -> None:
         r = bench_replay(app)
         stream = min(r["stream"], r["stream_again"])  # the floor at its best: ratios err high
         processes = r["processes"]
-        row(f"| score every branch from replayed histories, 1 process | {r['replayed_alone']:.1f} s "
-            f"| {stream:.1f} s streaming all step rows | {r['replayed_alone'] / stream:.1f}× floor |")
+        alone = r["replayed_alone"]
+        row(f"| score every branch from replayed histories, 1 process | {alone:.1f} s "
+            f"| {stream:.1f} s streaming all step rows | {alone / stream:.1f}× floor |")
         if processes > 1:
             row(f"| the same in {processes} report processes | {r['replayed_shared']:.1f} s | "
                 f"{stream:.1f} s | {r['replayed_shared'] / stream:.1f}× floor |")

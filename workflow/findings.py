@@ -67,7 +67,8 @@ def snapshot(folded: Folded, documents: Iterable[DocumentRef], today: date) -> S
     since = max([today, *(r.occurred_on for r in folded.effective),
                  *(doc.attached_on for doc in documents)])
     return Snapshot(
-        since=since, until=folded.today, org=f.org, orgs=tuple(f.orgs), violations=tuple(folded.violations),
+        since=since, until=folded.today, org=f.org, orgs=tuple(f.orgs),
+        violations=tuple(folded.violations),
         misses=tuple(dl.missed(obligations, f, date.max)),
         paperwork=tuple(paperwork(folded.effective, documents, date.max, f)),
         attended=attended_courses(folded.effective))
