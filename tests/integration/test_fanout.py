@@ -10,8 +10,8 @@ from datetime import date
 import pytest
 
 from tests.integration.conftest import world  # noqa: F401  (fixture)
-from tests.integration.helpers import drive, open_case, post_step
-from tests.integration.test_reports import _b2_case, actor, attach_all, pin  # noqa: F401
+from tests.integration.helpers import open_case
+from tests.integration.test_reports import _b2_case, actor, pin, three_cases  # noqa: F401
 from workflow.persistence.db import db
 from workflow.persistence.models import Organisation
 from workflow.services import alerting, fanout, findings_store, reports, statistics
@@ -89,15 +89,7 @@ def test_a_report_process_whose_caller_died_stops():
 
 def test_the_committee_table_in_two_processes_equals_the_table_in_one(world, pin, ctx,
                                                                       monkeypatch):
-    case = open_case(world)
-    drive(world, case["id"])
-    attach_all(world, case["id"], skip=("assessment_record",))
-    _b2_case(world)
-    moved = open_case(world)
-    assert post_step(world, moved["id"], "applicant_interviewed", "2023-04-05",
-                     {"interviewer": "张伟"}, acknowledge=True, reason="补录").status_code == 201
-    assert post_step(world, moved["id"], "case_transferred", "2023-06-01",
-                     {"to_branch": "B2"}).status_code == 201
+    three_cases(world)
     org, as_of = actor("org"), date(2026, 1, 15)
     # after a rule change every case is replayed: the table processes have work to share
     alerting.invalidate_deadlines()

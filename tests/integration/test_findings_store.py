@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from tests.integration.conftest import world  # noqa: F401  (fixture)
 from tests.integration.helpers import drive, open_case, post_step
-from tests.integration.test_reports import _b2_case, actor, attach_all, pin  # noqa: F401
+from tests.integration.test_reports import actor, attach_all, pin, three_cases  # noqa: F401
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, DeadlineSet, Organisation
 from workflow.services import admin, alerting, bulk, directory, findings_store, reports, synthetic
@@ -34,18 +34,10 @@ def replayed(monkeypatch) -> list[int]:
 def population(world, pin):
     """Cases recorded through the API (papers partly attached, a late interview, a transfer)
     and a few hundred synthetic histories of every stage, their findings built."""
-    case = open_case(world)
-    drive(world, case["id"])
-    attach_all(world, case["id"], skip=("assessment_record",))
-    _b2_case(world)
-    moved = open_case(world)
-    assert post_step(world, moved["id"], "applicant_interviewed", "2023-04-05",
-                     {"interviewer": "张伟"}, acknowledge=True, reason="补录").status_code == 201
-    assert post_step(world, moved["id"], "case_transferred", "2023-06-01",
-                     {"to_branch": "B2"}).status_code == 201
+    driven, moved = three_cases(world)
     synthetic.seed(300, 5, TODAY, "Q")
     alerting.refresh_all_deadlines()
-    return {"driven": case["id"], "moved": moved["id"]}
+    return {"driven": driven, "moved": moved}
 
 
 def _branches() -> list[int]:

@@ -193,6 +193,21 @@ def test_an_overdue_conversion_zeroes_item_13(world, pin):
 
 # --- the committee table ---------------------------------------------------------------------
 
+def three_cases(world) -> tuple[int, int]:
+    """A B1 case driven to the end with one kind of paper missing, a late B2 case (`_b2_case`)
+    and a late B1 case transferred to B2: (the driven case, the moved case)."""
+    case = open_case(world)
+    drive(world, case["id"])
+    attach_all(world, case["id"], skip=("assessment_record",))
+    _b2_case(world)
+    moved = open_case(world)
+    assert post_step(world, moved["id"], "applicant_interviewed", "2023-04-05",
+                     {"interviewer": "张伟"}, acknowledge=True, reason="补录").status_code == 201
+    assert post_step(world, moved["id"], "case_transferred", "2023-06-01",
+                     {"to_branch": "B2"}).status_code == 201
+    return case["id"], moved["id"]
+
+
 def _b2_case(world) -> int:
     """A B2 case whose interview was late in 2023 (−2) and has no papers (−1 per step: 1 left)."""
     r = world.post("sec2", "/api/v1/cases", {"branch": "B2", "person": {**PERSON, "name": "李娜"},
