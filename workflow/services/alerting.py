@@ -97,9 +97,7 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
     snap = snapshot(derived, documents, start)
     _lock_set(case.id, {"case_version": case.version, "known_on": known_on,
                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
-                        "findings": findings_store.encode(snap), "findings_from": snap.since,
-                        "chain_length": case.chain_length,
-                        "findings_version": findings_store.derivation()})
+                        **findings_store.set_values(snap, case.chain_length)})
     db.session.execute(_delete_rows(), {"case_id": case.id})
     rows = _rows(case, deadlines_of(derived)) if derived.stage in OPEN_STAGES else []
     if rows:  # Core executemany: one statement, whichever columns are NULL
@@ -273,9 +271,7 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
             sets.append({"b_case_id": case.id, "case_version": case.version,
                          "known_on": known_on, "refreshed_at": utcnow(),
                          "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
-                         "findings": findings_store.encode(snap), "findings_from": snap.since,
-                         "chain_length": case.chain_length,
-                         "findings_version": findings_store.derivation()})
+                         **findings_store.set_values(snap, case.chain_length)})
         db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(ids)))
         if rows:
             db.session.execute(sa.insert(DeadlineRow), rows)

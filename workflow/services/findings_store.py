@@ -61,6 +61,12 @@ def encode(snap: Snapshot) -> dict[str, Any]:
     }
 
 
+def set_values(snap: Snapshot, chain_length: int) -> dict[str, Any]:
+    """The deadline-set columns that keep a snapshot (one writer: `alerting`'s set upserts)."""
+    return {"findings": encode(snap), "findings_from": snap.since,
+            "chain_length": chain_length, "findings_version": derivation()}
+
+
 def decode(value: dict[str, Any], as_of: date,
            years: frozenset[int] | None = None) -> Findings:
     """What a replay on `as_of` would give the rubric: record violations, then the deadlines
