@@ -73,12 +73,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _register(app: Flask) -> None:
     from workflow import cli
     from workflow.api import api
-    from workflow.persistence.models import User
+    from workflow.persistence import reference
     from workflow.persistence.db import db as _db
+    from workflow.persistence.models import User
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        return _db.session.get(User, int(user_id))
+        found = _db.session.execute(_db.select(User, reference.query())
+                                    .where(User.id == int(user_id))).one_or_none()
+        if found is None:
+            return None
+        reference.noted(found[1])  # every page asks first: the reference stamp is read along
+        return found[0]  # type: ignore[no-any-return]
 
     app.register_blueprint(api)
     cli.register(app)

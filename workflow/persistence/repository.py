@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from workflow.calendar import WorkingCalendar
 from workflow.history import DocumentRef, RosterMember, StepRecord
+from workflow.persistence import reference
 from workflow.persistence.db import db
 from workflow.persistence.models import (
     Document, HolidayOverride, Organisation, RosterMember as RosterRow, RuleSetting, StepRecordRow,
@@ -82,26 +82,8 @@ def roster(org_id: int) -> dict[int, RosterMember]:
 
 def ancestors(org_id: int) -> list[int]:
     """The organisation and its parents, root last: one recursive query along this chain only
-    (it runs in every write, so it must not read every organisation)."""
-    memo = db.session.info.setdefault(_ANCESTORS, {})
-    if org_id not in memo:
-        memo[org_id] = _read_chain(org_id)
-    return list(memo[org_id])
-
-
-_ANCESTORS = "ancestors"  # per-transaction memo in Session.info: a write asks three times
-
-
-@sa.event.listens_for(Session, "after_transaction_end")
-def _forget_ancestors(session: Session, transaction: Any) -> None:
-    if transaction.parent is None or transaction.nested:  # not a flush's own subtransaction
-        session.info.pop(_ANCESTORS, None)
-
-
-@sa.event.listens_for(Session, "after_flush")
-def _forget_moved(session: Session, context: Any) -> None:
-    if any(isinstance(o, Organisation) for o in (*session.new, *session.dirty, *session.deleted)):
-        session.info.pop(_ANCESTORS, None)
+    (it runs in every write, so it must not read every organisation), kept per process."""
+    return list(reference.kept(("ancestors", org_id), lambda: tuple(_read_chain(org_id))))
 
 
 def _read_chain(org_id: int) -> list[int]:
@@ -126,6 +108,10 @@ def _chain_query() -> Any:
 
 def rulebook_for(org_id: int) -> RuleBook:
     """Settings of the committee apply to its branches; a branch's own settings win."""
+    return reference.kept(("rulebook", org_id), lambda: _read_rulebook(org_id))
+
+
+def _read_rulebook(org_id: int) -> RuleBook:
     chain = ancestors(org_id)
     rows = db.session.execute(_settings_query(), {"orgs": chain}).all()
     depth = {oid: i for i, oid in enumerate(chain)}
@@ -147,6 +133,10 @@ def _holidays_query() -> Any:
 
 def working_calendar() -> WorkingCalendar:
     """The official calendar plus the admin's table; a year with entries counts as known."""
+    return reference.kept("calendar", _read_calendar)
+
+
+def _read_calendar() -> WorkingCalendar:
     rows = db.session.execute(_holidays_query()).all()
     overrides = {r.day: r.is_workday for r in rows}
     return WorkingCalendar(overrides, {d.year for d in overrides})

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
+from workflow.persistence import reference
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, StepRecordRow, User
@@ -42,8 +43,10 @@ def _subtree_query() -> Any:
 
 def subtree_ids(org_id: int) -> set[int]:
     """The organisation and everything under it: one recursive query down from it, so a
-    branch secretary's request reads one row, not every organisation of the province."""
-    return {org_id, *db.session.execute(_subtree_query(), {"org_id": org_id}).scalars()}
+    branch secretary's request reads one row, not every organisation of the province; kept
+    per process (persistence.reference)."""
+    return set(reference.kept(("subtree", org_id), lambda: frozenset(
+        {org_id, *db.session.execute(_subtree_query(), {"org_id": org_id}).scalars()})))
 
 
 def org_by_code(code: str) -> Organisation:

@@ -1,14 +1,17 @@
 """Organisations, users, API tokens and rosters: the people and units the workflow refers to."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from workflow.persistence import reference
 from workflow.persistence.db import db
 from workflow.persistence.models import ApiToken, Organisation, RosterMember, User
 from workflow.services import access
@@ -88,10 +91,19 @@ def create_token(username: str) -> str:
 
 def token_for(token: str) -> ApiToken | None:
     """The token row of an active user's token (its id names the API session), or None."""
-    row = db.session.execute(
-        db.select(ApiToken).options(joinedload(ApiToken.user))  # every API request asks
-        .filter_by(token_hash=_token_hash(token))).scalar_one_or_none()
-    return row if row and row.user.active else None
+    found = db.session.execute(_token_query(), {"hash": _token_hash(token)}).one_or_none()
+    if found is None:
+        return None
+    row, stamp = found
+    reference.noted(stamp)  # read along: the request's first use of reference data is free
+    return row if row.user.active else None
+
+
+@functools.cache
+def _token_query() -> Any:
+    """Every API request asks, first: built once, and reads the reference stamp along."""
+    return (db.select(ApiToken, reference.query()).options(joinedload(ApiToken.user))
+            .where(ApiToken.token_hash == sa.bindparam("hash")))
 
 
 def user_for_token(token: str) -> User | None:
