@@ -1,14 +1,14 @@
-"""reference stamp: one value that changes with every change of organisations, rule settings
-or holidays
+"""reference stamp: one value that changes with every change of organisations, rosters, rule
+settings or holidays
 
 Revision ID: a9b8c7d6e5f4
 Revises: f7a8b9c0d1e2
 Create Date: 2026-11-29 18:30:00
 
-Each process keeps the organisation tree, rule books and working calendar it built, for as long
-as this value stays the same (workflow/persistence/reference.py). Triggers give it a new random
-value in the statement that changes one of the three tables, whoever runs it; random rather
-than counted, so a database restored from a backup never reuses a value some process kept
+Each process keeps the organisation tree, rosters, rule books and working calendar it built, for
+as long as this value stays the same (workflow/persistence/reference.py). Triggers give it a new
+random value in the statement that changes one of the four tables, whoever runs it; random
+rather than counted, so a database restored from a backup never reuses a value some process kept
 other rows under.
 """
 from alembic import op
@@ -21,7 +21,7 @@ down_revision = 'f7a8b9c0d1e2'
 branch_labels = None
 depends_on = None
 
-TABLES = ("organisations", "rule_settings", "holiday_overrides")
+TABLES = ("organisations", "roster_members", "rule_settings", "holiday_overrides")
 POSTGRES_NEW_VALUE = "floor(random() * 9e18)::bigint"
 
 

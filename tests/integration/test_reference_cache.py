@@ -1,5 +1,5 @@
-"""Reference data kept per process (persistence/reference.py): the organisation tree, rule
-books and working calendar are read once per change, never served after their rows changed,
+"""Reference data kept per process (persistence/reference.py): the organisation tree, rosters,
+rule books and working calendar are read once per change, never served after their rows changed,
 whoever changed them, and never kept from a transaction that did not commit."""
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ TABLES = {
     "organisations": ("INSERT INTO organisations (code, name, kind) VALUES ('X9', 'x', 'branch')",
                       "UPDATE organisations SET name = 'y' WHERE code = 'X9'",
                       "DELETE FROM organisations WHERE code = 'X9'"),
+    "roster_members": ("INSERT INTO roster_members (org_id, name, status, since)"
+                       " SELECT id, '孙丽', 'full', '2001-07-01' FROM organisations"
+                       " WHERE code = 'B1'",
+                       "UPDATE roster_members SET status = 'full' WHERE name = '孙丽'",
+                       "DELETE FROM roster_members WHERE name = '孙丽'"),
     "rule_settings": ("INSERT INTO rule_settings (org_id, key, value, effective_from, created_at)"
                       " SELECT id, 'notice_working_days', '7', '2025-01-01', '2025-01-01'"
                       " FROM organisations WHERE code = 'C'",

@@ -1,10 +1,10 @@
-"""Reference data (the organisation tree, rule settings, holidays) kept in each process.
+"""Reference data (the organisation tree, rosters, rule settings, holidays) kept per process.
 
-Every read and write of a case needs its branch's chain of parents, its rule book and the
-working calendar; reading them cost three of a case page's ten statements, though they change a
-few times a year. Each process keeps what it built, valid for one value of `reference_stamps`:
+Every read and write of a case needs its branch's chain of parents, roster and rule book and
+the working calendar; reading them cost four of a case page's ten statements, though they
+change a few times a year (a roster a few times a month). Each process keeps what it built, valid for one value of `reference_stamps`:
 database triggers (migration a9b8c7d6e5f4) give that row a new random value in the statement
-that changes any of the three tables, whoever writes it (the admin pages, the command line,
+that changes any of the four tables, whoever writes it (the admin pages, the command line,
 an import, a hand-made SQL fix), so a kept value is never served after its rows changed.
 
 A transaction reads the stamp once, on first use, and builds what it misses from its own reads
@@ -86,7 +86,7 @@ def _forget_at_end(session: Session, transaction: Any) -> None:
         session.info.pop(_STAMP, None)
 
 
-TABLES = frozenset({"organisations", "rule_settings", "holiday_overrides"})
+TABLES = frozenset({"organisations", "roster_members", "rule_settings", "holiday_overrides"})
 
 
 @sa.event.listens_for(Session, "after_flush")
@@ -98,7 +98,7 @@ def _forget_after_flush(session: Session, context: Any) -> None:
 
 @sa.event.listens_for(Session, "do_orm_execute")
 def _forget_before_write(state: Any) -> None:
-    """Core or bulk writes to the three tables; raw SQL text might be one."""
+    """Core or bulk writes to the four tables; raw SQL text might be one."""
     statement = state.statement
     if isinstance(statement, sa.TextClause) or (
             (state.is_insert or state.is_update or state.is_delete)

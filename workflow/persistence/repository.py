@@ -67,9 +67,10 @@ def _roster_query() -> Any:
 
 
 def roster_rows(org_id: int) -> dict[int, Any]:
-    """The branch's roster as plain rows (id, name, status, since, person_case_id …) by id."""
-    rows = db.session.execute(_roster_query(), {"org_id": org_id})
-    return {r.id: r for r in rows}
+    """The branch's roster as plain rows (id, name, status, since, person_case_id …) by id,
+    kept per process (persistence.reference)."""
+    return dict(reference.kept(("roster", org_id), lambda: {
+        r.id: r for r in db.session.execute(_roster_query(), {"org_id": org_id})}))
 
 
 def to_member(r: Any) -> RosterMember:
