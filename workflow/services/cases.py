@@ -107,17 +107,28 @@ def list_cases(actor: User, branch: str | None = None, stage: str | None = None,
     scope = access.subtree_ids(actor.org_id)
     if branch:
         scope &= access.subtree_ids(access.visible_org(actor, branch).id)
-    query = db.select(Case).where(Case.branch_id.in_(scope))
-    if stage:
-        query = query.where(Case.stage == stage)
-    if q:
-        query = query.where(Case.person_name.contains(q))
-    total = db.session.execute(db.select(db.func.count()).select_from(query.subquery())).scalar()
-    items = db.session.execute(query.options(joinedload(Case.branch))
-                               .order_by(Case.id.desc()).limit(per_page)
-                               .offset((page - 1) * per_page)).scalars()
+    counted, listed = _list_queries(bool(stage), bool(q))
+    params = {"scope": sorted(scope), "stage": stage, "q": q, "limit": per_page,
+              "offset": (page - 1) * per_page}
+    total = db.session.execute(counted, params).scalar()
+    items = db.session.execute(listed, params).scalars()
     return {"items": [views.summary(c) for c in items], "total": total, "page": page,
             "per_page": per_page}
+
+
+@functools.cache
+def _list_queries(stage: bool, q: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The count and the page of the case list, built once per filter combination: every list
+    request runs both, and composing them cost more than running them for a branch."""
+    query = db.select(Case).where(Case.branch_id.in_(sa.bindparam("scope", expanding=True)))
+    if stage:
+        query = query.where(Case.stage == sa.bindparam("stage"))
+    if q:
+        query = query.where(Case.person_name.contains(sa.bindparam("q")))
+    counted = db.select(db.func.count()).select_from(query.subquery())
+    listed = (query.options(joinedload(Case.branch)).order_by(Case.id.desc())
+              .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
+    return counted, listed
 
 
 def _id_hash(number: str) -> str:
