@@ -63,6 +63,9 @@ def test_api_token_with_decided_by_records_the_member_and_the_token(ctx, world):
     assert step["decided_by"] == {"id": world.roster["刘洋"], "name": "刘洋", "org": "C"}
     assert step["session_ref"] == f"api:token:{_token_id('org')}"
     assert step["recorded_by"] == "org" and step["recorded_at"]
+    # the case page, read by another account, names the same recorder and decider
+    shown = world.get("aud", f"/api/v1/cases/{case_id}").json["steps"][-1]
+    assert (shown["recorded_by"], shown["decided_by"]) == ("org", step["decided_by"])
     row = _rows(case_id)[-1]
     assert (row.decided_by_member_id, row.session_ref) == (world.roster["刘洋"],
                                                             f"api:token:{_token_id('org')}")

@@ -42,6 +42,18 @@ def step_rows(case_id: int, up_to_version: int | None = None) -> list[StepRecord
 
 
 @functools.cache
+def _step_records_query() -> Any:
+    t = StepRecordRow.__table__
+    return sa.select(t).where(t.c.case_id == sa.bindparam("case_id")).order_by(t.c.id)
+
+
+def step_records(case_id: int) -> list[Any]:
+    """The case's records as plain rows (every column, by name), for readers that only read
+    them (the case page): half the cost of ORM objects."""
+    return list(db.session.execute(_step_records_query(), {"case_id": case_id}))
+
+
+@functools.cache
 def _document_rows_query() -> Any:
     t = Document.__table__  # plain rows: every reader only reads their columns
     return sa.select(t).where(t.c.case_id == sa.bindparam("case_id")).order_by(t.c.id)

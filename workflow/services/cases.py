@@ -37,7 +37,7 @@ PROPOSED_SEQ = 2**62  # sorts after every stored record made the same day
 @dataclass
 class Loaded:
     case: Case
-    rows: list[StepRecordRow]
+    rows: list[Any]  # the case's step records, plain rows
     replay: Replay
     documents: list[Any]  # the case's document rows
 
@@ -86,7 +86,7 @@ def _replay_rows(case: Case, rows: list[StepRecordRow], on: date,
 
 def load(actor: User, case_id: int, as_of: date | None = None) -> Loaded:
     case = access.visible_case(actor, case_id)
-    rows = repo.step_rows(case.id)
+    rows = repo.step_records(case.id)  # read-only: plain rows
     ctx = _context(case)
     return Loaded(case, rows, ctx.replay(rows, as_of or real_today()), ctx.document_rows)
 

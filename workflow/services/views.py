@@ -5,7 +5,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from workflow.history import Deadline, NextStep, Replay, Violation
-from workflow.persistence.models import Case, Document, StepRecordRow
+from workflow.persistence.db import db
+from workflow.persistence.models import Case, Document, RosterMember, User
 from workflow.replay import state_label
 from workflow.rules import REGISTRY
 from workflow.steps import DOCUMENT_LABELS, STEPS
@@ -41,13 +42,23 @@ def person(case: Case) -> dict[str, Any]:
     return dict(case.person)  # the clear ID number is never stored; only the masked form
 
 
-def decided_by(row: StepRecordRow) -> dict[str, Any] | None:
+# A step may be an ORM row or a plain row (the case page reads plain ones): its recorder and
+# decider are looked up by key, from the session's identity map when loaded (the actor usually
+# is), else by one query each, as the ORM's relationships would.
+
+def recorder(row: Any) -> str | None:
+    user = db.session.get(User, row.recorded_by_id) if row.recorded_by_id is not None else None
+    return user.username if user else None
+
+
+def decided_by(row: Any) -> dict[str, Any] | None:
     """A committee decision's decider (roster member), None on every other record."""
-    m = row.decided_by_member if row.decided_by_member_id is not None else None
+    m = (db.session.get(RosterMember, row.decided_by_member_id)
+         if row.decided_by_member_id is not None else None)
     return {"id": m.id, "name": m.name, "org": m.org.code} if m else None
 
 
-def _step(row: StepRecordRow, effective: dict[int, Any], replay: Replay,
+def _step(row: Any, effective: dict[int, Any], replay: Replay,
           docs: dict[int | None, list[Document]],
           missing_by_seq: dict[int, tuple[str, ...]]) -> dict[str, Any]:
     eff = effective.get(row.id)
@@ -58,7 +69,7 @@ def _step(row: StepRecordRow, effective: dict[int, Any], replay: Replay,
         "data": dict(eff.data) if eff else row.data, "original_data": row.data,
         "corrected": bool(eff and (eff.data != row.data or eff.occurred_on != row.occurred_on)),
         "note": row.note, "recorded_at": row.recorded_at.isoformat(timespec="seconds"),
-        "recorded_by": row.recorded_by.username if row.recorded_by else None,
+        "recorded_by": recorder(row),
         "recorded_by_role": row.recorded_by_role,
         "acknowledged_reason": row.acknowledged_reason,
         "exemptions": row.exemptions or [],
@@ -76,7 +87,7 @@ def summary(case: Case) -> dict[str, Any]:
             "application_date": case.application_date.isoformat()}
 
 
-def case(case: Case, rows: Iterable[StepRecordRow], docs: Sequence[Document],
+def case(case: Case, rows: Iterable[Any], docs: Sequence[Document],
          replay: Replay) -> dict[str, Any]:
     effective = {r.seq: r for r in replay.effective}
     missing: dict[int, tuple[str, ...]] = {}
