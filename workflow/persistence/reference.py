@@ -2,10 +2,11 @@
 
 Every read and write of a case needs its branch's chain of parents, roster and rule book and
 the working calendar; reading them cost four of a case page's ten statements, though they
-change a few times a year (a roster a few times a month). Each process keeps what it built, valid for one value of `reference_stamps`:
-database triggers (migration a9b8c7d6e5f4) give that row a new random value in the statement
-that changes any of the four tables, whoever writes it (the admin pages, the command line,
-an import, a hand-made SQL fix), so a kept value is never served after its rows changed.
+change a few times a year (a roster a few times a month). Each process keeps what it built,
+valid for one value of `reference_stamps`: database triggers (migration a9b8c7d6e5f4) give
+that row a new random value in the statement that changes any of the four tables, whoever
+writes it (the admin pages, the command line, an import, a hand-made SQL fix), so a kept
+value is never served after its rows changed.
 
 A transaction reads the stamp once, on first use, and builds what it misses from its own reads
 made after that; under either database's isolation those are at least as new as the stamp, so
@@ -57,8 +58,8 @@ def stamp() -> int | None:
 
 
 def forget() -> None:
-    """Re-read the stamp at next use: a long job does this per chunk, to see changes committed
-    while it ran (as it would by reading the tables themselves)."""
+    """Re-read the stamp at next use, for a transaction that must see changes committed since
+    it first read it (chunked jobs need not: they commit per chunk, which forgets it too)."""
     db.session.info.pop(_STAMP, None)
 
 
