@@ -11,12 +11,15 @@ value is never served after its rows changed.
 A transaction reads the stamp once, on first use, and builds what it misses from its own reads
 made after that; under either database's isolation those are at least as new as the stamp, so
 a kept value is never older than its stamp says. A write to one of the tables through the
-session forgets the transaction's stamp: the next use re-reads it (the trigger has changed it,
-uncommitted), so a transaction's own changes are never kept under the stamp other transactions
-still see.
+session (a flush, an autoflush while building, a Core or text statement) forgets the
+transaction's stamp: the next use re-reads it (the trigger has changed it, uncommitted), and a
+value built across such a write is not kept, so a transaction's own changes are never kept
+under the stamp other transactions still see. On PostgreSQL the stamp row's lock serialises
+the transactions that write these tables (admin work, a few a day).
 """
 from __future__ import annotations
 
+import secrets
 import threading
 import weakref
 from collections.abc import Callable, Hashable
@@ -59,8 +62,19 @@ def stamp() -> int | None:
 
 def forget() -> None:
     """Re-read the stamp at next use, for a transaction that must see changes committed since
-    it first read it (chunked jobs need not: they commit per chunk, which forgets it too)."""
+    it first read it (a rebuild's chunk, after taking its locks)."""
     db.session.info.pop(_STAMP, None)
+
+
+def renew() -> None:
+    """Give the stamp a new value and drop what this process kept: after a restore, which
+    loads rows without firing the triggers and brings back the backup's value."""
+    with db.engine.begin() as conn:
+        if sa.inspect(conn).has_table("reference_stamps"):  # not in a backup from before it
+            conn.execute(sa.update(STAMPS).where(STAMPS.c.id == 1)
+                         .values(value=sa.bindparam("value")), {"value": secrets.randbits(62)})
+    with _lock:
+        _kept.pop(db.engine, None)
 
 
 def kept(key: Hashable, build: Callable[[], T]) -> T:
@@ -76,9 +90,14 @@ def kept(key: Hashable, build: Callable[[], T]) -> T:
             current = (value, {})
             _kept[engine] = current
     store = current[1]
-    if key not in store:  # two threads may both build it: the same rows, the same value
-        store[key] = build()
-    return store[key]  # type: ignore[no-any-return]
+    if key in store:
+        return store[key]  # type: ignore[no-any-return]
+    built = build()  # two threads may both build it: the same rows, the same value
+    # kept only if building wrote nothing to the tables: an autoflush of this transaction's
+    # own pending rows there forgets the stamp, and what it built then includes those rows
+    if db.session.info.get(_STAMP) == value:
+        store[key] = built
+    return built
 
 
 @sa.event.listens_for(Session, "after_transaction_end")

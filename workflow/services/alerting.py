@@ -34,6 +34,7 @@ from workflow.history import (
     Responsible,
     StepRecord,
 )
+from workflow.persistence import reference
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import (
@@ -246,6 +247,7 @@ def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
         _lock_sets(ids)
         # read after the lock, per chunk: a rule or holiday change committed meanwhile is
         # either seen here or marks these sets stale after this chunk commits
+        reference.forget()
         calendar = repo.working_calendar()
         books: dict[int, Any] = {}
         cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version,

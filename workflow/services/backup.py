@@ -67,6 +67,8 @@ def restore(source: str) -> None:
         args, env = _pg_args()
         subprocess.run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", *args, source],
                        check=True, env={**_environ(), **env}, capture_output=True)
+    from workflow.persistence import reference
+    reference.renew()  # the rows changed without the triggers: kept reference data is void
 
 
 def _environ() -> dict[str, str]:
