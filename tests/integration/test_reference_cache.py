@@ -135,6 +135,21 @@ def test_a_pending_change_flushed_while_building_is_never_kept(world):
     assert repo.working_calendar().is_workday(saturday) is False
 
 
+def test_a_change_in_a_savepoint_rolled_back_is_never_served(world):
+    b1 = _id("B1")
+    db.session.commit()
+    saturday = date(2025, 1, 4)
+    repo.ancestors(b1)
+    with db.session.begin_nested() as savepoint:
+        db.session.add(HolidayOverride(day=saturday, is_workday=True, note="x"))
+        db.session.flush()
+        assert repo.working_calendar().is_workday(saturday) is True
+        savepoint.rollback()
+    assert repo.working_calendar().is_workday(saturday) is False  # same transaction, after it
+    db.session.commit()
+    assert repo.working_calendar().is_workday(saturday) is False  # and the next one
+
+
 def test_without_the_stamp_row_nothing_is_kept_and_everything_still_works(world):
     b1 = _id("B1")
     _by_hand("DELETE FROM reference_stamps")
