@@ -139,6 +139,12 @@ def test_findings_made_by_other_rule_code_are_replayed_and_rebuilt(population, r
     db.session.execute(sa.update(DeadlineSet).where(DeadlineSet.case_id == moved)
                        .values(findings_version="0" * 16))
     db.session.commit()
+    branch = db.session.get(Case, moved).branch_id
+    assert findings_store.to_replay([branch], TODAY) == {branch: 1}  # what fan-out weighs
+    db.session.execute(sa.update(DeadlineSet).where(DeadlineSet.case_id == moved)
+                       .values(findings_version=None))  # made before versions were kept
+    db.session.commit()
+    assert findings_store.to_replay([branch], TODAY) == {branch: 1}
     replayed.clear()
     assert reports.table_share(_branches(), [2023], TODAY) == reports.table_share(
         _branches(), [2023], TODAY, replayed=True)

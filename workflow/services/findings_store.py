@@ -106,11 +106,9 @@ def outdated() -> Any:
     return sa.or_(v.is_(None), v < derivation(), v > derivation())
 
 
-def _untrusted(as_of: date) -> Any:
-    """The negation of `_trusted`, NULLs included (a case without a set or findings)."""
-    s = DeadlineSet
-    return sa.or_(s.findings.is_(None), s.findings_from.is_(None), s.chain_length.is_(None),
-                  sa.not_(_trusted(as_of)))
+def _trusted_flag(as_of: date) -> Any:
+    """`_trusted` as true or false, never NULL (a case without a set, or a NULL column)."""
+    return sa.case((_trusted(as_of), True), else_=False)
 
 
 def scored(scope: Any, as_of: date, years: list[int] | None = None) -> dict[int, Scored]:
@@ -125,7 +123,7 @@ def scored(scope: Any, as_of: date, years: list[int] | None = None) -> dict[int,
     with collector_paused():  # many small objects kept until the report is built
         for case_id, branch_id, code, value, trusted in db.session.execute(
                 sa.select(Case.id, Case.branch_id, Organisation.code, s.findings,
-                          sa.case((_trusted(as_of), True), else_=False))
+                          _trusted_flag(as_of))
                 .join(Organisation, Organisation.id == Case.branch_id)
                 .outerjoin(s, s.case_id == Case.id).where(scope)):
             if trusted:
@@ -146,5 +144,6 @@ def to_replay(branch_ids: list[int], as_of: date) -> dict[int, int]:
     s = DeadlineSet
     rows = db.session.execute(
         sa.select(Case.branch_id, sa.func.count()).outerjoin(s, s.case_id == Case.id)
-        .where(Case.branch_id.in_(branch_ids), _untrusted(as_of)).group_by(Case.branch_id))
+        .where(Case.branch_id.in_(branch_ids), sa.not_(_trusted_flag(as_of)))
+        .group_by(Case.branch_id))
     return {branch_id: n for branch_id, n in rows}
