@@ -44,7 +44,8 @@ class Loaded:
 
 @dataclass
 class _Context:
-    """What replaying one case needs besides its records, read once per request."""
+    """What replaying one case needs besides its records, read once per request. Records may
+    be ORM rows (a write) or plain rows (the case page): only their columns are read."""
 
     case: Case
     roster: dict[int, Any]
@@ -57,17 +58,17 @@ class _Context:
     def documents(self) -> list[Any]:
         return repo.to_documents(self.document_rows)
 
-    def fold(self, rows: list[StepRecordRow], on: date, extra: StepRecord | None = None) -> Folded:
+    def fold(self, rows: list[Any], on: date, extra: StepRecord | None = None) -> Folded:
         records = [repo.to_record(r) for r in rows] + ([extra] if extra else [])
         return fold(records, on, roster=self.roster, rulebook=self.book, calendar=self.calendar,
                     org=self.case.branch.code, applicant_member=self.applicant_member)
 
-    def fed(self, base: Folded, rows: list[StepRecordRow], rec: StepRecord) -> Folded:
+    def fed(self, base: Folded, rows: list[Any], rec: StepRecord) -> Folded:
         """`base` (the fold of `rows`) with `rec` fed too: only the new record when it lands
         last, as a new step usually does; the whole history again when it is backdated."""
         return extend(base, rec) or self.fold(rows, base.today, rec)
 
-    def replay(self, rows: list[StepRecordRow], on: date, extra: StepRecord | None = None) -> Replay:
+    def replay(self, rows: list[Any], on: date, extra: StepRecord | None = None) -> Replay:
         return finish(self.fold(rows, on, extra), self.documents)
 
 
