@@ -41,7 +41,7 @@ def build(cases: int, url: str | None) -> Any:
     app = create_app()
     with app.app_context():
         upgrade()
-        from workflow.services import synthetic
+        from workflow.cli import synthetic
         seconds, result = timed(lambda: synthetic.seed(cases, 7, date.today()))
         print(f"seeded {result} in {seconds:.1f} s ({cases / seconds:,.0f} cases/s)")
     return app
@@ -143,13 +143,14 @@ def bench_recording(app: Any, n: int = 200) -> tuple[float, float, float]:
 def bench_replay(app: Any) -> dict[str, Any]:
     """Every branch scored as the committee table scores it, vs one stream of every step row:
     from every replayed history, in one process and in the report processes the configuration
-    gives (services/fanout.py); then from the findings kept with the deadline rows (rebuilt
+    gives (services/reports/fanout.py); then from the findings kept with the deadline rows (rebuilt
     for every case first, as `rederive --fix` or the first sweep after the upgrade does)."""
     import sqlalchemy as sa
 
     from workflow.persistence.db import db
     from workflow.persistence.models import Case, StepRecordRow
-    from workflow.services import alerting, fanout, reports
+    from workflow.services import alerts, reports
+    from workflow.services.reports import fanout
     with app.app_context():
         def floor() -> int:
             t = StepRecordRow.__table__  # Core rows: an ORM select would add its own overhead
@@ -170,7 +171,7 @@ def bench_replay(app: Any) -> dict[str, Any]:
                   "replayed_alone": score(1, True)}
         result["replayed_shared"] = (score(configured, True) if processes > 1
                                      else result["replayed_alone"])
-        result["rebuild"] = timed(alerting.refresh_all_deadlines)[0]
+        result["rebuild"] = timed(alerts.refresh_all_deadlines)[0]
         # as configured: report processes only for the cases whose findings must be replayed
         # (none here, right after the rebuild), so this runs in the calling process
         result["kept"] = score(configured, False)
@@ -183,9 +184,9 @@ def bench_sweep(app: Any) -> tuple[float, float, float, float]:
 
     from workflow.persistence.db import db
     from workflow.persistence.models import Case, DeadlineRow, StepRecordRow
-    from workflow.services import alerting
+    from workflow.services import alerts
     with app.app_context():
-        rebuild = timed(alerting.refresh_all_deadlines)[0]
+        rebuild = timed(alerts.refresh_all_deadlines)[0]
         print(f"deadline rows and findings rebuilt for every case in {rebuild:.1f} s", flush=True)
         day = date.today()
         due = sa.select(DeadlineRow.id).where(DeadlineRow.met.is_(False),
@@ -193,9 +194,9 @@ def bench_sweep(app: Any) -> tuple[float, float, float, float]:
         indexed = timed(lambda: len(db.session.execute(due).all()))[0]
         full = timed(lambda: sum(1 for _ in db.session.execute(
             sa.select(StepRecordRow.case_id, StepRecordRow.data).join(Case)
-            .where(Case.stage.in_(alerting.OPEN_STAGES))).yield_per(10_000)))[0]
-        sweep, first = timed(lambda: alerting.scan(day))
-        again, second = timed(lambda: alerting.scan(day))  # the same day: nothing new to write
+            .where(Case.stage.in_(alerts.OPEN_STAGES))).yield_per(10_000)))[0]
+        sweep, first = timed(lambda: alerts.scan(day))
+        again, second = timed(lambda: alerts.scan(day))  # the same day: nothing new to write
         print(f"first sweep: {first['alerts']:,} alerts in window, {first['created']:,} written "
               f"({sweep / max(1, first['alerts']) * 1e6:.0f} µs per alert); the same sweep "
               f"again: {again:.2f} s, {second['created']} written", flush=True)
@@ -207,7 +208,7 @@ def bench_verify(app: Any) -> tuple[float, float]:
     import sqlalchemy as sa
 
     from workflow.persistence.db import db
-    from workflow.services import history_chain
+    from workflow.services.cases import history_chain
     with app.app_context():
         def floor() -> int:
             return sum(1 for model in history_chain.KINDS.values() for _ in db.session.execute(

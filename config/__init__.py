@@ -92,7 +92,7 @@ class Config:
         if env.get("ALERT_SWEEP_CHUNK"):
             self.ALERT_SWEEP_CHUNK = max(1, int(env["ALERT_SWEEP_CHUNK"]))
         # reports over many branches: worker processes (default one per core) and the number
-        # of cases from which they are used (services/fanout.py)
+        # of cases from which they are used (services/reports/fanout.py)
         self.REPORT_PROCESSES = int(env.get("REPORT_PROCESSES") or os.cpu_count() or 1)
         self.REPORT_PARALLEL_MIN_CASES = int(env.get("REPORT_PARALLEL_MIN_CASES") or 20_000)
         # proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none)

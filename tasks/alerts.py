@@ -15,7 +15,7 @@ from flask import current_app
 
 from workflow.notifications import delivery
 from workflow.notifications.base import DeliveryError
-from workflow.services import alerting
+from workflow.services import alerts
 from workflow.services.clock import today
 
 
@@ -25,8 +25,8 @@ def sweep(as_of: str | None = None) -> dict[str, Any]:
     (new ones, and old ones whose retries ran out: the outbox is never given up on)."""
     day = date.fromisoformat(as_of) if as_of else today()
     config = current_app.config
-    summary = alerting.scan(day, pause=float(config.get("ALERT_SWEEP_PAUSE", 0)),
-                            chunk=int(config.get("ALERT_SWEEP_CHUNK", alerting.SWEEP_CHUNK)))
+    summary = alerts.scan(day, pause=float(config.get("ALERT_SWEEP_PAUSE", 0)),
+                          chunk=int(config.get("ALERT_SWEEP_CHUNK", alerts.SWEEP_CHUNK)))
     pending = delivery.undelivered()
     for notification_id in pending:
         deliver.delay(notification_id)
@@ -57,7 +57,7 @@ def backoff(retries: int, config: Any) -> float:
 def rebuild_stale_deadlines() -> int:
     """Rebuild the deadline rows a rule-setting or holiday change marked stale (beat runs it
     every few minutes; a no-op costing one indexed query when nothing is stale)."""
-    return alerting.rebuild_stale()
+    return alerts.rebuild_stale()
 
 
 @shared_task(name="tasks.cleanup_broker", bind=True)

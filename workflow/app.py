@@ -5,17 +5,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.routing import IntegerConverter
-from flask_login import LoginManager
-from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 import config as settings
+from workflow.extensions import login_manager, migrate
 from workflow.persistence.db import db
 
-login_manager = LoginManager()
-migrate = Migrate()
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER; larger ids in a URL are simply not found
 
@@ -43,6 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
     login_manager.init_app(app)
+    app.extensions["workflow.factory"] = create_app  # report processes build their app with it
     _register(app)
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:  # behind nginx: the client's address and scheme come from its X-Forwarded-*

@@ -6,7 +6,7 @@ due date passes become misses. So a snapshot taken from a fold far ahead (the de
 horizon) holds the record-based violations, every deadline that would count as missed once it
 passes, and the paperwork, and answers for any day from the last thing it saw (its `since`: the
 last step and the last document) up to the horizon, exactly as a replay on that day would.
-Writes, document attachments and rule changes make a new snapshot (services/findings_store).
+Writes, document attachments and rule changes make a new snapshot (services/alerts/findings_store).
 """
 from __future__ import annotations
 

@@ -18,8 +18,16 @@ from workflow import machine
 from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_years
 from workflow.facts import Facts
 from workflow.history import (
-    Deadline, DocumentRef, Invalid, NextStep, Paperwork, Replay, Responsible, RosterMember,
-    StepRecord, Violation,
+    Deadline,
+    DocumentRef,
+    Invalid,
+    NextStep,
+    Paperwork,
+    Replay,
+    Responsible,
+    RosterMember,
+    StepRecord,
+    Violation,
 )
 from workflow.rules import REGISTRY, STEP_RULES, RuleClass, RuleContext
 from workflow.rulesets import DEFAULT_RULEBOOK, RuleBook

@@ -15,6 +15,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 @pytest.fixture
 def people(ctx):
+    from workflow.persistence.models import User
     from workflow.services import directory
     directory.create_org("C01", "城南街道党工委", "committee")
     directory.create_org("B01", "机关第一党支部", "branch", "C01")
@@ -23,7 +24,7 @@ def people(ctx):
                                      ("b02", "branch_secretary", "B02", "吴秀兰"),
                                      ("organizer", "committee_organizer", "C01", "刘洋")):
         directory.create_user(name, PASSWORD, role, org, display_name=display)
-    users = {u.username: u for u in db.session.execute(db.select(directory.User)).scalars()}
+    users = {u.username: u for u in db.session.execute(db.select(User)).scalars()}
     ids = [directory.add_roster_member(users["b01"], "B01", {"name": n, "status": "full",
                                                              "since": "2001-07-01"})["id"]
            for n in ("张伟", "王芳", "李强")]

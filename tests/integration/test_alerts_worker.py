@@ -41,7 +41,8 @@ from workflow.notifications import delivery, inapp
 from workflow.notifications.base import DeliveryError, Message, Notifier
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, DeadlineRow, DeadlineSet, Notification, User
-from workflow.services import alerting
+from workflow.services import alerts as alerting
+from workflow.services.alerts import deadline_rows, sweep
 
 pytestmark = pytest.mark.db
 
@@ -317,7 +318,8 @@ def test_a_rule_change_marks_its_subtree_stale_and_the_beat_task_rebuilds_it(
         world, cases, broker, workers, tmp_path):
     """The admin's request only marks the rows stale (a full rebuild outlasts a web timeout at
     scale); a real worker running the beat task brings them to exactly a fresh rebuild."""
-    from workflow.services import admin, directory
+    from workflow.services.directory import admin
+    from workflow.services import directory
     alerting.refresh_all_deadlines()
     before = _deadline_rows()
     admin.add_setting(directory.user_by_name("admin"), "C", "activist_assessment_months", 3,
@@ -463,9 +465,10 @@ def test_the_alert_list_reads_the_rows_and_replays_only_cases_it_cannot_trust(wo
 def test_the_sweep_reads_deadline_rows_and_replays_no_case(world, cases, monkeypatch):
     alerting.scan(date.fromisoformat("2025-05-01"))  # the first sweep builds the rows
     calls = []
-    for name in ("replay", "fold"):  # a full replay, or the fold a rebuild uses
-        real = getattr(alerting, name)
-        monkeypatch.setattr(alerting, name,
+    # a full replay (the sweep's fallback), or the fold a rebuild uses
+    for module, name in ((sweep, "replay"), (deadline_rows, "fold")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
                             lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
     summary = alerting.scan(date.fromisoformat(AS_OF))
     assert calls == [] and summary["refreshed"] == 0

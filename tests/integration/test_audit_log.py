@@ -15,7 +15,7 @@ from tests.unit.builders import PERSON
 from tests.web.test_pages import _csrf, login
 from workflow.persistence.db import db
 from workflow.persistence.models import PersonalDataAccess, User
-from workflow.services import audit
+from workflow.services.directory import audit
 
 pytestmark = pytest.mark.db
 
@@ -64,7 +64,7 @@ def test_viewing_a_case_through_the_api_writes_exactly_one_row(world):
     assert (row.user_id, row.case_id, row.action, row.channel, row.subjects) == \
         (uid("org"), case["id"], "view_case", "api", 1)
     assert row.remote == "127.0.0.1" and row.at is not None
-    from workflow.services.access import org_by_code
+    from workflow.services.directory.access import org_by_code
     assert row.org_id == org_by_code("C").id  # the actor's organisation at the time
 
 

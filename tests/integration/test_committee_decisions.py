@@ -81,7 +81,7 @@ def test_api_token_with_decided_by_records_the_member_and_the_token(ctx, world):
 
 
 def test_other_steps_take_no_decider_and_keep_their_hash_content(world):
-    from workflow.services import history_chain
+    from workflow.services.cases import history_chain
     case = open_case(world)
     r = post_step(world, case["id"], "applicant_interviewed", "2023-03-15",
                   {"interviewer": "张伟"}, decided_by=world.roster["李强"])
@@ -260,7 +260,7 @@ def test_admin_and_cli_mark_accounts_shared(ctx, world):
 
 
 def test_the_full_record_names_the_decider(world):
-    from workflow.services import case_export
+    from workflow.services.interchange import excel_export as case_export
     case_id = _awaiting(world)
     assert post_step(world, case_id, "pre_review_decided", "2024-05-27", PRE_REVIEW).status_code == 201
     actor = db.session.execute(db.select(User).filter_by(username="org")).scalar_one()

@@ -33,7 +33,8 @@ from tests.integration.helpers import map_roster, open_case, post_step
 from tests.unit.builders import HAPPY
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, StepRecordRow, User
-from workflow.services import alerting, cases, history_chain
+from workflow.services import alerts as alerting, cases
+from workflow.services.cases import history_chain
 from workflow.steps import STEPS
 
 pytestmark = pytest.mark.db

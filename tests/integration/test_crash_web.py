@@ -58,7 +58,8 @@ from workflow.persistence.models import (
     Notification,
     StepRecordRow,
 )
-from workflow.services import alerting, clock, synthetic
+from workflow.services import alerts as alerting, clock
+from workflow.cli import synthetic
 from workflow.services.bulk import CHUNK
 from workflow.steps import STEPS
 

@@ -1,4 +1,4 @@
-"""Reports in several processes (services/fanout.py): real worker processes on the test
+"""Reports in several processes (services/reports/fanout.py): real worker processes on the test
 database, each with its share of the branches, giving exactly what one process gives."""
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from tests.integration.helpers import open_case
 from tests.integration.test_reports import _b2_case, actor, pin, three_cases  # noqa: F401
 from workflow.persistence.db import db
 from workflow.persistence.models import Organisation
-from workflow.services import alerting, fanout, findings_store, reports, statistics
+from workflow.services import alerts as alerting, reports
+from workflow.services.reports import fanout, statistics
+from workflow.services.alerts import findings_store
 
 pytestmark = pytest.mark.db
 
@@ -82,7 +84,7 @@ def test_a_second_report_while_one_runs_in_processes_runs_in_the_calling_process
 def test_a_report_process_whose_caller_died_stops():
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    code = f"from workflow.services.fanout import _orphaned; _orphaned({gone.pid})"
+    code = f"from workflow.services.reports.fanout import _orphaned; _orphaned({gone.pid})"
     orphan = subprocess.run([sys.executable, "-c", code], timeout=30, check=False)
     assert orphan.returncode == 1
 

@@ -1,4 +1,4 @@
-"""Kept findings (services/findings_store.py): the committee table reads them instead of
+"""Kept findings (services/alerts/findings_store.py): the committee table reads them instead of
 replaying every history, gives exactly what replaying gives, and replays whatever it cannot
 trust: no findings yet, a rule or holiday change, a day before or beyond what they saw, a
 step or document chained without refreshing them."""
@@ -14,7 +14,10 @@ from tests.integration.helpers import drive, open_case, post_step
 from tests.integration.test_reports import actor, attach_all, pin, three_cases  # noqa: F401
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, DeadlineSet, Organisation
-from workflow.services import admin, alerting, bulk, directory, findings_store, reports, synthetic
+from workflow.services.directory import admin
+from workflow.services import alerts as alerting, bulk, directory, reports
+from workflow.services.alerts import findings_store
+from workflow.cli import synthetic
 
 pytestmark = pytest.mark.db
 TODAY = date(2026, 1, 15)  # the `pin` fixture's day

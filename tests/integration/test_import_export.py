@@ -18,7 +18,8 @@ from tests.integration.helpers import drive, open_case, post_step
 from tests.unit.builders import HAPPY, PERSON, ROSTER, build, edit, vote
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Document, StepRecordRow, User, ViolationRow
-from workflow.services import case_export, directory, imports
+from workflow.services.interchange import excel_export as case_export, excel_import as imports
+from workflow.services import directory
 from workflow.services.errors import Forbidden
 from workflow.steps import STEPS, id_number_valid
 

@@ -427,7 +427,8 @@ def test_gunicorn_serves_a_committee_table_made_in_report_processes(world, ctx, 
     from datetime import date
 
     from tests.integration.test_reports import _b2_case, actor
-    from workflow.services import report_files, reports
+    from workflow.services.reports import files as report_files
+    from workflow.services import reports
     case = open_case(world)
     for step, on, data in HAPPY[1:8]:
         assert post_step(world, case["id"], step, on, data, acknowledge=True,

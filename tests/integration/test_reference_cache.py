@@ -15,7 +15,8 @@ from workflow.persistence import reference
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import HolidayOverride, Organisation
-from workflow.services import access, admin, directory
+from workflow.services.directory import access, admin
+from workflow.services import directory
 
 pytestmark = pytest.mark.db
 TABLES = {

@@ -12,7 +12,8 @@ from tests.unit.builders import HAPPY, PERSON, ROSTER, build, edit, until
 from workflow.persistence.db import db
 from workflow.persistence.models import User
 from workflow.replay import replay
-from workflow.services import reports, statistics
+from workflow.services import reports
+from workflow.services.reports import statistics
 from workflow.services.errors import BadRequest, NotFound
 from workflow.steps import STEPS
 

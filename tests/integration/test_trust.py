@@ -98,7 +98,8 @@ def test_a_document_and_a_step_chained_in_one_transaction_both_hold(ctx, world):
     """A record written after a document in the same transaction (as an import does) links to
     the document, not to the head the case was loaded with."""
     from workflow.persistence.models import Case, Document
-    from workflow.services import cases, directory, history_chain
+    from workflow.services import cases, directory
+    from workflow.services.cases import history_chain
     opened = open_case(world)
     user = directory.user_by_name("sec1")
     case = db.session.get(Case, opened["id"])

@@ -1,10 +1,11 @@
-"""Splitting branches over report processes by their number of cases (services/fanout.py)."""
+"""Splitting branches over report processes by their number of cases
+(services/reports/fanout.py)."""
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.services.fanout import shares
+from workflow.services.reports.fanout import shares
 
 
 @settings(max_examples=200, deadline=None)

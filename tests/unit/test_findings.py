@@ -100,10 +100,10 @@ def test_since_is_the_last_step_or_document_and_other_days_are_refused():
 @PROPERTY
 @given(cases())
 def test_the_stored_form_decodes_to_what_the_snapshot_answers(case):
-    """services/findings_store keeps a snapshot as JSON; read back it must answer the same."""
+    """services/alerts/findings_store keeps a snapshot as JSON: read back, it answers the same."""
     import json
 
-    from workflow.services.findings_store import decode, encode
+    from workflow.services.alerts.findings_store import decode, encode
     h, taken, asked = case
     snap, _ = _taken(h, taken)
     stored = json.loads(json.dumps(encode(snap)))

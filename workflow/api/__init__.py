@@ -11,8 +11,10 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from workflow.persistence.db import db
 from workflow.persistence.models import User
-from workflow.services import audit, cases, committee, decisions, directory, documents, reports
+from workflow.services import cases, committee, directory, reports
+from workflow.services.cases import decisions, documents
 from workflow.services.clock import today
+from workflow.services.directory import audit
 from workflow.services.errors import BadRequest, ServiceError, Unauthenticated
 from workflow.steps import parse_date
 
@@ -118,7 +120,7 @@ def _as_of() -> date:
 
 def audited(action: str, *, case_id: int | None = None, subjects: int = 1,
             detail: str | None = None) -> None:
-    """Log that this request disclosed personal data (services.audit), before answering;
+    """Log that this request disclosed personal data (services.directory.audit), before answering;
     a failure to log fails the request (500 in the one error shape)."""
     audit.record(actor(), action, case_id=case_id, subjects=subjects, channel="api",
                  remote=request.remote_addr, detail=detail)
@@ -252,7 +254,7 @@ def openapi() -> Any:
 @api.get("/export/events.xes")
 @authenticated
 def events_xes() -> Any:
-    from workflow.services.exports import events_xes as build
+    from workflow.services.interchange.xes import events_xes as build
     org = request.args.get("org")
     body = build(actor(), org)
     audited("export_events_xes", subjects=body.count(b"<trace>"),

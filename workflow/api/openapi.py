@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflow.services.audit import Action
+from workflow.services.directory.audit import Action
 from workflow.steps import STEPS
 
 DATE = {"type": "string", "format": "date"}

@@ -270,7 +270,7 @@ class DeadlineSet(db.Model):  # type: ignore[name-defined]
     complete_until: Mapped[date] = mapped_column(sa.Date, index=True)
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # What the rubric reads of the case (workflow/findings.Snapshot, as compact JSON:
-    # services/findings_store.py), so the committee table need not replay every history. It
+    # services/alerts/findings_store.py), so the committee table need not replay every history. It
     # answers for days from `findings_from` to `complete_until` while the case's chain is as
     # long as when it was made: every step and every document lengthens the chain, so a write
     # that did not refresh it is noticed and the case is replayed instead.
@@ -308,7 +308,7 @@ class Exemption(db.Model):  # type: ignore[name-defined]
 
 class PersonalDataAccess(db.Model):  # type: ignore[name-defined]
     """Who read or exported personal data: one row per request that disclosed some (a case
-    page, a list naming people, an export, a backup). Append-only: `services.audit` only
+    page, a list naming people, an export, a backup). Append-only: `services.directory.audit` only
     inserts; the mapper refuses updates and deletes. `org_id` is the actor's organisation at
     the time, so the log's scope does not move when an account moves; `detail` never holds an
     ID number in clear (the service masks anything that looks like one)."""

@@ -12,7 +12,14 @@ from workflow.history import DocumentRef, RosterMember, StepRecord
 from workflow.persistence import reference
 from workflow.persistence.db import db
 from workflow.persistence.models import (
-    Document, HolidayOverride, Organisation, RosterMember as RosterRow, RuleSetting, StepRecordRow,
+    Document,
+    HolidayOverride,
+    Organisation,
+    RuleSetting,
+    StepRecordRow,
+)
+from workflow.persistence.models import (
+    RosterMember as RosterRow,
 )
 from workflow.rulesets import Override, RuleBook, rulebook
 

@@ -1,7 +1,7 @@
 """入党积极分子: cultivation and assessment for at least a year (art. 9–13)."""
 from __future__ import annotations
 
-from workflow.states import Transition, internal
+from workflow.states.transition import Transition, internal
 
 STAGE = "activist"
 ZH, EN = "入党积极分子", "Activist"

@@ -1,7 +1,7 @@
 """入党申请人: from the application letter to designation as an activist (art. 7–8)."""
 from __future__ import annotations
 
-from workflow.states import Transition
+from workflow.states.transition import Transition
 
 STAGE = "applicant"
 ZH, EN = "入党申请人", "Applicant"

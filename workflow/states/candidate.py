@@ -6,7 +6,7 @@ by the rules, so that a step taken out of order is recorded with its violation, 
 """
 from __future__ import annotations
 
-from workflow.states import Transition, internal
+from workflow.states.transition import Transition, internal
 
 STAGE = "candidate"
 ZH, EN = "发展对象", "Development candidate"

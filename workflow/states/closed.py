@@ -6,7 +6,7 @@ history instead.
 """
 from __future__ import annotations
 
-from workflow.states import Transition
+from workflow.states.transition import Transition
 
 STAGE = "closed"
 ZH, EN = "终止", "Closed"

@@ -1,7 +1,7 @@
 """正式党员: converted; what remains is archiving the file (step 25)."""
 from __future__ import annotations
 
-from workflow.states import Transition
+from workflow.states.transition import Transition
 
 STAGE = "full_member"
 ZH, EN = "正式党员", "Full member"

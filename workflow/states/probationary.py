@@ -6,7 +6,7 @@ no look-back into the history: approving `resolved_extend` restarts probation, a
 """
 from __future__ import annotations
 
-from workflow.states import Transition, internal
+from workflow.states.transition import Transition, internal
 
 STAGE = "probationary"
 ZH, EN = "预备党员", "Probationary member"

@@ -7,25 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, redirect, render_template, request, session, url_for
-from flask_babel import Babel, refresh
+from flask import Flask, redirect, render_template, request, session, url_for
+from flask_babel import refresh
 from flask_login import current_user
-from flask_wtf.csrf import CSRFProtect
 
-from workflow.services.errors import ServiceError
-
-babel = Babel()
-csrf = CSRFProtect()
-LANGUAGES = ("zh", "en")
-
-
-def _locale() -> str:
-    lang = session.get("lang")
-    return lang if lang in LANGUAGES else "zh"
+from workflow.extensions import login_manager
+from workflow.web.common import LANGUAGES, audited, babel, csrf, service_error_page
+from workflow.web.common import locale as _locale
 
 
 def register(app: Flask) -> None:
-    from workflow.app import login_manager
     from workflow.web import admin, auth, cases, committee, reports, security, transfer
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
@@ -79,18 +70,5 @@ def _forbidden(exc: Exception) -> Any:
     return render_template("error.html", code=403, message="您没有权限进行此操作。"), 403
 
 
-def service_error_page(exc: ServiceError) -> Any:
-    status = 404 if exc.status == 404 else exc.status
-    return render_template("error.html", code=status, message=exc.message), status
 
-
-def audited(action: str, *, case_id: int | None = None, subjects: int = 1,
-            detail: str | None = None, actor: Any = None) -> None:
-    """Log that this page request disclosed personal data (services.audit): called after the
-    service read succeeded and before the page or file goes out; a failure fails the request."""
-    from workflow.services import audit
-    audit.record(actor or current_user, action, case_id=case_id, subjects=subjects,
-                 channel="web", remote=request.remote_addr, detail=detail)
-
-
-__all__ = ["audited", "g", "register", "service_error_page"]
+__all__ = ["audited", "babel", "csrf", "register", "service_error_page"]

@@ -7,9 +7,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from workflow.rulesets import SETTING_LABELS
-from workflow.services import access, admin, audit, directory
+from workflow.services import directory
+from workflow.services.directory import access, admin, audit
 from workflow.services.errors import Forbidden, NotFound, ServiceError
-from workflow.web import audited
+from workflow.web.common import audited
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(login_required(lambda: None))
@@ -121,7 +122,7 @@ AUDIT_FILTERS = ("user", "case_id", "action", "from", "to")
 
 @bp.get("/audit")
 def audit_log() -> Any:
-    """Who viewed or exported personal data (services.audit): committee organisers and
+    """Who viewed or exported personal data (services.directory.audit): committee organisers and
     auditors see their subtree's accounts, the admin everything; branch accounts get 403."""
     args = {k: (request.args.get(k) or "").strip() for k in AUDIT_FILTERS}
     page = request.args.get("page", "1")

@@ -4,10 +4,20 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
-from workflow.services import decisions, directory
+from workflow.services import directory
+from workflow.services.cases import decisions
 from workflow.services.errors import Invalid
 from workflow.web.forms import LoginForm, PasswordForm
 from workflow.web.security import LOGIN_LIMIT, limiter

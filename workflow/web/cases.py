@@ -7,13 +7,22 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from workflow.persistence import repository as repo
-from workflow.services import cases, decisions, documents, worklist
+from workflow.services import cases
+from workflow.services.cases import decisions, documents
 from workflow.services.clock import today
+from workflow.services.directory import access
 from workflow.services.errors import (
-    Conflict, Forbidden, Invalid, NotFound, ProcedureViolation, ServiceError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ProcedureViolation,
+    ServiceError,
 )
+from workflow.services.reports import worklist
 from workflow.steps import COMMITTEE_DECISIONS, STEPS
-from workflow.web import audited, auth, diagram
+from workflow.web import auth, diagram
+from workflow.web.common import audited
 from workflow.web.forms import CaseForm, decider_value, form_data, step_form
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -78,7 +87,7 @@ def _field_errors(form: Any, exc: ServiceError, prefix: str = "") -> None:
 
 
 def _roster(case_id: int) -> list[tuple[int, str]]:
-    case = cases.access.visible_case(current_user, case_id)
+    case = access.visible_case(current_user, case_id)
     return [(m.id, f"{m.name}（{'正式党员' if m.status == 'full' else '预备党员'}）")
             for m in repo.roster(case.branch_id).values()]
 

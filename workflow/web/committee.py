@@ -6,11 +6,14 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from workflow.services import cases, committee, decisions, exemptions, worklist
+from workflow.services import cases, committee
+from workflow.services.cases import decisions, exemptions
 from workflow.services.clock import today
 from workflow.services.errors import ProcedureViolation, ServiceError
+from workflow.services.reports import worklist
 from workflow.steps import parse_date
-from workflow.web import audited, auth
+from workflow.web import auth
+from workflow.web.common import audited
 from workflow.web.forms import decider_value
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")

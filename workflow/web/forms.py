@@ -6,13 +6,26 @@ from typing import Any
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
-    BooleanField, DateField, DecimalField, Field, FormField, HiddenField, IntegerField,
-    PasswordField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField,
+    BooleanField,
+    DateField,
+    DecimalField,
+    Field,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
 )
-from wtforms import Form, SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from workflow.steps import DOCUMENT_LABELS, Field as StepField, FieldType, StepSpec
+from workflow.steps import DOCUMENT_LABELS, FieldType, StepSpec
+from workflow.steps import Field as StepField
 
 CHOICE_LABELS = {
     "pass": "通过", "fail": "不通过", "approved": "同意", "returned": "退回", "rejected": "不同意",

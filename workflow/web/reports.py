@@ -14,11 +14,15 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request, send_file
 from flask_login import current_user, login_required
 
-from workflow.services import audit, report_files, reports, statistics
+from workflow.services import reports
 from workflow.services.clock import today
+from workflow.services.directory import audit
 from workflow.services.errors import BadRequest, ServiceError
+from workflow.services.reports import files as report_files
+from workflow.services.reports import statistics
 from workflow.steps import parse_date
-from workflow.web import audited, service_error_page, trainings
+from workflow.web import trainings
+from workflow.web.common import audited, service_error_page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 bp.before_request(login_required(lambda: None))

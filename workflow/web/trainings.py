@@ -9,10 +9,11 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from workflow.services import audit, committee
+from workflow.services import committee
 from workflow.services.clock import today
+from workflow.services.directory import audit
 from workflow.services.errors import Invalid, ProcedureViolation, ServiceError
-from workflow.web import audited, service_error_page
+from workflow.web.common import audited, service_error_page
 
 bp = Blueprint("trainings", __name__, url_prefix="/trainings")
 bp.before_request(login_required(lambda: None))

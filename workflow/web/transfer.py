@@ -14,17 +14,26 @@ from pathlib import Path
 from typing import Any
 
 from flask import (
-    Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
-    send_file, url_for,
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
 )
 from flask_login import current_user
 
-from workflow.services import case_export, ical, imports, printables
+from workflow.extensions import login_manager
 from workflow.services.clock import today
 from workflow.services.errors import BadRequest, ServiceError
-from workflow.services.report_files import XLSX
+from workflow.services.interchange import excel_export, excel_import, ical, printables
+from workflow.services.reports.files import XLSX
 from workflow.states import STAGES
-from workflow.web import audited, service_error_page
+from workflow.web.common import audited, service_error_page
 
 bp = Blueprint("transfer", __name__, url_prefix="/transfer")
 bp.register_error_handler(ServiceError, service_error_page)
@@ -35,7 +44,6 @@ TOKEN = re.compile(r"[0-9a-f]{32}")
 @bp.before_request
 def _login() -> Any:
     if request.endpoint not in PUBLIC and not current_user.is_authenticated:
-        from workflow.app import login_manager
         return login_manager.unauthorized()
     return None
 
@@ -54,7 +62,7 @@ def index() -> Any:
 
 @bp.get("/template.xlsx")
 def template() -> Any:
-    return _file(imports.template(), XLSX, "import-template.xlsx")
+    return _file(excel_import.template(), XLSX, "import-template.xlsx")
 
 
 def _stash(data: bytes) -> str:
@@ -79,7 +87,7 @@ def upload() -> Any:
         flash("请选择要导入的 Excel 文件", "error")
         return redirect(url_for("transfer.index"))
     data = upload.read()
-    report = imports.preview(current_user, data)
+    report = excel_import.preview(current_user, data)
     c = report["counts"]
     audited("import_preview", subjects=len(report["rows"]),
             detail=f"{upload.filename}：新 {c['new']}，已有 {c['existing']}，拒绝 {c['refused']}")
@@ -92,8 +100,8 @@ def upload() -> Any:
 def confirm() -> Any:
     path = _stashed(request.form.get("token", ""))
     try:
-        report = imports.confirm(current_user, path.read_bytes())
-    except imports.ImportRefused as exc:
+        report = excel_import.confirm(current_user, path.read_bytes())
+    except excel_import.ImportRefused as exc:
         return render_template("transfer/preview.html", report=exc.report, token="",
                                filename=""), 422
     path.unlink(missing_ok=True)
@@ -107,12 +115,12 @@ def cases_file() -> Any:
     args = {k: request.args.get(k) or None for k in ("branch", "stage", "q")}
     detail = " ".join(f"{k}={v}" for k, v in args.items() if v) or None
     if request.args.get("format") == "import":
-        data = case_export.export_import_format(current_user, **args)
+        data = excel_export.export_import_format(current_user, **args)
         audited("export_import_format",
-                subjects=len(case_export.scoped_cases(current_user, **args)), detail=detail)
+                subjects=len(excel_export.scoped_cases(current_user, **args)), detail=detail)
         return _file(data, XLSX, "cases-import-format.xlsx")
-    data = case_export.export_list(current_user, **args)
-    audited("export_case_list", subjects=len(case_export.scoped_cases(current_user, **args)),
+    data = excel_export.export_list(current_user, **args)
+    audited("export_case_list", subjects=len(excel_export.scoped_cases(current_user, **args)),
             detail=detail)
     return _file(data, XLSX, "cases.xlsx")
 

@@ -1,0 +1,248 @@
+"""Flask commands: thin wrappers that call one service and turn its errors into one stderr line."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from workflow.persistence.db import db
+from workflow.services import cases, directory
+from workflow.services.clock import today
+from workflow.services.errors import ServiceError
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """User mistakes become one readable line and exit status 1, never a traceback."""
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ServiceError as exc:
+            db.session.rollback()
+            fields = "; ".join(f"{k}: {v}" for k, v in exc.extra.get("fields", {}).items())
+            raise click.ClickException(exc.message + (f" ({fields})" if fields else "")) from None
+    return wrapper
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("日期格式应为 YYYY-MM-DD") from None
+
+
+orgs = AppGroup("orgs", help="Organisations (党组织).")
+users = AppGroup("users", help="User accounts.")
+tokens = AppGroup("tokens", help="API tokens.")
+alerts = AppGroup("alerts", help="Deadline alerts.")
+
+
+@orgs.command("create")
+@click.option("--code", required=True)
+@click.option("--name", required=True)
+@click.option("--kind", required=True, type=click.Choice(directory.ORG_KINDS))
+@click.option("--parent")
+@friendly
+def orgs_create(code: str, name: str, kind: str, parent: str | None) -> None:
+    org = directory.create_org(code, name, kind, parent)
+    click.echo(f"created {org.kind} {org.code} {org.name}")
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True)
+@click.option("--org", required=True)
+@click.option("--shared", is_flag=True, help="an account used by several people (office account)")
+@friendly
+def users_create(username: str, password: str, role: str, org: str, shared: bool) -> None:
+    user = directory.create_user(username, password, role, org, shared=shared)
+    click.echo(f"created user {user.username} ({user.role}) in {user.org.code}"
+               + (" [shared]" if user.shared else ""))
+
+
+@users.command("set-shared")
+@click.option("--username", required=True)
+@click.option("--shared/--personal", default=True,
+              help="shared: used by several people, so committee decisions must name the person")
+@friendly
+def users_set_shared(username: str, shared: bool) -> None:
+    """Mark an account as shared (office account) or personal."""
+    user = directory.set_shared(username, shared)
+    click.echo(f"user {user.username} is {'shared' if user.shared else 'personal'}")
+
+
+@users.command("link")
+@click.option("--username", required=True)
+@click.option("--member", "member_id", required=True, type=int, help="roster member id")
+@friendly
+def users_link(username: str, member_id: int) -> None:
+    """Link an account to the roster member behind it (separation of duties)."""
+    user = directory.link_member(username, member_id)
+    click.echo(f"linked {user.username} to roster member {member_id}")
+
+
+exemptions_group = AppGroup("exemptions", help="Separation-of-duties exemptions.")
+
+
+@exemptions_group.command("grant")
+@click.option("--org", required=True)
+@click.option("--rule", required=True)
+@click.option("--reason", required=True)
+@click.option("--by", "granted_by", required=True, help="the committee organiser granting it")
+@friendly
+def exemptions_grant(org: str, rule: str, reason: str, granted_by: str) -> None:
+    from workflow.services.cases import exemptions
+    row = exemptions.grant(directory.user_by_name(granted_by), org, rule, reason)
+    click.echo(f"exemption {row['id']}: {row['org']} {row['rule']}")
+
+
+@tokens.command("create")
+@click.option("--username", required=True)
+@friendly
+def tokens_create(username: str) -> None:
+    click.echo(directory.create_token(username))
+
+
+@alerts.command("scan")
+@click.option("--as-of", "as_of")
+@friendly
+def alerts_scan(as_of: str | None) -> None:
+    from workflow.services.alerts import scan
+    summary = scan(_date(as_of) or today(), chunk=int(current_app.config["ALERT_SWEEP_CHUNK"]))
+    click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+@click.command("rubric")
+@click.option("--org", required=True)
+@click.option("--year", required=True, type=int)
+@click.option("--as-of", "as_of")
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def rubric_cmd(org: str, year: int, as_of: str | None, as_json: bool) -> None:
+    from workflow.services.reports import system_rubric
+    result = system_rubric(org, year, _date(as_of) or today())
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{result['org']} {result['year']} 年度考核（截至 {result['as_of']}）")
+    for key, item in result["items"].items():
+        click.echo(f"  第 {key} 项：{item['score']} / {item['max']}")
+        for d in item["deductions"]:
+            click.echo(f"    -{d['points']}  案件 {d['case_id']}  {d['rule']}  {d['message']}")
+
+
+@click.command("rederive")
+@click.option("--fix", is_flag=True, help="also rewrite the cached stage/state")
+@friendly
+def rederive_cmd(fix: bool) -> None:
+    """Replay every case and report where the cached state differs from its history."""
+    mismatches = cases.rederive(fix)
+    for case_id, cached, replayed in mismatches:
+        click.echo(f"case {case_id}: cached {cached} != replayed {replayed}")
+    click.echo(f"{len(mismatches)} mismatch(es)")
+    if mismatches and not fix:
+        raise SystemExit(1)
+
+
+@click.command("seed-demo")
+@friendly
+def seed_demo_cmd() -> None:
+    """Load the demo committee, branches, people and ~40 cases (idempotent)."""
+    from workflow.cli.demo import seed
+    for line in seed():
+        click.echo(line)
+
+
+@click.command("backup")
+@click.option("--to", "target", required=True, help="file to write")
+@friendly
+def backup_cmd(target: str) -> None:
+    """Take a consistent online backup (SQLite backup API or pg_dump)."""
+    from workflow.services.directory import audit
+    from workflow.services.interchange import backup
+    # logged first: a backup holds everyone's data, and the copy then contains its own entry
+    audit.record(None, "backup", subjects=_case_count(), channel="cli",
+                 detail=f"{_os_user()} → {Path(target).name}")
+    click.echo(f"backup written to {backup.backup(target)}")
+
+
+def _case_count() -> int:
+    from workflow.persistence.models import Case
+    return db.session.execute(db.select(db.func.count()).select_from(Case)).scalar() or 0
+
+
+def _os_user() -> str:
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        return "?"
+
+
+@click.command("restore")
+@click.option("--from", "source", required=True)
+@click.option("--yes", is_flag=True, help="confirm replacing the current data")
+@friendly
+def restore_cmd(source: str, yes: bool) -> None:
+    """Replace the database's contents with a backup (stop the web and workers first)."""
+    from workflow.services.interchange import backup
+    if not yes:
+        raise click.ClickException("恢复会覆盖当前数据，请确认后加 --yes")
+    backup.restore(source)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from workflow.services.directory import audit
+    try:  # the restored log ends when the backup was taken: say here that it was replaced
+        audit.record(None, "restore", subjects=_case_count(), channel="cli",
+                     detail=f"{_os_user()} ← {Path(source).name}")
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise click.ClickException(f"已从 {source} 恢复，但无法写入访问记录：请先运行 "
+                                   "flask --app wsgi db upgrade") from None
+    click.echo(f"restored from {source}")
+
+
+@click.command("seed-synthetic")
+@click.option("--cases", "n", required=True, type=click.IntRange(1, 5_000_000))
+@click.option("--seed", "seed_value", default=1, type=int)
+@click.option("--prefix", default="S", help="organisation code prefix (one run per prefix)")
+@friendly
+def seed_synthetic_cmd(n: int, seed_value: int, prefix: str) -> None:
+    """Bulk-insert N realistic synthetic cases (benchmarks)."""
+    from workflow.cli import synthetic
+    result = synthetic.seed(n, seed_value, today(), prefix)
+    click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+
+
+@click.command("verify")
+@click.option("--org", help="only this organisation's subtree")
+@friendly
+def verify_cmd(org: str | None) -> None:
+    """Recompute every case's hash chain; report the first broken link per case."""
+    from workflow.services.cases import history_chain
+    checks, heads = history_chain.verify(org)
+    broken = [c for c in checks if not c.ok]
+    for c in broken:
+        where = f"{c.kind} #{c.record_id}" if c.record_id else "chain head"
+        click.echo(f"case {c.case_id}: broken at {where}: {c.reason}")
+    for code, head in heads.items():
+        click.echo(f"org {code} head {head}")
+    click.echo(f"{len(checks)} case(s) checked, {len(broken)} broken")
+    if broken:
+        raise SystemExit(1)
+
+
+def register(app: Flask) -> None:
+    for command in (orgs, users, tokens, alerts, exemptions_group, rubric_cmd, rederive_cmd, seed_demo_cmd,
+                    backup_cmd, restore_cmd, seed_synthetic_cmd, verify_cmd):
+        app.cli.add_command(command)

@@ -1,0 +1,322 @@
+"""Deadline rows: each open case's deadlines kept as rows (`deadlines`) and its findings on its
+deadline set, rewritten in the transaction that changes the case, marked stale by a rule or
+holiday change and rebuilt in chunks.
+
+Replaying every open case each day would cost the whole history of the system per sweep, so the
+sweep (`alerts.sweep`) and the alert list read these rows by an indexed range on `due_on`.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from importlib import import_module
+from typing import Any
+
+import sqlalchemy as sa
+
+from workflow import alerts
+from workflow.findings import snapshot
+from workflow.history import (
+    Deadline,
+    DocumentRef,
+    Replay,
+    Responsible,
+    StepRecord,
+)
+from workflow.persistence import reference
+from workflow.persistence import repository as repo
+from workflow.persistence.db import db
+from workflow.persistence.models import (
+    Case,
+    DeadlineBackfill,
+    DeadlineRow,
+    DeadlineSet,
+    Organisation,
+    utcnow,
+)
+from workflow.replay import deadlines_of, fold
+from workflow.services import clock
+from workflow.services.alerts import findings_store
+
+OPEN_STAGES = ("applicant", "activist", "candidate", "probationary")
+
+
+# The widest alert window: a row due later than as_of + this cannot alert on as_of.
+LOOKAHEAD_DAYS = max(max(w) for w in (*alerts.WINDOWS.values(), alerts.DEFAULT_WINDOW))
+# Recurring windows are derived this far ahead, so an idle case's rows stay complete for about
+# a year; the sweep rebuilds the sets whose `complete_until` has passed.
+HORIZON_DAYS = 400
+
+
+def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
+                      today: date | None = None, rulebook: Any = None,
+                      calendar: Any = None,
+                      documents: Sequence[DocumentRef] | None = None) -> int:
+    """Rewrite `case`'s deadline rows and findings from its history. Flushes, never commits.
+
+    Call it inside the transaction that changed the case (a step or a document), after the
+    change is in the session, so rows and history commit together. `replay_` is the caller's
+    replay of the changed history at today (its records are reused); without it the history
+    is read again, as are the documents unless given. The rows are derived up to a horizon,
+    not just today, so that the next assessment window already has a row before it comes due.
+    `rulebook` and `calendar`, when the caller already read them for this case, save reading
+    them again. Returns the number of deadline rows written.
+    """
+    if replay_ is None:
+        _lock_set(case.id)  # first: serialises refreshers of one case before anything is read
+        db.session.flush()
+        db.session.refresh(case)
+        records: Sequence[StepRecord] = [repo.to_record(r) for r in repo.step_rows(case.id)]
+    else:
+        # the history is this transaction's own write (the case row's version guard keeps
+        # other writers out); the set row is still locked before any deadline row is touched
+        records = replay_.effective
+    if documents is None:
+        documents = repo.to_documents(repo.document_rows(case.id))
+    known_on = max((r.occurred_on for r in records), default=None)
+    start = max(today or clock.today(), known_on or date.min)
+    horizon = start + timedelta(days=HORIZON_DAYS)
+    derived = fold(records, horizon, rulebook=rulebook or repo.rulebook_for(case.branch_id),
+                   calendar=calendar or repo.working_calendar(), validate=False)
+    snap = snapshot(derived, documents, start)
+    _lock_set(case.id, {"case_version": case.version, "known_on": known_on,
+                        "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
+                        **findings_store.set_values(snap, case.chain_length)})
+    db.session.execute(_delete_rows(), {"case_id": case.id})
+    rows = _rows(case, deadlines_of(derived)) if derived.stage in OPEN_STAGES else []
+    if rows:  # Core executemany: one statement, whichever columns are NULL
+        db.session.execute(_insert_rows(), rows)
+    return len(rows)
+
+
+@functools.cache
+def _delete_rows() -> Any:
+    table = DeadlineRow.__table__
+    return sa.delete(table).where(table.c.case_id == sa.bindparam("case_id"))
+
+
+@functools.cache
+def _insert_rows() -> Any:
+    return sa.insert(DeadlineRow.__table__)
+
+
+def _rows(case: Case, deadlines: Sequence[Deadline]) -> list[dict[str, Any]]:
+    return _rows_for(case.id, case.branch_id, repo.ancestors(case.branch_id)[-1], deadlines)
+
+
+def _rows_for(case_id: int, branch_id: int, committee: int,
+              deadlines: Sequence[Deadline]) -> list[dict[str, Any]]:
+    return [{"case_id": case_id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
+             "responsible": d.responsible.value,
+             "org_id": committee if d.responsible is Responsible.COMMITTEE else branch_id,
+             "met": d.met_on is not None, "met_on": d.met_on} for d in deadlines]
+
+
+def _lock_sets(case_ids: Sequence[int]) -> None:
+    """`_lock_set` for a chunk: one statement on SQLite and PostgreSQL."""
+    dialect = sql_dialect()
+    if dialect is None:
+        for case_id in case_ids:
+            _lock_set(case_id)
+        return
+    now = utcnow()
+    stmt = dialect.insert(DeadlineSet).values(
+        [{"case_id": i, "case_version": -1, "complete_until": date.min, "refreshed_at": now}
+         for i in case_ids])
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=["case_id"], set_={"refreshed_at": stmt.excluded.refreshed_at}))
+
+
+def _lock_set(case_id: int, final: dict[str, Any] | None = None) -> None:
+    """Insert-or-update the case's set row: the row lock orders concurrent refreshers.
+    Without `final` (what the rows are being rebuilt from) it only touches the row."""
+    values = {"case_id": case_id, "case_version": -1, "complete_until": date.min,
+              "known_on": None, "refreshed_at": utcnow(), "findings": None,
+              "findings_from": None, "chain_length": None, "findings_version": None,
+              **(final or {})}
+    changes = {k: v for k, v in values.items() if k != "case_id" and (final or k == "refreshed_at")}
+    dialect = sql_dialect()
+    if dialect is not None:
+        db.session.execute(_upsert_set(dialect.__name__, final is not None), values)
+        return
+    exists = DeadlineSet.case_id == case_id
+    fresh = _not_stale(DeadlineSet.__table__) if final else sa.true()
+    done = changed(sa.update(DeadlineSet).where(exists, fresh).values(**changes))
+    if done == 0 and db.session.execute(sa.select(DeadlineSet.case_id).where(exists)
+                                        ).first() is None:
+        db.session.execute(sa.insert(DeadlineSet).values(**values))
+
+
+def _not_stale(table: Any) -> Any:
+    """A set a writer may overwrite: not marked stale by a rule or holiday change
+    (`invalidate_deadlines`), or only the placeholder a lock inserted (version -1)."""
+    return sa.or_(table.c.complete_until > date.min, table.c.case_version == -1)
+
+
+@functools.cache
+def _upsert_set(dialect_module: str, final: bool) -> Any:
+    """Built once per dialect: every write runs it."""
+    table = DeadlineSet.__table__
+    columns = ("case_id", "case_version", "complete_until", "known_on", "refreshed_at",
+               "findings", "findings_from", "chain_length", "findings_version")
+    stmt = import_module(dialect_module).insert(table).values(
+        {c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
+    changed = columns[1:] if final else ("refreshed_at",)
+    # a set marked stale (a rule or holiday change committed after this writer read them)
+    # stays stale: only a rebuild, which reads the settings after taking the lock, clears it
+    keep_stale = _not_stale(table) if final else None
+    return stmt.on_conflict_do_update(index_elements=["case_id"],
+                                      set_={c: stmt.excluded[c] for c in changed},
+                                      where=keep_stale)
+
+
+def refresh_all_deadlines(today: date | None = None) -> int:
+    """Rebuild every case's rows and findings now (after an upgrade that added them, or
+    `rederive --fix`): closed cases have findings too, the rubric counts their past. A
+    rule-setting or holiday change marks sets stale instead (`invalidate_deadlines`)."""
+    ids = db.session.execute(sa.select(Case.id).order_by(Case.id)).scalars().all()
+    count = _refresh_chunked(ids, today)
+    closed = sa.select(Case.id).where(Case.stage.not_in(OPEN_STAGES)).scalar_subquery()
+    db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(closed)))
+    db.session.add(DeadlineBackfill(cases=count))
+    db.session.commit()
+    return count
+
+
+def invalidate_deadlines(org_ids: Sequence[int] | None = None) -> int:
+    """Rule settings or holidays changed: the rows of the cases they reach (under `org_ids`,
+    or every case) may hold wrong due dates. One statement marks their sets for rebuilding
+    (a horizon that has passed) instead of replaying them all inside the admin's request,
+    which at 100k cases outlasts any web timeout; `rebuild_stale` (beat, every few minutes)
+    and, failing that, the sweep's catch-up rebuild them before any alert is computed."""
+    stmt = sa.update(DeadlineSet).values(complete_until=date.min)
+    if org_ids is not None:
+        stmt = stmt.where(DeadlineSet.case_id.in_(
+            sa.select(Case.id).where(Case.branch_id.in_(list(org_ids))).scalar_subquery()))
+    return changed(stmt.execution_options(synchronize_session=False))
+
+
+def rebuild_stale(as_of: date | None = None) -> int:
+    """Rebuild the sets marked stale (or past their horizon); cheap when there are none."""
+    return catch_up(as_of or clock.today())
+
+
+def stale_deadline_cases() -> list[int]:
+    """Open cases whose rows are missing or were built from another version of the case, or
+    whose findings missed a step or document since: for `flask rederive`, which checks every
+    cache against the history (a full scan, on purpose), and for the concurrency tests."""
+    s = DeadlineSet
+    return list(db.session.execute(
+        sa.select(Case.id).outerjoin(s, s.case_id == Case.id)
+        .where(Case.stage.in_(OPEN_STAGES),
+               sa.or_(s.case_id.is_(None), s.case_version != Case.version,
+                      s.chain_length.is_distinct_from(Case.chain_length)))
+        .order_by(Case.id)).scalars())
+
+
+def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
+    """Rebuild many cases' rows a chunk at a time: one read of the chunk's histories, one
+    delete and one insert, one commit, so neither the database nor a writer waits for long.
+
+    Each chunk first touches its cases' set rows (the lock `refresh_deadlines` takes), then
+    reads: a writer that changed a case meanwhile refreshes it again after us, so the newer
+    rows win."""
+    from workflow.services.bulk import CHUNK, document_refs
+    from workflow.services.bulk import histories as read_histories
+    root = committee_finder()
+    count = 0
+    for start in range(0, len(case_ids), CHUNK):
+        ids = list(case_ids[start:start + CHUNK])
+        _lock_sets(ids)
+        # read after the lock, per chunk: a rule or holiday change committed meanwhile is
+        # either seen here or marks these sets stale after this chunk commits
+        reference.forget()
+        calendar = repo.working_calendar()
+        books: dict[int, Any] = {}
+        cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version,
+                                             Case.chain_length)
+                                   .where(Case.id.in_(ids))).all()
+        histories = read_histories([c.id for c in cases])
+        documents = document_refs([c.id for c in cases])
+        rows: list[dict[str, Any]] = []
+        sets: list[dict[str, Any]] = []
+        for case in cases:
+            records = histories[case.id]
+            known_on = max((r.occurred_on for r in records), default=None)
+            first = max(today or clock.today(), known_on or date.min)
+            horizon = first + timedelta(days=HORIZON_DAYS)
+            if case.branch_id not in books:
+                books[case.branch_id] = repo.rulebook_for(case.branch_id)
+            derived = fold(records, horizon, rulebook=books[case.branch_id],
+                           calendar=calendar, validate=False)
+            if derived.stage in OPEN_STAGES:
+                committee = root(case.branch_id)
+                rows += _rows_for(case.id, case.branch_id, committee, deadlines_of(derived))
+            snap = snapshot(derived, documents[case.id], first)
+            sets.append({"b_case_id": case.id, "case_version": case.version,
+                         "known_on": known_on, "refreshed_at": utcnow(),
+                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
+                         **findings_store.set_values(snap, case.chain_length)})
+        db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(ids)))
+        if rows:
+            db.session.execute(sa.insert(DeadlineRow), rows)
+        if sets:
+            table = DeadlineSet.__table__  # Core executemany, not the ORM's bulk update
+            db.session.execute(
+                sa.update(table).where(table.c.case_id == sa.bindparam("b_case_id"))
+                .values(case_version=sa.bindparam("case_version"),
+                        known_on=sa.bindparam("known_on"),
+                        complete_until=sa.bindparam("complete_until"),
+                        refreshed_at=sa.bindparam("refreshed_at"),
+                        findings=sa.bindparam("findings", type_=table.c.findings.type),
+                        findings_from=sa.bindparam("findings_from"),
+                        chain_length=sa.bindparam("chain_length"),
+                        findings_version=sa.bindparam("findings_version")), sets)
+        db.session.commit()
+        count += len(cases)
+    return count
+
+
+def catch_up(as_of: date) -> int:
+    """Rebuild the sets the sweep cannot trust for `as_of`: all of them when no full rebuild
+    was ever recorded (a database from before deadline rows or findings), else only those
+    whose horizon has passed or that were marked stale (an indexed range on `complete_until`)
+    and those whose findings another version of the rule code made; closed cases' too: their
+    findings keep the committee table from replaying them."""
+    count = 0
+    if db.session.execute(sa.select(DeadlineBackfill.id).limit(1)).first() is None:
+        count += refresh_all_deadlines()
+    expired = db.session.execute(
+        sa.select(DeadlineSet.case_id)
+        .where(sa.or_(DeadlineSet.complete_until < as_of, findings_store.outdated()))
+        .order_by(DeadlineSet.case_id)).scalars().all()
+    return count + _refresh_chunked(expired, max(clock.today(), as_of))
+
+
+def sql_dialect() -> Any:
+    """The dialect module with INSERT … ON CONFLICT (SQLite, PostgreSQL), or None."""
+    name = db.session.get_bind().dialect.name
+    return import_module(f"sqlalchemy.dialects.{name}") if name in ("sqlite", "postgresql") \
+        else None
+
+
+def changed(statement: Any) -> int:
+    """Rows an UPDATE changed."""
+    result: sa.CursorResult[Any] = db.session.execute(statement)  # type: ignore[assignment]
+    return int(result.rowcount or 0)
+
+
+def committee_finder() -> Callable[[int], int]:
+    """org id → the committee at the top of its chain, from one read of the organisations."""
+    parents: dict[int, int | None] = {
+        org_id: parent for org_id, parent in
+        db.session.execute(sa.select(Organisation.id, Organisation.parent_id))}
+
+    def root(org_id: int) -> int:
+        seen = {org_id}
+        while (parent := parents.get(org_id)) is not None and parent not in seen:
+            seen.add(parent)
+            org_id = parent
+        return org_id
+    return root

@@ -1,0 +1,149 @@
+"""Case findings kept on the case's deadline set (`deadline_sets.findings`), read by reports.
+
+The committee table scores every case its branches ever held. Replaying each history for that
+costs about fifty microseconds per step record; reading one compact value per case costs less
+than streaming its records. A case's findings are trusted for a day when they were made from
+everything the case had by then (`findings_from`), the day is inside their horizon
+(`complete_until`, which a rule or holiday change resets), no step or document was chained
+since (`chain_length`) and the same rule code made them (`findings_version`); every other case
+is replayed, so a missed refresh costs time, not a wrong score. They are written by the same
+statement that writes the set (services/alerts/deadline_rows), which never clears a stale mark.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import date
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from workflow.findings import Findings, Snapshot
+from workflow.history import Paperwork, Responsible, Violation
+from workflow.persistence.db import db
+from workflow.persistence.models import Case, DeadlineSet, Organisation
+from workflow.rubric import Scored
+
+_RESPONSIBLE = {r.value: r for r in Responsible}
+
+
+@functools.cache
+def derivation() -> str:
+    """Which code and holiday data derive findings: a digest of the workflow core's sources
+    and chinesecalendar's version. Kept with each snapshot; a deploy that changes a rule, a
+    deadline or the official calendar makes every older snapshot untrusted (replayed) until
+    the catch-up rebuilds it, instead of the rubric disagreeing with the case page."""
+    import workflow
+    root = Path(workflow.__file__).parent
+    digest = hashlib.sha256(metadata.version("chinesecalendar").encode())
+    for path in sorted([*root.glob("*.py"), *root.glob("states/*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def encode(snap: Snapshot) -> dict[str, Any]:
+    """The snapshot as JSON: lists, not objects, and ISO dates (read back for every case of a
+    committee table, so it is kept small and quick to decode)."""
+    def day(d: date | None) -> str | None:
+        return d.isoformat() if d else None
+    return {
+        "org": snap.org,
+        "orgs": [[day(since), org] for since, org in snap.orgs],
+        "violations": [[v.rule, v.responsible.value, v.step_seq, day(v.on), v.detail,
+                        day(v.due_on), v.org] for v in snap.violations],
+        "misses": [[v.rule, v.responsible.value, day(v.due_on), v.detail, v.org]
+                   for v in snap.misses],
+        "paperwork": [[p.step_seq, p.step, day(p.on), list(p.missing), p.responsible.value,
+                       p.org] for p in snap.paperwork],
+        "attended": sorted(snap.attended, key=repr),
+    }
+
+
+def set_values(snap: Snapshot, chain_length: int) -> dict[str, Any]:
+    """The deadline-set columns that keep a snapshot (one writer: `alerting`'s set upserts)."""
+    return {"findings": encode(snap), "findings_from": snap.since,
+            "chain_length": chain_length, "findings_version": derivation()}
+
+
+def decode(value: dict[str, Any], as_of: date,
+           years: frozenset[int] | None = None) -> Findings:
+    """What a replay on `as_of` would give the rubric: record violations, then the deadlines
+    that passed before `as_of` (a replay's order); with `years`, only the violations and
+    paperwork the rubric counts in those years (it scores by the year of the step or due date),
+    so that a table of one year does not build every other year's."""
+    iso, who = date.fromisoformat, _RESPONSIBLE
+    wanted = (lambda day: True) if years is None else (lambda day: int(day[:4]) in years)
+    violations = [Violation(rule, who[r], seq, iso(on), detail, iso(due) if due else None, org)
+                  for rule, r, seq, on, detail, due, org in value["violations"]
+                  if wanted(due or on)]
+    passed = as_of.isoformat()  # ISO dates compare as the dates do
+    violations += [Violation(rule, who[r], None, iso(due), detail, iso(due), org)
+                   for rule, r, due, detail, org in value["misses"]
+                   if due < passed and wanted(due)]
+    return Findings(
+        value["org"], tuple((iso(since), org) for since, org in value["orgs"]),
+        tuple(violations),
+        tuple(Paperwork(seq, step, iso(on), tuple(missing), who[r], org)
+              for seq, step, on, missing, r, org in value["paperwork"] if wanted(on)),
+        frozenset(value["attended"]))
+
+
+def _trusted(as_of: date) -> Any:
+    """Findings made from everything the case had by `as_of`, inside their horizon, and no
+    step or document chained since."""
+    s = DeadlineSet
+    return sa.and_(s.findings.is_not(None), s.findings_from <= as_of,
+                   s.complete_until >= as_of, s.chain_length == Case.chain_length,
+                   s.findings_version == derivation())
+
+
+def outdated() -> Any:
+    """Sets whose findings another version of the code made (or none yet): the catch-up
+    rebuilds them. Written as ranges, so the index on the version serves it."""
+    v = DeadlineSet.findings_version
+    return sa.or_(v.is_(None), v < derivation(), v > derivation())
+
+
+def _trusted_flag(as_of: date) -> Any:
+    """`_trusted` as true or false, never NULL (a case without a set, or a NULL column)."""
+    return sa.case((_trusted(as_of), True), else_=False)
+
+
+def scored(scope: Any, as_of: date, years: list[int] | None = None) -> dict[int, Scored]:
+    """Every case `scope` (a condition on Case) selects, as the rubric sees it on `as_of` for
+    `years` (all when None): trusted findings decoded, the other cases replayed. One read
+    decides both, so a case whose findings are rebuilt meanwhile is still counted once."""
+    from workflow.services.bulk import collector_paused, replay_cases
+    s = DeadlineSet
+    result: dict[int, Scored] = {}
+    wanted = None if years is None else frozenset(years)
+    others = []
+    with collector_paused():  # many small objects kept until the report is built
+        for case_id, branch_id, code, value, trusted in db.session.execute(
+                sa.select(Case.id, Case.branch_id, Organisation.code, s.findings,
+                          _trusted_flag(as_of))
+                .join(Organisation, Organisation.id == Case.branch_id)
+                .outerjoin(s, s.case_id == Case.id).where(scope)):
+            if trusted:
+                result[case_id] = decode(value, as_of, wanted)
+            else:
+                others.append((case_id, branch_id, code))
+    if others:
+        result.update(replay_cases(sorted(others), as_of))
+    return result
+
+
+def to_replay(branch_ids: list[int], as_of: date) -> dict[int, int]:
+    """Cases per branch whose findings cannot be trusted on `as_of`: what a report over these
+    branches must replay (services/reports/fanout.py weighs its processes by it; reading the others'
+    findings is cheaper than starting a process)."""
+    if not branch_ids:
+        return {}
+    s = DeadlineSet
+    rows = db.session.execute(
+        sa.select(Case.branch_id, sa.func.count()).outerjoin(s, s.case_id == Case.id)
+        .where(Case.branch_id.in_(branch_ids), sa.not_(_trusted_flag(as_of)))
+        .group_by(Case.branch_id))
+    return {branch_id: n for branch_id, n in rows}

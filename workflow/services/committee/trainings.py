@@ -1,0 +1,148 @@
+"""Training courses (item 14) the committee runs for activists.
+
+Attendance is a recorded step (`training_attended`) on the activist's case, so the rubric reads
+it from the history like everything else; the course row only says who was invited and when.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from workflow.persistence import repository as repo
+from workflow.persistence.db import db
+from workflow.persistence.models import Case, Training, TrainingInvitee, User
+from workflow.replay import apply_corrections
+from workflow.services import cases
+from workflow.services.directory import access
+from workflow.services.errors import BadRequest, Forbidden, Invalid, NotFound
+from workflow.steps import is_id, parse_date
+
+
+def _training_view(t: Training, invitees: list[int]) -> dict[str, Any]:
+    return {"id": t.id, "title": t.title, "start_on": t.start_on.isoformat(),
+            "end_on": t.end_on.isoformat(), "hours": t.hours, "org": access_code(t.org_id),
+            "invitees": invitees}
+
+
+def access_code(org_id: int) -> str:
+    from workflow.persistence.models import Organisation
+    org = db.session.get(Organisation, org_id)
+    return org.code if org else ""
+
+
+def create_training(actor: User, body: Any) -> dict[str, Any]:
+    access.require_committee(actor)
+    if not isinstance(body, dict):
+        raise BadRequest("请求体必须是对象")
+    start, end = parse_date(body.get("start_on")), parse_date(body.get("end_on"))
+    errors = {}
+    if not isinstance(body.get("title"), str) or not body["title"].strip():
+        errors["title"] = "必填"
+    if start is None:
+        errors["start_on"] = "必须是有效日期"
+    if end is None or (start and end < start):
+        errors["end_on"] = "必须是不早于开始日期的有效日期"
+    hours = body.get("hours")
+    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or hours <= 0:
+        errors["hours"] = "必须是正数"
+    invitees = body.get("invitees", [])
+    if not isinstance(invitees, list) or not all(is_id(i) for i in invitees):
+        errors["invitees"] = "必须是案件编号列表"
+    if errors:
+        raise Invalid("培训班信息不正确", errors)
+    invited = [access.visible_case(actor, i) for i in dict.fromkeys(invitees)]
+    not_activists = [c.id for c in invited if c.stage != "activist"]
+    if not_activists:
+        raise Invalid("只能邀请入党积极分子", {"invitees": f"这些案件不是积极分子：{not_activists}"})
+    assert start and end
+    t = Training(org_id=actor.org_id, title=body["title"].strip(), start_on=start, end_on=end,
+                 hours=float(hours))
+    db.session.add(t)
+    db.session.flush()
+    for c in invited:
+        db.session.add(TrainingInvitee(training_id=t.id, case_id=c.id))
+    db.session.commit()
+    return _training_view(t, [c.id for c in invited])
+
+
+def record_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any]:
+    access.require_committee(actor)
+    t = db.session.get(Training, training_id)
+    if t is None or t.org_id not in access.subtree_ids(actor.org_id):
+        raise NotFound(f"培训班 {training_id} 不存在")
+    if not isinstance(body, dict) or not isinstance(body.get("attended"), bool):
+        raise Invalid("出勤信息不正确", {"attended": "必须是 true 或 false"})
+    case_id = body.get("case_id")
+    invited = db.session.get(TrainingInvitee, (training_id, case_id)) if is_id(case_id) else None
+    if invited is None:
+        raise Invalid("该案件不在培训班邀请名单中", {"case_id": "不在邀请名单中"})
+    data = {"training_id": t.id, "attended": body["attended"], "hours": t.hours if body["attended"] else 0}
+    return cases.record_step(actor, case_id, "training_attended", t.end_on.isoformat(), data,
+                             acknowledge=bool(body.get("acknowledge")), reason=body.get("reason"))
+
+
+def trainings_for_rubric(committee_ids: set[int]) -> list[Training]:
+    return list(db.session.execute(
+        db.select(Training).where(Training.org_id.in_(committee_ids))).scalars())
+
+
+def _require_reader(actor: User) -> None:
+    """Courses are the committee's: its organisers run them, its auditors read them."""
+    if actor.role not in (access.Role.COMMITTEE_ORGANIZER, access.Role.AUDITOR):
+        raise Forbidden("只有上级党委可以查看培训班")
+
+
+def _visible_training(actor: User, training_id: int) -> Training:
+    _require_reader(actor)
+    t = db.session.get(Training, training_id)
+    if t is None or t.org_id not in access.subtree_ids(actor.org_id):
+        raise NotFound(f"培训班 {training_id} 不存在")
+    return t
+
+
+def training_list(actor: User) -> list[dict[str, Any]]:
+    _require_reader(actor)
+    rows = db.session.execute(db.select(Training).where(
+        Training.org_id.in_(access.subtree_ids(actor.org_id)))
+        .order_by(Training.start_on.desc(), Training.id.desc())).scalars()
+    return [{**_training_view(t, []), "invited": len(_invited(t.id))} for t in rows]
+
+
+def _invited(training_id: int) -> list[int]:
+    return list(db.session.execute(db.select(TrainingInvitee.case_id)
+                                   .filter_by(training_id=training_id)
+                                   .order_by(TrainingInvitee.case_id)).scalars())
+
+
+def _attendance(case_id: int, training_id: int) -> bool | None:
+    """Read as the rubric reads it (corrections folded in; one attended record suffices), so the
+    course page never contradicts item 14: True, False (recorded absent) or None (no record)."""
+    records = apply_corrections([repo.to_record(r) for r in repo.step_rows(case_id)], [])
+    found = [r.data.get("attended") is True for r in records
+             if r.step == "training_attended" and r.data.get("training_id") == training_id]
+    return any(found) if found else None
+
+
+def training_detail(actor: User, training_id: int) -> dict[str, Any]:
+    """The course, each invitee with branch and attendance (true, false, or None: not recorded)."""
+    t = _visible_training(actor, training_id)
+    ids = _invited(t.id)
+    cases_by_id = {c.id: c for c in db.session.execute(
+        db.select(Case).where(Case.id.in_(ids))).scalars()}
+    invitees = [{"case_id": cid, "name": cases_by_id[cid].person_name,
+                 "branch": cases_by_id[cid].branch.name, "stage": cases_by_id[cid].stage,
+                 "attended": _attendance(cid, t.id)} for cid in ids]
+    return {**_training_view(t, ids), "invitees": invitees}
+
+
+def activist_choices(actor: User) -> list[dict[str, Any]]:
+    """The activists of the committee's branches, grouped by branch, for the invitation list."""
+    access.require_committee(actor)
+    rows = db.session.execute(db.select(Case).where(
+        Case.branch_id.in_(access.subtree_ids(actor.org_id)), Case.stage == "activist")
+        .order_by(Case.branch_id, Case.person_name, Case.id)).scalars()
+    groups: dict[str, dict[str, Any]] = {}
+    for c in rows:
+        group = groups.setdefault(c.branch.code, {"org": c.branch.code, "name": c.branch.name,
+                                                  "cases": []})
+        group["cases"].append({"id": c.id, "name": c.person_name})
+    return list(groups.values())

@@ -1,0 +1,34 @@
+"""The people and units the workflow refers to, and who may do what where.
+
+`organisations`: the organisation tree and branch rosters; `users`: logins, passwords and API
+tokens; `access`: roles, organisation scope and which steps a role records (every use case
+checks it); `admin`: rule-set settings per organisation and the holiday table; `audit`: the
+append-only log of who read or exported personal data.
+"""
+from __future__ import annotations
+
+from workflow.services.directory.organisations import (
+    ORG_KINDS,
+    add_roster_member,
+    create_org,
+    list_roster,
+    roster_view,
+)
+from workflow.services.directory.users import (
+    MIN_PASSWORD,
+    authenticate,
+    change_password,
+    check_password_policy,
+    create_token,
+    create_user,
+    link_member,
+    set_shared,
+    token_for,
+    user_by_name,
+    user_for_token,
+)
+
+__all__ = ["MIN_PASSWORD", "ORG_KINDS", "add_roster_member", "authenticate", "change_password",
+           "check_password_policy", "create_org", "create_token", "create_user", "link_member",
+           "list_roster", "roster_view", "set_shared", "token_for", "user_by_name",
+           "user_for_token"]

@@ -1,0 +1,36 @@
+"""What every page module shares: Babel and CSRF, the page language, the error page of a
+service error, and the personal-data access log of a page request."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template, request, session
+from flask_babel import Babel
+from flask_login import current_user
+from flask_wtf.csrf import CSRFProtect
+
+from workflow.services.errors import ServiceError
+
+babel = Babel()
+csrf = CSRFProtect()
+LANGUAGES = ("zh", "en")
+
+
+def locale() -> str:
+    lang = session.get("lang")
+    return lang if lang in LANGUAGES else "zh"
+
+
+def service_error_page(exc: ServiceError) -> Any:
+    status = 404 if exc.status == 404 else exc.status
+    return render_template("error.html", code=status, message=exc.message), status
+
+
+def audited(action: str, *, case_id: int | None = None, subjects: int = 1,
+            detail: str | None = None, actor: Any = None) -> None:
+    """Log that this page request disclosed personal data (services.directory.audit): called after the
+    service read succeeded and before the page or file goes out; a failure fails the request."""
+    from workflow.services.directory import audit
+    audit.record(actor or current_user, action, case_id=case_id, subjects=subjects,
+                 channel="web", remote=request.remote_addr, detail=detail)
+
