@@ -29,7 +29,19 @@ def _secret_key(instance: Path) -> str:
 
 # Celery, read by tasks/ with namespace CELERY_ (CELERY_BROKER_URL -> broker_url). Schedules are
 # cron strings or seconds so that loading the config does not import Celery (~0.25 s).
-SWEEP_CRON = "30 6 * * *"  # daily deadline sweep, in CELERY_TIMEZONE
+SWEEP_CRON = "30 6 * * *"  # daily deadline sweep, in CELERY_TIMEZONE (default: TIMEZONE)
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def _zone_name(name: str) -> str:
+    """A time zone the system knows (IANA name), or a start that says which one it does not."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RuntimeError(f"TIMEZONE {name!r} is not a known time zone (e.g. Asia/Shanghai)") \
+            from None
+    return name
 BROKER_CLEANUP_SECONDS = 3600.0
 
 
@@ -84,7 +96,9 @@ class Config:
         self.CELERY_RESULT_BACKEND = env.get("CELERY_RESULT_BACKEND") or \
             f"db+sqlite:///{instance / 'celery-results.db'}"
         self.CELERY_BEAT_SCHEDULE_FILENAME = str(instance / "celerybeat-schedule")
-        self.CELERY_TIMEZONE = env.get("CELERY_TIMEZONE") or "Asia/Shanghai"
+        # the organisation's day: today, due dates, alert windows and displayed times
+        self.TIMEZONE = _zone_name(env.get("TIMEZONE") or DEFAULT_TIMEZONE)
+        self.CELERY_TIMEZONE = env.get("CELERY_TIMEZONE") or self.TIMEZONE
         self.CELERY_BEAT_SCHEDULE = beat_schedule(env.get("ALERT_SWEEP_CRON") or SWEEP_CRON)
         for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD",
                     "MAIL_DEFAULT_SENDER"):

@@ -15,6 +15,7 @@ from tests.unit.builders import PERSON
 from tests.web.test_pages import _csrf, login
 from workflow.persistence.db import db
 from workflow.persistence.models import PersonalDataAccess, User
+from workflow.services import clock
 from workflow.services.directory import audit
 
 pytestmark = pytest.mark.db
@@ -222,7 +223,7 @@ def test_filters_dates_and_pages(world):
     for _ in range(5):
         world.get("sec1", f"/api/v1/cases/{case['id']}")
     world.get("sec1", "/api/v1/cases")
-    today = datetime.now(audit.BEIJING).date()
+    today = datetime.now(clock.zone()).date()
     r = world.get("org", f"/api/v1/audit?action=view_case&from={today}&to={today}&per_page=2")
     assert r.status_code == 200
     assert (r.json["total"], r.json["page"], len(r.json["items"])) == (5, 1, 2)

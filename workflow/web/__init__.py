@@ -12,6 +12,7 @@ from flask_babel import refresh
 from flask_login import current_user
 
 from workflow.extensions import login_manager
+from workflow.services import clock
 from workflow.web.common import LANGUAGES, audited, babel, csrf, service_error_page
 from workflow.web.common import locale as _locale
 
@@ -33,6 +34,7 @@ def register(app: Flask) -> None:
     app.add_url_rule("/", "home", _home)
     app.add_url_rule("/lang/<code>", "set_lang", _set_lang)
     app.context_processor(_globals)
+    app.add_template_filter(_localtime, "localtime")
     app.register_error_handler(404, _not_found)
     app.register_error_handler(403, _forbidden)
 
@@ -52,6 +54,12 @@ def _set_lang(code: str) -> Any:
         session["lang"] = code
         refresh()  # translations are cached per context; switch them now
     return redirect(request.referrer or url_for("home"))
+
+
+def _localtime(stored: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC timestamp as the organisation's local time (TIMEZONE), for the pages."""
+    moment = clock.local(stored)
+    return moment.strftime(fmt) if moment else ""
 
 
 def _globals() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from workflow.persistence.db import db
 from workflow.persistence.models import Organisation, PersonalDataAccess, User, utcnow
+from workflow.services import clock
 from workflow.services.directory import access
 from workflow.services.directory.access import Role
 from workflow.services.errors import BadRequest, Forbidden
@@ -68,7 +69,6 @@ ONLY_WHEN_NAMED = {Action.LIST_CASES, Action.VIEW_REPORT, Action.VIEW_ROSTER,
 CHANNELS = ("web", "api", "cli")
 CHANNEL_LABELS = {"web": "网页", "api": "API", "cli": "命令行"}
 READERS = (Role.COMMITTEE_ORGANIZER, Role.AUDITOR, Role.ADMIN)
-BEIJING = timezone(timedelta(hours=8))  # date filters and the page use China Standard Time
 # 18-digit resident ID numbers (last character may be X) and the old 15-digit ones
 ID_NUMBER = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9])")
 DETAIL_MAX = 200
@@ -136,8 +136,8 @@ def _day(value: Any, name: str) -> date | None:
 
 
 def _utc(day: date) -> datetime:
-    """Midnight of a Beijing date, as the naive UTC the column holds."""
-    return datetime.combine(day, time(), BEIJING).astimezone(UTC).replace(tzinfo=None)
+    """Midnight of the organisation's date, as the naive UTC the column holds."""
+    return clock.day_start_utc(day)
 
 
 def _case_id(value: Any) -> int | None:
@@ -175,7 +175,8 @@ def _filters(actor: User, user: str | None, case_id: Any, action: str | None, si
 
 def _view(row: PersonalDataAccess, username: str | None, display: str | None,
           org: str | None) -> dict[str, Any]:
-    local = row.at.replace(tzinfo=UTC).astimezone(BEIJING)
+    local = clock.local(row.at)
+    assert local is not None
     return {"id": row.id, "at": row.at.isoformat(timespec="seconds") + "Z",
             "at_local": local.strftime("%Y-%m-%d %H:%M:%S"), "user": username,
             "user_name": display or username, "org": org, "action": row.action,
