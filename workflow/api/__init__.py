@@ -220,6 +220,14 @@ def pre_review_queue() -> Any:
     return queue
 
 
+@api.get("/approvals")
+@authenticated
+def approval_queue() -> Any:
+    queue = committee.approvals(actor())
+    audited("list_cases", subjects=len(queue["items"]), detail="待审批")
+    return queue
+
+
 @api.post("/trainings")
 @authenticated
 def training_create() -> Any:

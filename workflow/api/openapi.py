@@ -121,6 +121,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/pre-reviews": {"get": {
             "parameters": [_param("status", schema={"enum": ["pending", "decided"]})],
             "responses": {**_ok(), **_errors(400, 401)}}},
+        "/api/v1/approvals": {"get": {"responses": {**_ok(), **_errors(401)}}},
         "/api/v1/trainings": {"post": {
             "requestBody": _json({"type": "object", "required": ["title", "start_on", "end_on", "hours"],
                                   "properties": {"title": {"type": "string"}, "start_on": DATE,

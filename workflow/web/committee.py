@@ -26,13 +26,14 @@ APPROVALS = ("approval_due", "conversion_approval_due")
 def home() -> Any:
     work = worklist.worklist(current_user, today())
     queue = committee.pre_reviews(current_user, "pending")["items"]
-    approvals = [u for u in work["urgent"] if u["kind"] in APPROVALS]
+    approvals = committee.approvals(current_user)["items"]
     overdue = [u for u in work["urgent"] if u["status"] == "overdue" and u["kind"] not in APPROVALS]
     deciders = None
     if current_user.role == "committee_organizer" and decisions.must_name(current_user,
                                                                           auth.origin()):
         deciders = decisions.choices(current_user)
-    named = {c["id"] for c in queue} | {d["case"]["id"] for d in approvals + overdue}
+    named = {c["id"] for c in queue} | {a["case_id"] for a in approvals} | \
+        {d["case"]["id"] for d in overdue}
     audited("list_cases", subjects=len(named), detail="党委工作台")
     return render_template("committee/home.html", queue=queue, approvals=approvals,
                            overdue=overdue, work=work, today=today(),

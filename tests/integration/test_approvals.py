@@ -1,0 +1,79 @@
+"""The approval queue lists every case whose admission or conversion vote passed and that waits
+for the committee's approval, whatever its due date (the workbench showed 0 while a case had
+passed its admission vote, because it listed only approvals inside an alert window)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.integration.helpers import drive, open_case, post_step
+from tests.unit.builders import HAPPY, PERSON
+from tests.web.test_pages import login
+
+
+@pytest.fixture
+def pinned(ctx, monkeypatch):
+    def set_day(day: str) -> None:
+        monkeypatch.setitem(ctx.config, "TODAY", day)
+    return set_day
+
+
+def _voted(world, name="陈晓", until="admission_voted"):
+    case = open_case(world, date=HAPPY[0][1], person={**PERSON, "name": name})
+    drive(world, case["id"], until=until)
+    return case["id"]
+
+
+def test_a_passed_admission_vote_waits_for_approval_from_the_day_it_passed(world, pinned):
+    pinned("2024-06-13")  # a day after the vote: approval due 2024-09-12, far from any alert
+    case_id = _voted(world)
+    r = world.get("org", "/api/v1/approvals")
+    assert r.status_code == 200
+    assert r.json["items"] == [{
+        "case_id": case_id, "kind": "admission", "outcome": None, "voted_on": "2024-06-12",
+        "due_on": "2024-09-12", "days_left": 91, "name": "陈晓", "branch": "B1",
+        "branch_name": "第一党支部", "state": "candidate.voted"}]
+
+
+def test_scope_and_roles(world, pinned):
+    pinned("2024-06-13")
+    case_id = _voted(world)
+    assert [i["case_id"] for i in world.get("sec1", "/api/v1/approvals").json["items"]] == \
+        [case_id]  # the branch sees its own case (approving is the committee's step)
+    assert world.get("aud", "/api/v1/approvals").json["items"][0]["case_id"] == case_id
+    assert world.get("sec2", "/api/v1/approvals").json["items"] == []
+    assert world.get("org2", "/api/v1/approvals").json["items"] == []
+    assert world.client.get("/api/v1/approvals").status_code == 401
+    r = post_step(world, case_id, "admission_approved", "2024-06-20", {"decision": "approved"},
+                  who="sec1")
+    assert r.status_code == 403  # read only for the branch
+
+
+def test_approved_cases_leave_the_queue_and_conversions_join_it(world, pinned):
+    pinned("2025-06-13")
+    admitted = _voted(world, "陈晓", until="conversion_voted")
+    waiting = _voted(world, "林青", until="admission_voted")
+    items = {i["case_id"]: i for i in world.get("org", "/api/v1/approvals").json["items"]}
+    assert items[admitted]["kind"] == "conversion" and items[admitted]["outcome"] == "convert"
+    assert items[admitted]["voted_on"] == "2025-06-12"
+    assert items[admitted]["due_on"] == "2025-09-12" and items[admitted]["days_left"] == 91
+    # the admission vote of 2024-06-12 was due for approval by 2024-09-12: overdue, still listed
+    assert items[waiting]["days_left"] < 0
+    assert [i["case_id"] for i in world.get("org", "/api/v1/approvals").json["items"]] == \
+        [waiting, admitted]  # the most urgent first
+    r = post_step(world, admitted, "conversion_approved", "2025-06-13", {"decision": "approved"})
+    assert r.status_code == 201, r.json
+    assert [i["case_id"] for i in world.get("org", "/api/v1/approvals").json["items"]] == \
+        [waiting]
+
+
+def test_the_workbench_lists_the_same_queue(world, pinned):
+    pinned("2024-06-13")
+    _voted(world)
+    login(world.client, "org")
+    page = world.client.get("/committee/").get_data(as_text=True)
+    section = page[page.index('id="approvals"'):]
+    section = section[:section.index("</table>")]
+    assert "陈晓" in section and "2024-09-12" in section and "接收预备党员" in section
+    assert re.search(r"待审批</?\w*>?（1）|待审批（1）", page)
