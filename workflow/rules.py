@@ -101,6 +101,16 @@ def _introducers(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     return None if len(f.introducers) == 2 else "表决前未确定两名入党介绍人"
 
 
+def _approving(check: Check) -> Check:
+    """A prerequisite judges an approval, never a return or a rejection: returning a
+    pre-review because the political review is missing is the committee doing its job, not a
+    miss of the branch's."""
+    def judged(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
+        return check(ctx, f, r) if r.data.get("decision") == "approved" else None
+    judged.__name__ = getattr(check, "__name__", "check")
+    return judged
+
+
 def _political(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     return None if f.political_pass_on else "预审前没有合格的政治审查结论"
 
@@ -276,10 +286,10 @@ VIOLATIONS: tuple[Rule, ...] = (
          on=("introducers_assigned", "admission_voted"), check=_introducers),
     Rule("political_review_before_prereview", "预审前应完成政治审查并形成结论性材料",
          "A passed political review with a written conclusion before pre-review", "art. 16",
-         B, on=("pre_review_decided",), check=_political),
+         B, on=("pre_review_decided",), check=_approving(_political)),
     Rule("candidate_training_hours", "发展对象集中培训不少于 3 天或 24 学时",
          "Candidate training of at least 3 days or 24 class hours before pre-review",
-         "art. 17", C, on=("pre_review_decided",), check=_training),
+         "art. 17", C, on=("pre_review_decided",), check=_approving(_training)),
     Rule("prereview_before_form", "经上级党委预审同意后方可填写入党志愿书",
          "Complete the application form only after pre-review approval", "art. 19", B,
          on=("application_form_completed",), check=_prereview),
@@ -299,7 +309,8 @@ VIOLATIONS: tuple[Rule, ...] = (
          "art. 21", B, on=("admission_voted", "conversion_voted"), check=_secret),
     Rule("committee_interview_before_approval", "上级党委审批前应派专人谈话",
          "A committee interview before approval", "art. 22–24", C,
-         on=("admission_approved",), check=_needs("committee_interview_on", "进行党委谈话")),
+         on=("admission_approved",),
+         check=_approving(_needs("committee_interview_on", "进行党委谈话"))),
     Rule("approval_within_three_months", "上级党委应在三个月内审批（特殊情况可延长至六个月）",
          "Approve within three months of the vote (six with a reason)", "art. 25", C,
          on=("admission_approved",), check=_approval_time),

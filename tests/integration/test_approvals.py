@@ -77,3 +77,28 @@ def test_the_workbench_lists_the_same_queue(world, pinned):
     section = section[:section.index("</table>")]
     assert "陈晓" in section and "2024-09-12" in section and "接收预备党员" in section
     assert re.search(r"待审批</?\w*>?（1）|待审批（1）", page)
+
+
+def test_waiting_for_pre_review_shows_what_the_pre_review_will_find(world, pinned):
+    """Sent to pre-review without a political review conclusion: the case page says so (never
+    blocks); the committee returns it at no cost; once complete, nothing is shown."""
+    from tests.unit.builders import drop
+    pinned("2024-05-21")
+    entries = drop(HAPPY, "political_review_concluded")
+    case = open_case(world, date=HAPPY[0][1])
+    drive(world, case["id"], entries, until="branch_committee_reviewed")
+    view = world.get("sec1", f"/api/v1/cases/{case['id']}").json
+    assert view["state"] == "candidate.awaiting_pre_review"
+    found = view["pre_review_findings"]
+    assert any("政治审查" in f for f in found), found
+    login(world.client, "sec1")
+    page = world.client.get(f"/cases/{case['id']}").get_data(as_text=True)
+    assert "预审时将发现的问题" in page and "政治审查" in page
+    # the committee returns it: a decision, not a violation (no acknowledgement asked)
+    r = post_step(world, case["id"], "pre_review_decided", "2024-05-21",
+                  {"decision": "returned", "comments": "请补充政治审查结论"})
+    assert r.status_code == 201, r.json
+    assert r.json["violations"] == []
+    view = world.get("sec1", f"/api/v1/cases/{case['id']}").json
+    assert view["state"] == "candidate.preparing" and view["pre_review_findings"] == []
+    assert not [v for v in view["violations"] if v["rule"] == "political_review_before_prereview"]

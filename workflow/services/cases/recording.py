@@ -31,7 +31,7 @@ from workflow.services.cases import decisions, exemptions, history_chain, views
 from workflow.services.clock import today as real_today
 from workflow.services.directory import access
 from workflow.services.errors import BadRequest, Conflict, Invalid, ProcedureViolation
-from workflow.steps import STEPS, parse_date, person_errors
+from workflow.steps import DOCUMENT_LABELS, STEPS, parse_date, person_errors
 
 PROPOSED_SEQ = 2**62  # sorts after every stored record made the same day
 
@@ -94,9 +94,35 @@ def load(actor: User, case_id: int, as_of: date | None = None) -> Loaded:
     return Loaded(case, rows, ctx.replay(rows, as_of or real_today()), ctx.document_rows)
 
 
+AWAITING_PRE_REVIEW = "candidate.awaiting_pre_review"
+
+
+def pre_review_findings(case: Case, rows: list[Any], on: date) -> list[str]:
+    """What the committee's pre-review will find missing, shown (never enforced) while the
+    case waits for it: the violations an approval dated `on` would bring (the same rules
+    the pre-review is judged by), missing introducers, and papers not yet attached."""
+    ctx = _context(case)
+    before = ctx.fold(rows, on)
+    if before.state != AWAITING_PRE_REVIEW:
+        return []
+    approval = StepRecord(PROPOSED_SEQ, "pre_review_decided", on,
+                          {"decision": "approved", "comments": "预审"}, "committee")
+    found = [f"{REGISTRY[v.rule].zh}：{v.detail}"
+             for v in _new_violations(before, ctx.fed(before, rows, approval))]
+    if len(before.facts.introducers) < 2:
+        found.append("尚未确定两名入党介绍人")
+    for p in finish(before, ctx.documents).paperwork:
+        names = "、".join(DOCUMENT_LABELS.get(d, d) for d in p.missing)
+        found.append(f"「{STEPS[p.step].zh}」（{p.on}）缺少材料：{names}")
+    return found
+
+
 def get_case(actor: User, case_id: int, as_of: date | None = None) -> dict[str, Any]:
     loaded = load(actor, case_id, as_of)
     view = views.case(loaded.case, loaded.rows, loaded.documents, loaded.replay)
+    view["pre_review_findings"] = (
+        pre_review_findings(loaded.case, loaded.rows, as_of or real_today())
+        if loaded.replay.state == AWAITING_PRE_REVIEW else [])
     # the chain check reuses the records just read; only acknowledgements are read for it
     check = history_chain.check_case(loaded.case, steps=loaded.rows, documents=loaded.documents)
     view["history"] = {**check.view(), "head": loaded.case.chain_head}
