@@ -1,6 +1,8 @@
 """Branch pages: the work queue, a case's page and the step forms built from the catalogue."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -23,7 +25,7 @@ from workflow.services.reports import worklist
 from workflow.steps import COMMITTEE_DECISIONS, STEPS
 from workflow.web import auth, diagram
 from workflow.web.common import audited
-from workflow.web.forms import CaseForm, decider_value, form_data, step_form
+from workflow.web.forms import FIELD_LABELS, CaseForm, decider_value, form_data, prefill, step_form
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 bp.before_request(login_required(lambda: None))
@@ -69,7 +71,8 @@ def show(case_id: int) -> Any:
         abort(404)
     audited("view_case", case_id=case_id)
     return render_template("cases/show.html", case=case, steps=STEPS,
-                           diagram_svg=diagram.svg(case["state"]))
+                           diagram_svg=diagram.svg(case["state"]),
+                           field_labels={**FIELD_LABELS, "occurred_on": "发生日期"})
 
 
 def _field_errors(form: Any, exc: ServiceError, prefix: str = "") -> None:
@@ -110,6 +113,10 @@ def record(case_id: int, step: str) -> Any:
         case = cases.get_case(current_user, case_id, today())
     except NotFound:
         abort(404)
+    try:  # a role that cannot record this step gets no form that fails on submit
+        access.check_may_record(current_user, step)
+    except Forbidden:
+        abort(403)
     spec = STEPS[step]
     form = step_form(spec, _roster(case_id), _deciders(step))
     if request.method == "GET":
@@ -138,6 +145,71 @@ def record(case_id: int, step: str) -> Any:
     return render_template("cases/step.html", case=case, spec=spec, form=form,
                            violations=violations, nxt=next((n for n in case["next"]
                                                             if n["step"] == step), None))
+
+
+@bp.route("/<int:case_id>/records/<int:record_id>/correct", methods=["GET", "POST"])
+def correct(case_id: int, record_id: int) -> Any:
+    """A record's own step form, prefilled with what it says now, and a required reason: the
+    correction is a new record naming the changed fields; the original stays readable."""
+    try:
+        case = cases.get_case(current_user, case_id, today())
+    except NotFound:
+        abort(404)
+    target = next((s for s in case["steps"] if s["id"] == record_id), None)
+    if target is None or target["step"] == "step_corrected":
+        abort(404)
+    try:
+        access.check_may_record(current_user, "step_corrected",
+                                _Recorded(target["step"], target["recorded_by_role"]))
+    except Forbidden:
+        abort(403)
+    spec = STEPS[target["step"]]
+    deciders = _deciders("step_corrected") if target["step"] in COMMITTEE_DECISIONS else None
+    form = step_form(spec, _roster(case_id), deciders, correction=True)
+    if request.method == "GET":
+        form.version.data = str(case["version"])
+        form.occurred_on.data = date.fromisoformat(target["occurred_on"])
+        prefill(spec, form, target["data"])
+    violations: list[Any] = []
+    if form.validate_on_submit():
+        new = form_data(spec, form)
+        fields = {k: v for k, v in new.items() if target["data"].get(k) != v}
+        if form.occurred_on.data.isoformat() != target["occurred_on"]:
+            fields["occurred_on"] = form.occurred_on.data.isoformat()
+        if not fields:
+            form.correction_reason.errors = ["没有修改任何内容：请修改需要更正的项目"]
+        else:
+            try:
+                cases.record_step(
+                    current_user, case_id, "step_corrected", today().isoformat(),
+                    {"corrects": record_id, "fields": fields,
+                     "reason": form.correction_reason.data.strip()},
+                    form.note.data or None, int(form.version.data or 0) or None,
+                    form.acknowledge.data, form.reason.data,
+                    decided_by=decider_value(form.decided_by.data if "decided_by" in form
+                                             else None),
+                    origin=auth.origin())
+            except ProcedureViolation as exc:
+                violations = exc.extra["violations"]
+            except Conflict as exc:
+                flash(exc.message, "error")
+            except (Invalid, Forbidden) as exc:
+                _field_errors(form, exc)
+            else:
+                flash(f"已更正「{spec.zh}」（#{record_id}）", "info")
+                return redirect(url_for("cases.show", case_id=case_id,
+                                        _anchor=f"step-{record_id}"))
+    audited("view_case", case_id=case_id, detail=f"更正表单 #{record_id}")
+    return render_template("cases/step.html", case=case, spec=spec, form=form,
+                           violations=violations, nxt=None, correcting=target)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What the permission check reads of a record to be corrected."""
+
+    step: str
+    recorded_by_role: str
 
 
 def _attach(case_id: int, record_id: int, spec: Any, form: Any) -> None:

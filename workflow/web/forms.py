@@ -101,16 +101,27 @@ def _field(f: StepField, roster: list[tuple[int, str]]) -> Field:
 DECIDER_LABEL = "决定人"
 
 
+CORRECTION_REASON_MAX = 500
+
+
 def step_form(spec: StepSpec, roster: list[tuple[int, str]],
-              deciders: list[tuple[int, str]] | None = None) -> FlaskForm:
+              deciders: list[tuple[int, str]] | None = None,
+              correction: bool = False) -> FlaskForm:
     """A form class for one step: occurred_on, its data fields, note, paperwork, acknowledgement;
-    with `deciders`, the picker naming who took a committee decision."""
+    with `deciders`, the picker naming who took a committee decision; with `correction`, the
+    same step's form for correcting a record, which asks for the reason and takes no papers."""
     class StepForm(FlaskForm):
         occurred_on = DateField("发生日期", validators=[InputRequired("请填写实际发生的日期")])
         note = TextAreaField("备注", validators=[Optional()])
         version = HiddenField()
         acknowledge = BooleanField("我确认上述情况属实，仍需记录")
         reason = TextAreaField("原因说明", validators=[Optional()])
+
+    if correction:
+        StepForm.correction_reason = TextAreaField(  # type: ignore[attr-defined]
+            "更正原因", validators=[InputRequired("请填写更正原因"),
+                                    Length(max=CORRECTION_REASON_MAX,
+                                           message=f"不超过 {CORRECTION_REASON_MAX} 字")])
 
     for f in spec.fields:
         if f.type is not FieldType.PERSON and f.name != "branch":
@@ -120,7 +131,7 @@ def step_form(spec: StepSpec, roster: list[tuple[int, str]],
         StepForm.decided_by = SelectField(  # type: ignore[attr-defined]
             label, choices=_pairs([("", "— 请选择 —")] + [(str(i), n) for i, n in deciders]),
             validators=[Optional()], validate_choice=False)  # the service says what is wrong
-    for doc in spec.documents:
+    for doc in () if correction else spec.documents:
         setattr(StepForm, f"doc_{doc}_ref", StringField(f"{DOCUMENT_LABELS[doc]}：纸质存放位置",
                                                         validators=[Optional()]))
         setattr(StepForm, f"doc_{doc}_file", FileField(f"{DOCUMENT_LABELS[doc]}：上传文件"))
@@ -132,6 +143,28 @@ def decider_value(raw: Any) -> Any:
     if isinstance(raw, str) and raw.strip().isdigit():
         return int(raw.strip())
     return raw or None
+
+
+def prefill(spec: StepSpec, form: FlaskForm, data: dict[str, Any]) -> None:
+    """Put a record's data into its step form, the reverse of `form_data`."""
+    from datetime import date
+    for f in spec.fields:
+        field = getattr(form, f"data_{f.name}", None)
+        if field is None or data.get(f.name) is None:
+            continue
+        value = data[f.name]
+        if f.type is FieldType.DATE:
+            field.data = date.fromisoformat(value)
+        elif f.type is FieldType.BOOL:
+            field.data = "true" if value else "false"
+        elif f.type is FieldType.ROSTER_IDS:
+            field.data = [str(v) for v in value]
+        elif f.type is FieldType.VOTE:
+            for key, sub in value.items():
+                if key in field.form:
+                    field.form[key].data = sub
+        else:
+            field.data = value
 
 
 def form_data(spec: StepSpec, form: FlaskForm) -> dict[str, Any]:

@@ -63,11 +63,15 @@ def _step(row: Any, effective: dict[int, Any], replay: Replay,
           missing_by_seq: dict[int, tuple[str, ...]]) -> dict[str, Any]:
     eff = effective.get(row.id)
     missing = missing_by_seq.get(row.id, ())
+    corrected = bool(eff and (eff.data != row.data or eff.occurred_on != row.occurred_on))
     return {
         "id": row.id, "step": row.step, "label": STEPS[row.step].zh,
         "occurred_on": (eff.occurred_on if eff else row.occurred_on).isoformat(),
         "data": dict(eff.data) if eff else row.data, "original_data": row.data,
-        "corrected": bool(eff and (eff.data != row.data or eff.occurred_on != row.occurred_on)),
+        "corrected": corrected,
+        # the record as first written: a correction is a new record, never an edit
+        "original": {"occurred_on": row.occurred_on.isoformat(), "data": row.data}
+        if corrected else None,
         "note": row.note, "recorded_at": row.recorded_at.isoformat(timespec="seconds"),
         "recorded_by": recorder(row),
         "recorded_by_role": row.recorded_by_role,

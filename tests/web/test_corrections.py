@@ -1,0 +1,131 @@
+"""Corrections people can make from the case page, and whose original stays readable: each
+history entry opens its own step's form prefilled, with a required reason; the correction is a
+new record and the record as first written is shown beside it and in the API."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.integration.conftest import world  # noqa: F401  (fixture)
+from tests.integration.helpers import drive, open_case, post_step
+from tests.unit.builders import HAPPY
+from tests.web.test_pages import _csrf, login
+from workflow.persistence.db import db
+from workflow.persistence.models import StepRecordRow
+
+pytestmark = pytest.mark.db
+
+
+def _interview(world):
+    case = open_case(world, date=HAPPY[0][1])
+    drive(world, case["id"], until="applicant_interviewed")
+    steps = world.get("sec1", f"/api/v1/cases/{case['id']}").json["steps"]
+    record = next(s for s in steps if s["step"] == "applicant_interviewed")
+    return case["id"], record
+
+
+def _rows() -> int:
+    return db.session.execute(sa.select(sa.func.count()).select_from(StepRecordRow)).scalar_one()
+
+
+def test_the_case_page_offers_a_correction_that_opens_the_steps_own_form(world):
+    case_id, record = _interview(world)
+    login(world.client, "sec1")
+    page = world.client.get(f"/cases/{case_id}").text
+    url = f"/cases/{case_id}/records/{record['id']}/correct"
+    assert url in page
+    form = world.client.get(url).text
+    assert record["data"]["interviewer"] in form  # prefilled with what the record says
+    assert record["occurred_on"] in form and "更正原因" in form
+
+
+def test_correcting_ones_own_record_keeps_the_original_readable(world):
+    case_id, record = _interview(world)
+    old_name, old_day = record["data"]["interviewer"], record["occurred_on"]
+    login(world.client, "sec1")
+    url = f"/cases/{case_id}/records/{record['id']}/correct"
+    token = _csrf(world.client.get(url).text)
+    r = world.client.post(url, data={"csrf_token": token, "occurred_on": "2023-03-20",
+                                     "data_interviewer": "王芳（支部委员）",
+                                     "correction_reason": "谈话人和日期录入有误"})
+    assert r.status_code == 302, r.text
+    got = world.get("sec1", f"/api/v1/cases/{case_id}").json
+    step = next(s for s in got["steps"] if s["id"] == record["id"])
+    assert step["corrected"] and step["data"]["interviewer"] == "王芳（支部委员）"
+    assert step["occurred_on"] == "2023-03-20"
+    assert step["original"] == {"occurred_on": old_day, "data": {"interviewer": old_name}}
+    correction = got["steps"][-1]
+    assert correction["step"] == "step_corrected"
+    assert correction["data"] == {"corrects": record["id"], "reason": "谈话人和日期录入有误",
+                                  "fields": {"interviewer": "王芳（支部委员）",
+                                             "occurred_on": "2023-03-20"}}
+    page = world.client.get(f"/cases/{case_id}").text
+    assert "已更正" in page and f"原记录：{old_day}" in page and old_name in page
+    assert "谈话人和日期录入有误" in page
+
+
+def test_a_correction_needs_a_reason_and_a_change_and_writes_nothing_without(world):
+    case_id, record = _interview(world)
+    login(world.client, "sec1")
+    url = f"/cases/{case_id}/records/{record['id']}/correct"
+    token = _csrf(world.client.get(url).text)
+    before = _rows()
+    r = world.client.post(url, data={"csrf_token": token, "occurred_on": record["occurred_on"],
+                                     "data_interviewer": "另一人", "correction_reason": ""})
+    assert r.status_code == 200 and "请填写更正原因" in r.text
+    assert "另一人" in r.text  # what was typed is kept
+    r = world.client.post(url, data={"csrf_token": token, "occurred_on": record["occurred_on"],
+                                     "data_interviewer": record["data"]["interviewer"],
+                                     "correction_reason": "核对"})
+    assert r.status_code == 200 and "没有修改任何内容" in r.text
+    assert _rows() == before
+
+
+def test_who_may_correct_what(world):
+    case_id, record = _interview(world)
+    url = f"/cases/{case_id}/records/{record['id']}/correct"
+    login(world.client, "aud")
+    assert world.client.get(url).status_code == 403  # the auditor sees no forms
+    assert url not in world.client.get(f"/cases/{case_id}").text
+    login(world.client, "sec2")
+    assert world.client.get(url).status_code == 404  # another branch's case
+    # a committee record: the branch may not correct it, the committee may
+    drive(world, case_id, HAPPY[1:], until="pre_review_decided")  # after the interview
+    steps = world.get("org", f"/api/v1/cases/{case_id}").json["steps"]
+    decided = next(s for s in steps if s["step"] == "pre_review_decided")
+    assert decided["recorded_by_role"] == "committee"
+    committee_url = f"/cases/{case_id}/records/{decided['id']}/correct"
+    login(world.client, "sec1")
+    assert world.client.get(committee_url).status_code == 403
+    assert committee_url not in world.client.get(f"/cases/{case_id}").text
+    login(world.client, "org")
+    assert world.client.get(committee_url).status_code == 200
+    assert world.client.get(f"/cases/{case_id}/records/999999/correct").status_code == 404
+
+
+def test_an_acknowledgement_whose_violation_a_correction_removed_says_so(world):
+    case = open_case(world, date=HAPPY[0][1])
+    late = post_step(world, case["id"], "applicant_interviewed", "2023-04-10",
+                     {"interviewer": "张伟"}, acknowledge=True, reason="补录")
+    assert late.status_code == 201 and late.json["violations"], late.json
+    record_id = late.json["step"]["id"]
+    login(world.client, "sec1")
+    url = f"/cases/{case['id']}/records/{record_id}/correct"
+    token = _csrf(world.client.get(url).text)
+    r = world.client.post(url, data={"csrf_token": token, "occurred_on": "2023-03-15",
+                                     "data_interviewer": "张伟",
+                                     "correction_reason": "日期按谈话记录更正"})
+    assert r.status_code == 302, r.text
+    page = world.client.get(f"/cases/{case['id']}").text
+    assert "所确认的违规已因更正而消除" in page
+
+
+def test_a_step_form_answers_403_to_a_role_that_cannot_record_the_step(world):
+    case = open_case(world, date=HAPPY[0][1])
+    login(world.client, "sec1")
+    assert world.client.get(f"/cases/{case['id']}/steps/applicant_interviewed").status_code == 200
+    assert world.client.get(f"/cases/{case['id']}/steps/pre_review_decided").status_code == 403
+    login(world.client, "org")
+    assert world.client.get(f"/cases/{case['id']}/steps/applicant_interviewed").status_code == 403
+    login(world.client, "aud")
+    assert world.client.get(f"/cases/{case['id']}/steps/applicant_interviewed").status_code == 403
