@@ -129,3 +129,21 @@ def test_a_step_form_answers_403_to_a_role_that_cannot_record_the_step(world):
     assert world.client.get(f"/cases/{case['id']}/steps/applicant_interviewed").status_code == 403
     login(world.client, "aud")
     assert world.client.get(f"/cases/{case['id']}/steps/applicant_interviewed").status_code == 403
+
+
+def test_the_event_log_carries_the_original_of_a_corrected_record(world):
+    from xml.etree import ElementTree as ET
+    case_id, record = _interview(world)
+    r = post_step(world, case_id, "step_corrected", "2023-03-21",
+                  {"corrects": record["id"], "fields": {"occurred_on": "2023-03-20"},
+                   "reason": "日期有误"})
+    assert r.status_code == 201, r.json
+    xes = ET.fromstring(world.get("org", "/api/v1/export/events.xes").data)
+    events = [e for e in xes.iter("event")
+              if any(a.get("key") == "identity:id" and a.get("value") == str(record["id"])
+                     for a in e)]
+    attrs = {a.get("key"): a.get("value") for a in events[0]}
+    assert attrs["time:timestamp"].startswith("2023-03-20")
+    assert attrs["corrected"] == "true"
+    assert attrs["original:timestamp"].startswith(record["occurred_on"])
+    assert "张伟" in attrs["original:data"] or record["data"]["interviewer"] in attrs["original:data"]

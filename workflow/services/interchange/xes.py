@@ -7,6 +7,7 @@ its past); the recorder is the user and the role that recorded it.
 """
 from __future__ import annotations
 
+import json
 from xml.etree import ElementTree as ET
 
 from workflow.history import Replay
@@ -55,8 +56,14 @@ def _trace(log: ET.Element, case: Case, replay: Replay) -> None:
         _attr(event, "string", "org:group", replay.org_on(day[row.id]))
         _attr(event, "string", "org:role", row.recorded_by_role)
         _attr(event, "string", "org:resource", row.recorded_by.username if row.recorded_by else "")
-        if row.id in effective and day[row.id] != row.occurred_on:
+        eff = effective.get(row.id)
+        if eff is not None and (eff.occurred_on != row.occurred_on or eff.data != row.data):
+            # corrected: the event carries what the record says now, and as first written
             _attr(event, "boolean", "corrected", "true")
+            _attr(event, "date", "original:timestamp",
+                  f"{row.occurred_on.isoformat()}T00:00:00+08:00")
+            _attr(event, "string", "original:data",
+                  json.dumps(row.data, ensure_ascii=False, sort_keys=True))
     _attr(trace, "string", "stage", stage_of(case.state))
 
 
