@@ -19,6 +19,31 @@ from workflow.rulesets import RuleBook
 DUE_SOON_DAYS = 30
 B, C = Responsible.BRANCH, Responsible.COMMITTEE
 
+# What each deadline asks for, named by the obligation (several deadlines cite one rule: the
+# request, the earliest vote and the last day to vote all protect timely conversion).
+LABELS: dict[str, tuple[str, str]] = {
+    "interview_due": ("应派人谈话", "Interview the applicant"),
+    "activist_assessment_due": ("积极分子培养考察（每半年）", "Assess the activist (half-yearly)"),
+    "earliest_candidacy": ("培养满一年（最早可列为发展对象）",
+                           "One year as activist (earliest candidacy)"),
+    "earliest_vote": ("公示期满（最早可提交支部大会表决）",
+                      "Notice over (earliest admission vote)"),
+    "approval_due": ("接收预备党员审批截止", "Committee approval of admission due"),
+    "oath_due": ("入党宣誓截止", "Oath due"),
+    "probation_assessment_due": ("预备党员考察（每季度）",
+                                 "Assess the probationary member (quarterly)"),
+    "probation_expiry": ("预备期满（最早可讨论转正）",
+                         "Probation ends (earliest conversion vote)"),
+    "conversion_request_expected": ("应提出转正申请", "Conversion application expected"),
+    "conversion_vote_due": ("转正讨论截止", "Conversion vote due"),
+    "conversion_approval_due": ("转正审批截止", "Committee approval of conversion due"),
+}
+
+
+def label(kind: str, lang: str = "zh") -> str:
+    zh, en = LABELS.get(kind, (kind, kind))
+    return en if lang == "en" else zh
+
 
 @dataclass(frozen=True)
 class Obligation:
@@ -144,8 +169,9 @@ def deadlines(obs: list[Obligation], f: Facts, today: date) -> list[Deadline]:
         if ob.until is not None and ob.met_on is None:
             continue  # stopped being required (stage over): not open; a miss is its violation
         status = ob.status(today)
-        if status is DeadlineStatus.MET and ob.kind.endswith("assessment_due"):
-            continue
+        if ob.kind.endswith("assessment_due") and (
+                status is DeadlineStatus.MET or ob.missed(today)):
+            continue  # a past window can no longer be met: a miss is its violation, not a task
         shown.append(Deadline(ob.rule, ob.kind, ob.due_on, ob.responsible, status, f.org,
                               ob.met_on))
     return sorted(shown, key=lambda d: (d.due_on, d.kind))

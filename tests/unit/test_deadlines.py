@@ -137,8 +137,9 @@ WINDOW = "activist_assessment_due"
     (_upto("cultivators_assigned"), "2023-09-08", [("2023-10-09", UP)]),
     (_upto("cultivators_assigned"), "2023-09-09", [("2023-10-09", DUE)]),
     (_upto("cultivators_assigned"), "2023-10-09", [("2023-10-09", DUE)]),
-    # missed: the window stays overdue and the next one is shown
-    (_upto("cultivators_assigned"), "2023-10-10", [("2023-10-09", OVER), ("2024-04-09", UP)]),
+    # missed: the window can no longer be met, so it is a violation (below), not an open
+    # task; the next one is shown
+    (_upto("cultivators_assigned"), "2023-10-10", [("2024-04-09", UP)]),
     # met windows are not shown; the next one is
     (_upto("activist_assessed"), "2023-10-15", [("2024-04-09", UP)]),
     (_upto("activist_assessed"), "2024-03-10", [("2024-04-09", DUE)]),
@@ -162,7 +163,7 @@ def test_a_missed_activist_window_is_a_violation_on_its_due_date_and_only_once()
 @pytest.mark.parametrize("entries,today,expected", [
     # quarterly from the approval date 2024-07-10
     (_upto("oath_taken"), "2024-07-20", [("2024-10-09", UP)]),
-    (_upto("oath_taken"), "2024-10-10", [("2024-10-09", OVER), ("2025-01-09", UP)]),
+    (_upto("oath_taken"), "2024-10-10", [("2025-01-09", UP)]),  # the missed one: a violation
     (_upto("probation_assessed"), "2024-12-15", [("2025-01-09", DUE)]),
     (_upto("conversion_requested"), "2025-06-20", [("2025-07-09", DUE)]),
     # the conversion vote ends probation: no window after it
@@ -301,3 +302,26 @@ def test_an_interview_no_longer_possible_is_no_open_deadline(designated, violati
     r = _replay(e, "2023-06-01")
     assert sorted((v.rule, v.due_on) for v in r.violations) == violations
     assert "interview_due" not in {x.kind for x in r.deadlines}
+
+
+def test_a_window_missed_before_candidacy_is_a_miss_not_an_open_task():
+    """An activist window missed before the case became a candidate: in the violations (and so
+    the rubric), never among the candidate's deadlines or queues."""
+    entries = drop(_upto("candidate_designated"), "activist_assessed")
+    r = _replay(entries, "2024-12-31")
+    assert ("activist_assessed_half_yearly", d("2023-10-09")) in {
+        (v.rule, v.due_on) for v in r.violations}
+    assert [x for x in r.deadlines if x.kind == WINDOW] == []
+
+
+def test_every_deadline_kind_is_named_by_what_is_due():
+    from workflow.deadlines import LABELS, label
+    r = _replay(_upto("oath_taken"), "2024-07-20")
+    kinds = {x.kind for x in r.deadlines} | {"conversion_vote_due", "activist_assessment_due",
+                                            "earliest_vote", "conversion_approval_due"}
+    assert kinds <= LABELS.keys()
+    names = [label(k) for k in ("conversion_request_expected", "probation_expiry",
+                                "conversion_vote_due")]
+    assert names == ["应提出转正申请", "预备期满（最早可讨论转正）", "转正讨论截止"]
+    assert len({label(k) for k in LABELS}) == len(LABELS)  # no two deadlines read alike
+    assert all(label(k, "en") != label(k) for k in LABELS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from workflow.deadlines import label as deadline_label
 from workflow.history import Deadline, NextStep, Replay, Violation
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Document, RosterMember, User
@@ -20,11 +21,13 @@ def violation(v: Violation, lang: str = "zh") -> dict[str, Any]:
             "due_on": v.due_on.isoformat() if v.due_on else None}
 
 
-def deadline(d: Deadline) -> dict[str, Any]:
+def deadline(d: Deadline, lang: str = "zh") -> dict[str, Any]:
+    """Named by what is due (`message`), with the rule it protects cited beside it."""
     rule = REGISTRY[d.rule]
     return {"rule": d.rule, "kind": d.kind, "due_on": d.due_on.isoformat(),
             "responsible": d.responsible.value, "status": d.status.value,
-            "message": rule.zh, "article": rule.article}
+            "message": deadline_label(d.kind, lang), "rule_message": rule.message(lang),
+            "article": rule.article}
 
 
 def next_step(n: NextStep) -> dict[str, Any]:
