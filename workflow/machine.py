@@ -169,3 +169,33 @@ def step(state: str, step_id: str, data: Mapping[str, Any]) -> str:
 def allowed_steps(state: str) -> tuple[str, ...]:
     """Step ids the machine accepts in this state (before any rule is consulted)."""
     return tuple(table().get(state, {}))
+
+
+# steps that never open the way to another step: leaving the pipeline, moving, correcting
+_DETOURS = frozenset({"case_closed", "case_transferred", "step_corrected"})
+
+
+def missing_step(state: str, step_id: str) -> str | None:
+    """The first step still to record before `step_id` is allowed from `state`: the head of the
+    shortest path of state-changing steps (conditions taken as met) to a state that accepts
+    it. None when no path leads there (the stage is already past)."""
+    from collections import deque
+    seen = {state}
+    queue: deque[tuple[str, str | None]] = deque([(state, None)])
+    while queue:
+        here, first = queue.popleft()
+        for step, arcs in table().get(here, {}).items():
+            if step in _DETOURS:
+                continue
+            for arc in arcs:
+                if arc.dest is None:
+                    continue
+                there = _resolve(arc.dest)
+                if there in seen:
+                    continue
+                seen.add(there)
+                head = first or step
+                if step_id in table().get(there, {}):
+                    return head
+                queue.append((there, head))
+    return None

@@ -29,7 +29,7 @@ from workflow.history import (
     StepRecord,
     Violation,
 )
-from workflow.rules import REGISTRY, STEP_RULES, RuleClass, RuleContext
+from workflow.rules import REGISTRY, STEP_RULES, RuleClass, RuleContext, step_article
 from workflow.rulesets import DEFAULT_RULEBOOK, RuleBook
 from workflow.steps import STEPS, Recorder, parse_date, validate_data
 
@@ -105,14 +105,23 @@ class _Replayer:
         try:
             new_state = machine.step(self.state, rec.step, rec.data)
         except machine.StepNotAllowed:
-            self.invalid.append(_invalid(
-                "step_not_allowed", rec.seq,
-                f"{rec.occurred_on} 案件处于「{state_label(self.state)}」，不能记录「{STEPS[rec.step].zh}」"))
+            self.invalid.append(_invalid("step_not_allowed", rec.seq, self._out_of_order(rec)))
             return
         self._check_rules(rec)
         self.facts.apply(rec, passed=_passed(rec))
         self.state = new_state
         self.done.add(rec.step)
+
+    def _out_of_order(self, rec: StepRecord) -> str:
+        """Where the case stands and, when one exists, the step to record first, with its
+        article: what a secretary needs to fix the order, not only that it is wrong."""
+        text = (f"{rec.occurred_on} 案件处于「{state_label(self.state)}」，"
+                f"不能记录「{STEPS[rec.step].zh}」")
+        first = machine.missing_step(self.state, rec.step)
+        if first is None:
+            return text
+        article = step_article(first)
+        return text + f"：应先记录「{STEPS[first].zh}」" + (f"（{article}）" if article else "")
 
     def _refusal(self, rec: StepRecord) -> Invalid | None:
         if rec.step not in STEPS or rec.step == CORRECTION:

@@ -16,7 +16,7 @@ from workflow import votes
 from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_months, add_years
 from workflow.facts import Facts, Notice
 from workflow.history import Responsible, RosterMember, StepRecord
-from workflow.steps import parse_date
+from workflow.steps import STEPS, parse_date
 
 
 class RuleClass(StrEnum):
@@ -361,3 +361,29 @@ STEP_RULES: dict[str, tuple[Rule, ...]] = {}
 for _rule in REGISTRY.values():
     for _step in _rule.on:
         STEP_RULES[_step] = (*STEP_RULES.get(_step, ()), _rule)
+
+
+
+# The article each step of the 2014 rules comes from, for messages that name a step (the
+# rules above cite the same numbers); steps not listed cite their stage's range.
+STEP_ARTICLES: dict[str, str] = {
+    "applicant_interviewed": "art. 7", "activist_designated": "art. 8",
+    "activist_filed": "art. 8", "cultivators_assigned": "art. 9",
+    "activist_assessed": "art. 11", "candidate_designated": "art. 12–13",
+    "candidate_filed": "art. 13", "introducers_assigned": "art. 14",
+    "political_review_concluded": "art. 16", "candidate_trained": "art. 17",
+    "branch_committee_reviewed": "art. 18", "pre_review_decided": "art. 18",
+    "application_form_completed": "art. 19", "admission_voted": "art. 20–21",
+    "committee_interviewed": "art. 22–24", "admission_approved": "art. 25",
+    "oath_taken": "art. 30", "conversion_voted": "art. 32–33",
+    "conversion_approved": "art. 34",
+}
+
+
+def step_article(step: str) -> str:
+    """The article a step comes from (STEP_ARTICLES), else its stage's range."""
+    if step in STEP_ARTICLES:
+        return STEP_ARTICLES[step]
+    from workflow.states import STAGES  # local: the stages import nothing of the rules
+    stage = STEPS[step].stage if step in STEPS else ""
+    return next((m.ARTICLES for m in STAGES if m.STAGE == stage), "")

@@ -147,3 +147,27 @@ def test_the_event_log_carries_the_original_of_a_corrected_record(world):
     assert attrs["corrected"] == "true"
     assert attrs["original:timestamp"].startswith(record["occurred_on"])
     assert "张伟" in attrs["original:data"] or record["data"]["interviewer"] in attrs["original:data"]
+
+
+def test_confirming_a_violation_without_a_reason_is_a_field_error_that_keeps_the_work(world):
+    case = open_case(world, date=HAPPY[0][1])
+    login(world.client, "sec1")
+    url = f"/cases/{case['id']}/steps/applicant_interviewed"
+    token = _csrf(world.client.get(url).text)
+    before = _rows()
+    late = {"csrf_token": token, "occurred_on": "2023-04-10", "data_interviewer": "张伟",
+            "note": "补录的谈话"}
+    r = world.client.post(url, data=late)
+    assert r.status_code == 200 and "该步骤违反发展党员程序" in r.text
+    r = world.client.post(url, data={**late, "acknowledge": "y", "reason": "  "})
+    assert r.status_code == 200
+    assert "确认违规记录时必须填写原因说明" in r.text or "必填：请说明为何仍需记录" in r.text
+    assert "该步骤违反发展党员程序" in r.text and "补录的谈话" in r.text  # the work is kept
+    assert _rows() == before
+    api = world.post("sec1", f"/api/v1/cases/{case['id']}/steps",
+                     {"step": "applicant_interviewed", "occurred_on": "2023-04-10",
+                      "data": {"interviewer": "张伟"}, "acknowledge": True, "reason": ""})
+    assert api.status_code == 409 and api.json["error"]["fields"] == {
+        "reason": "必填：请说明为何仍需记录"}  # still the contract's 409, naming the field
+    r = world.client.post(url, data={**late, "acknowledge": "y", "reason": "按原始记录补录"})
+    assert r.status_code == 302 and _rows() == before + 1

@@ -41,8 +41,10 @@ class Conflict(ServiceError):
 class ProcedureViolation(ServiceError):
     code, status = "procedure_violation", 409
 
-    def __init__(self, message: str, violations: Sequence[Mapping[str, Any]]) -> None:
-        super().__init__(message, violations=list(violations))
+    def __init__(self, message: str, violations: Sequence[Mapping[str, Any]],
+                 fields: Mapping[str, str] | None = None) -> None:
+        extra: dict[str, Any] = {"fields": dict(fields)} if fields else {}
+        super().__init__(message, violations=list(violations), **extra)
 
 
 class Invalid(ServiceError):

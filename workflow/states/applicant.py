@@ -5,6 +5,7 @@ from workflow.states.transition import Transition
 
 STAGE = "applicant"
 ZH, EN = "入党申请人", "Applicant"
+ARTICLES = "art. 7–8"  # the articles of the 2014 rules this stage follows
 SUBSTATES = {"applied": "已递交申请书", "interviewed": "已谈话"}
 INITIAL = "applied"
 STEPS = ("application_submitted", "applicant_interviewed", "activist_designated")

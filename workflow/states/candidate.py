@@ -10,6 +10,7 @@ from workflow.states.transition import Transition, internal
 
 STAGE = "candidate"
 ZH, EN = "发展对象", "Development candidate"
+ARTICLES = "art. 13–25"  # the articles of the 2014 rules this stage follows
 SUBSTATES = {
     "preparing": "准备材料",
     "awaiting_pre_review": "待党委预审",

@@ -10,6 +10,7 @@ from workflow.states.transition import Transition
 
 STAGE = "closed"
 ZH, EN = "终止", "Closed"
+ARTICLES = ""  # not a stage of the rules: a case leaves the pipeline
 SUBSTATES: dict[str, str] = {}
 INITIAL = None
 STEPS = ("case_closed", "case_transferred", "step_corrected")

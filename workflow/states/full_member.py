@@ -5,6 +5,7 @@ from workflow.states.transition import Transition
 
 STAGE = "full_member"
 ZH, EN = "正式党员", "Full member"
+ARTICLES = ""  # archiving: no article of the 2014 rules cited here
 SUBSTATES = {"admitted": "已转为正式党员", "archived": "材料已归档"}
 INITIAL = "admitted"
 STEPS = ("file_archived",)

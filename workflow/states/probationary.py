@@ -10,6 +10,7 @@ from workflow.states.transition import Transition, internal
 
 STAGE = "probationary"
 ZH, EN = "预备党员", "Probationary member"
+ARTICLES = "art. 26–35"  # the articles of the 2014 rules this stage follows
 SUBSTATES = {
     "on_probation": "预备期考察中",
     "conversion_requested": "已提出转正申请",

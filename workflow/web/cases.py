@@ -133,6 +133,8 @@ def record(case_id: int, step: str) -> Any:
                 origin=auth.origin())
         except ProcedureViolation as exc:
             violations = exc.extra["violations"]
+            if exc.extra.get("fields"):  # confirmed without a reason: say so on the field
+                _field_errors(form, exc)
         except Conflict as exc:
             flash(exc.message, "error")
         except (Invalid, Forbidden) as exc:
@@ -191,6 +193,8 @@ def correct(case_id: int, record_id: int) -> Any:
                     origin=auth.origin())
             except ProcedureViolation as exc:
                 violations = exc.extra["violations"]
+                if exc.extra.get("fields"):
+                    _field_errors(form, exc)
             except Conflict as exc:
                 flash(exc.message, "error")
             except (Invalid, Forbidden) as exc:

@@ -278,7 +278,12 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
         after = ctx.fed(before, rows, proposed)
     _refuse_invalid(before, after)
     new = _new_violations(before, after)
-    if new and not (acknowledge is True and isinstance(reason, str) and reason.strip()):
+    explained = isinstance(reason, str) and bool(reason.strip())
+    if new and acknowledge is True and not explained:  # confirmed, but the why is missing
+        raise ProcedureViolation("确认违规记录时必须填写原因说明",
+                                 [views.violation(v) for v in new],
+                                 fields={"reason": "必填：请说明为何仍需记录"})
+    if new and not (acknowledge is True and explained):
         raise ProcedureViolation("该步骤违反发展党员程序，确认属实并填写原因后方可记录",
                                  [views.violation(v) for v in new])
     try:
