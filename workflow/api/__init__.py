@@ -169,7 +169,9 @@ def case_list() -> Any:
     found = cases.list_cases(actor(), request.args.get("branch"), request.args.get("stage"),
                              request.args.get("q"), _int_arg("page", 1), _int_arg("per_page", 20))
     audited("list_cases", subjects=len(found["items"]),
-            detail=" ".join(f"{k}={request.args[k]}" for k in ("branch", "stage", "q", "page")
+            # that a search was made, never its text: a search term is (part of) a name
+            detail=" ".join(f"{k}={'(已检索)' if k == 'q' else request.args[k]}"
+                            for k in ("branch", "stage", "q", "page")
                             if request.args.get(k)) or None)
     return found
 

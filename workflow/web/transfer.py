@@ -113,7 +113,8 @@ def confirm() -> Any:
 @bp.get("/cases.xlsx")
 def cases_file() -> Any:
     args = {k: request.args.get(k) or None for k in ("branch", "stage", "q")}
-    detail = " ".join(f"{k}={v}" for k, v in args.items() if v) or None
+    # that the list was searched, never the search text: a search term is (part of) a name
+    detail = " ".join(f"{k}={'(已检索)' if k == 'q' else v}" for k, v in args.items() if v) or None
     if request.args.get("format") == "import":
         data = excel_export.export_import_format(current_user, **args)
         audited("export_import_format",

@@ -13,9 +13,9 @@ Writes are not logged here: what a write records is kept, with who and when, by 
 Reading the log: the committee organiser and the auditor see the accesses made by accounts of
 their organisation's subtree; the admin sees everything (including CLI rows, which have no
 account); branch accounts may not read it (403). The log names cases by id, not by person;
-a list's detail keeps the filters that were typed (a search term may be part of a name, which
-only readers with that scope see). This module only inserts and selects; there is no update
-or delete, and the model refuses both.
+a list's detail keeps the branch and stage filters but only that a search was made
+(`q=(已检索)`), never the search text, which is usually part of a name. This module only
+inserts and selects; there is no update or delete, and the model refuses both.
 """
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Cases out to Excel: the import format (one row per person), case lists and 全程纪实表.
 
-The columns are `sheet_columns`; the same file imports back (`excel_import`).
+The columns are `sheet_columns`; the same file imports back (`excel_import`). Cells are
+written through `reports.files.row_cells` (text that would be a formula gets an apostrophe,
+which the import reader removes again).
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from workflow.services.interchange.sheet_columns import (
     choice_label,
 )
 from workflow.services.reports import replays_of
-from workflow.services.reports.files import Report, Sheet, to_xlsx
+from workflow.services.reports.files import Report, Sheet, row_cells, to_xlsx
 from workflow.steps import DOCUMENT_LABELS, STEPS, FieldType, parse_date
 
 
@@ -117,11 +119,11 @@ def _sheet(book: Any, title: str, headers: tuple[str, ...], rows: list[dict[str,
     from openpyxl.utils import get_column_letter
 
     ws = book.create_sheet(title)
-    ws.append(list(headers))
+    ws.append(row_cells(headers))
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        ws.append([row.get(h) for h in headers])
+        ws.append(row_cells(row.get(h) for h in headers))
     for i, header in enumerate(headers, start=1):
         ws.column_dimensions[get_column_letter(i)].width = max(10, len(header) * 2 + 2)
         for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
@@ -142,7 +144,7 @@ def import_workbook(people: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -
     ws = book.create_sheet(HELP_SHEET)
     ws.column_dimensions["A"].width = 120
     for line in HELP:
-        ws.append([line])
+        ws.append(row_cells([line]))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -291,8 +293,8 @@ def full_record(actor: User, case_id: int) -> Report:
                     if v["step_record_id"] is None], [30, 12, 40])
     p = view["person"]
     lines = [f"党支部：{view['branch_name']}　当前状态：{view['state_label']}",
-             f"性别：{choice_label(p.get('gender', ''))}　出生日期：{p.get('birth_date', '')}　"
-             f"身份证号码：{p.get('id_number_masked') or '—'}　工作单位：{p.get('unit') or '—'}",
+             (f"性别：{choice_label(p.get('gender', ''))}　出生日期：{p.get('birth_date', '')}　"
+              f"身份证号码：{p.get('id_number_masked') or '—'}　工作单位：{p.get('unit') or '—'}"),
              f"申请日期：{view['application_date']}　制表日期：{today().isoformat()}"]
     return Report(f"{p['name']} 发展党员全程纪实表", lines,
                   [record, due] + ([missed] if missed.rows else []))

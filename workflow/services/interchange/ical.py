@@ -5,8 +5,9 @@ derived (HMAC of the user id keyed by SECRET_KEY) rather than stored: nothing ne
 database, and changing SECRET_KEY revokes every feed at once. A wrong secret is "not found",
 like any case outside one's scope.
 
-The file is written by hand (RFC 5545: CRLF lines folded at 75 octets, escaped text): a feed
-of all-day events needs no library. Each event's UID is the case, the deadline's kind and its
+The file is written by the `icalendar` library, which escapes text (a person's name may hold
+`,` `;` `\\` or line breaks: they stay text, never a new property), folds lines at 75 octets
+and ends them with CRLF (RFC 5545). Each event's UID is the case, the deadline's kind and its
 due date, so a calendar updates an event in place while the due date stands and shows a new
 one when the due date moves.
 """
@@ -15,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from icalendar import Calendar, Event, vText
 
 from workflow.history import DeadlineStatus
 from workflow.persistence.db import db
@@ -31,6 +33,7 @@ from workflow.states import OPEN_STAGES
 
 STATUS_LABELS = {"upcoming": "未到期", "due": "即将到期", "overdue": "已超期"}
 SHOWN = (DeadlineStatus.UPCOMING, DeadlineStatus.DUE, DeadlineStatus.OVERDUE)
+UID_CASE = re.compile(r"case-(\d+)-")
 
 
 def secret(user_id: int) -> str:
@@ -52,45 +55,23 @@ def feed_user(code: str) -> User:
     return user
 
 
-def _escape(text: str) -> str:
-    return (text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\n", "\\n"))
-
-
-def _fold(line: str) -> str:
-    """RFC 5545 3.1: lines of at most 75 octets, continued with a leading space, never
-    splitting a UTF-8 character."""
-    out, current, size = [], "", 0
-    for ch in line:
-        width = len(ch.encode())
-        if size + width > (75 if not out else 74):
-            out.append(current)
-            current, size = "", 0
-        current += ch
-        size += width
-    out.append(current)
-    return "\r\n ".join(out)
-
-
-def _event(case: Case, d: Any, stamp: str, base_url: str) -> list[str]:
+def _event(case: Case, d: Any, stamp: datetime, base_url: str) -> Event:
     rule = REGISTRY[d.rule]
     status = STATUS_LABELS[d.status.value]
     who = "上级党委" if d.responsible.value == "committee" else "党支部"
-    lines = [
-        "BEGIN:VEVENT",
-        f"UID:case-{case.id}-{d.kind}-{d.due_on:%Y%m%d}@dangyuan-workflow",
-        f"DTSTAMP:{stamp}",
-        f"DTSTART;VALUE=DATE:{d.due_on:%Y%m%d}",
-        f"DTEND;VALUE=DATE:{d.due_on + timedelta(days=1):%Y%m%d}",
-        f"SUMMARY:{_escape(f'【{status}】{case.person_name}：{rule.zh}')}",
-        "DESCRIPTION:" + _escape(f"{case.branch.name} · {case.person_name}\n{rule.zh}（{rule.article}）"
-                                 f"\n责任方：{who}\n状态：{status}"),
-        f"CATEGORIES:{_escape(who)}",
-        "TRANSP:TRANSPARENT",
-    ]
+    event = Event()
+    event.add("uid", f"case-{case.id}-{d.kind}-{d.due_on:%Y%m%d}@dangyuan-workflow")
+    event.add("dtstamp", stamp)
+    event.add("dtstart", d.due_on)  # a date: VALUE=DATE, an all-day event
+    event.add("dtend", d.due_on + timedelta(days=1))
+    event.add("summary", f"【{status}】{case.person_name}：{rule.zh}")
+    event.add("description", f"{case.branch.name} · {case.person_name}\n"
+                             f"{rule.zh}（{rule.article}）\n责任方：{who}\n状态：{status}")
+    event.add("categories", [who])
+    event.add("transp", "TRANSPARENT")
     if base_url:
-        lines.append(f"URL:{base_url.rstrip('/')}/cases/{case.id}")
-    return lines + ["END:VEVENT"]
+        event.add("url", f"{base_url.rstrip('/')}/cases/{case.id}")
+    return event
 
 
 def calendar(user: User, as_of: date, base_url: str = "") -> bytes:
@@ -98,21 +79,27 @@ def calendar(user: User, as_of: date, base_url: str = "") -> bytes:
     scope = access.subtree_ids(user.org_id)
     rows = list(db.session.execute(db.select(Case).where(
         Case.branch_id.in_(scope), Case.stage.in_(OPEN_STAGES)).order_by(Case.id)).scalars())
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//dangyuan-workflow//deadlines//ZH",
-             "CALSCALE:GREGORIAN", "METHOD:PUBLISH",
-             f"X-WR-CALNAME:{_escape('发展党员期限 · ' + user.org.name)}",
-             "X-WR-TIMEZONE:Asia/Shanghai", "REFRESH-INTERVAL;VALUE=DURATION:PT6H",
-             "X-PUBLISHED-TTL:PT6H"]
+    stamp = datetime.now(UTC).replace(microsecond=0)
+    cal = Calendar()
+    cal.add("prodid", "-//dangyuan-workflow//deadlines//ZH")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    # X- properties have no registered type, so the library would write a plain str as is:
+    # vText makes it escape them like any text
+    cal.add("x-wr-calname", vText("发展党员期限 · " + user.org.name))
+    cal.add("x-wr-timezone", vText("Asia/Shanghai"))
+    cal.add("refresh-interval", timedelta(hours=6), parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", vText("PT6H"))
     by_id = {c.id: c for c in rows}
     for case_id, r in sorted(replays_of(rows, as_of).items()):
         for d in r.deadlines:
             if d.status in SHOWN:
-                lines += _event(by_id[case_id], d, stamp, base_url)
-    lines.append("END:VCALENDAR")
-    return ("\r\n".join(_fold(line) for line in lines) + "\r\n").encode()
+                cal.add_component(_event(by_id[case_id], d, stamp, base_url))
+    return cal.to_ical()
 
 
 def people_in(body: bytes) -> int:
     """How many people (cases) a feed names: each event's UID starts with its case id."""
-    return len(set(re.findall(rb"^UID:case-(\d+)-", body, flags=re.MULTILINE)))
+    uids = (str(e.get("uid", "")) for e in Calendar.from_ical(body).walk("VEVENT"))
+    return len({m.group(1) for m in map(UID_CASE.match, uids) if m})

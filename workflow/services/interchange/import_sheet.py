@@ -4,6 +4,8 @@ Every cell is checked where it is read, so a refusal names the sheet, the Excel 
 column header the secretary sees, in Chinese. Values are turned into exactly what the step
 catalogue stores (ISO dates, choice ids, roster ids), then the catalogue's own validation and
 the vote arithmetic run on them, so nothing the import accepts could not be typed on a page.
+A text cell our export escaped against formula injection (`'=…`) is read without that one
+apostrophe, so an exported name such as `-王` imports back unchanged.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from workflow.services.interchange.sheet_columns import (
     STEP_COLUMNS,
     Column,
 )
+from workflow.services.reports.files import unescape_cell
 from workflow.steps import STEPS, FieldType, person_errors, validate_data
 
 SHEETS = (MAIN_SHEET, MORE_SHEET)
@@ -206,7 +209,8 @@ def _read_book(data: bytes) -> Sheets:
     for name in SHEETS:
         if name not in book.sheetnames:
             continue
-        rows = list(book[name].iter_rows(values_only=True))
+        rows = [tuple(unescape_cell(v) for v in r)
+                for r in book[name].iter_rows(values_only=True)]
         header = [_text(h) if h is not None else "" for h in (rows[0] if rows else ())]
         sheets[name] = (header, [{"#": i, **{h: v for h, v in zip(header, r) if h}}
                                  for i, r in enumerate(rows[1:], start=2)

@@ -7,10 +7,17 @@ and counts are written as numbers, not text, so a spreadsheet can add them up.
 The PDF embeds a CJK TrueType font (Debian's fonts-wqy-microhei by default, config
 `REPORT_FONT`): ReportLab's built-in STSong-Light is only referenced, not embedded, and shows
 boxes on machines without Chinese fonts.
+
+Every xlsx cell this project writes goes through `row_cells`: a text cell that a spreadsheet
+would read as a formula (OWASP "CSV injection": a person named `=HYPERLINK(...)` or
+`=cmd|' /C calc'!A0`) is written as text behind an apostrophe; `unescape_cell` is its inverse
+for the import reader.
 """
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,10 @@ DEFAULT_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 FONT_NAME = "ReportCJK"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PDF = "application/pdf"
+# A text cell starting with one of = + - @ TAB CR is evaluated by Excel, LibreOffice or WPS
+# (OWASP CSV injection). Apostrophes in front of those are escaped too (one more apostrophe),
+# so that unescaping, which removes exactly one, gives back every text exactly.
+FORMULA_LIKE = re.compile(r"'*[=+\-@\t\r]")
 
 
 class ReportUnavailable(ServiceError):
@@ -102,6 +113,26 @@ def statistics_report(stats: dict[str, Any]) -> Report:
 
 # --- writers --------------------------------------------------------------------------------------
 
+def cell_value(value: Any) -> Any:
+    """A value as it may go into a spreadsheet cell: text that would start a formula gets a
+    leading apostrophe; numbers (negative ones too), dates and None stay what they are."""
+    if isinstance(value, str) and FORMULA_LIKE.match(value):
+        return "'" + value
+    return value
+
+
+def unescape_cell(value: Any) -> Any:
+    """What `cell_value` was given: removes the one apostrophe it added, nothing else."""
+    if isinstance(value, str) and value.startswith("'") and FORMULA_LIKE.match(value, 1):
+        return value[1:]
+    return value
+
+
+def row_cells(values: Iterable[Any]) -> list[Any]:
+    """One worksheet row for `ws.append`: every xlsx writer appends its rows through this."""
+    return [cell_value(v) for v in values]
+
+
 def to_xlsx(report: Report) -> bytes:
     """One worksheet per table: the title, the lines, a blank row, then the header and rows."""
     from openpyxl import Workbook
@@ -112,17 +143,17 @@ def to_xlsx(report: Report) -> bytes:
     book.remove(book.active)
     for sheet in report.sheets:
         ws = book.create_sheet(sheet.title)
-        ws.append([report.title])
+        ws.append(row_cells([report.title]))  # a printed record's title starts with the name
         ws["A1"].font = Font(bold=True, size=14)
         for line in report.lines:
-            ws.append([line])
+            ws.append(row_cells([line]))
         ws.append([])
-        ws.append(sheet.header)
+        ws.append(row_cells(sheet.header))
         head = ws.max_row
         for cell in ws[head]:
             cell.font = Font(bold=True)
         for row in sheet.rows:
-            ws.append(row)
+            ws.append(row_cells(row))
         for i, width in enumerate(sheet.widths, start=1):
             wide = width * 2 if width > 20 else width + 6  # CJK glyphs take two columns
             ws.column_dimensions[get_column_letter(i)].width = wide
