@@ -46,6 +46,7 @@ BROKER_CLEANUP_SECONDS = 3600.0
 
 
 DEADLINE_REBUILD_SECONDS = 300  # how soon a rule-setting or holiday change reaches the rows
+CHECKPOINT_CRON = "15 2 * * *"  # daily signed checkpoint of every case's chain head
 
 
 def beat_schedule(sweep_cron: str) -> dict[str, dict[str, Any]]:
@@ -54,6 +55,7 @@ def beat_schedule(sweep_cron: str) -> dict[str, dict[str, Any]]:
         "broker-cleanup": {"task": "tasks.cleanup_broker", "schedule": BROKER_CLEANUP_SECONDS},
         "stale-deadlines": {"task": "tasks.rebuild_stale_deadlines",
                             "schedule": DEADLINE_REBUILD_SECONDS},
+        "chain-checkpoint": {"task": "tasks.checkpoint", "schedule": CHECKPOINT_CRON},
     }
 
 
@@ -91,6 +93,11 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or f"sqlite:///{instance / 'dangyuan.db'}"
         self.SECRET_KEY = env.get("SECRET_KEY") or _secret_key(instance)
         self.UPLOAD_DIR = env.get("UPLOAD_DIR") or str(instance / "uploads")
+        # signed checkpoints of the hash chains (workflow/services/cases/checkpoints.py): the
+        # key is never in the database; unset, one is derived from SECRET_KEY under its own
+        # label. Keep a copy of the directory off the database host.
+        self.CHECKPOINT_DIR = env.get("CHECKPOINT_DIR") or str(instance / "checkpoints")
+        self.CHECKPOINT_KEY = env.get("CHECKPOINT_KEY") or None
         self.CELERY_BROKER_URL = env.get("CELERY_BROKER_URL") or \
             f"sqla+sqlite:///{instance / 'celery-broker.db'}"
         self.CELERY_RESULT_BACKEND = env.get("CELERY_RESULT_BACKEND") or \

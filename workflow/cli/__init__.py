@@ -228,21 +228,44 @@ def seed_synthetic_cmd(n: int, seed_value: int, prefix: str) -> None:
 @click.option("--org", help="only this organisation's subtree")
 @friendly
 def verify_cmd(org: str | None) -> None:
-    """Recompute every case's hash chain; report the first broken link per case."""
-    from workflow.services.cases import history_chain
-    checks, heads = history_chain.verify(org)
-    broken = [c for c in checks if not c.ok]
+    """Recompute every case's hash chain and compare it with the latest valid checkpoint;
+    one line per broken, shortened, rewritten or missing case, exit 1 if any."""
+    from workflow.services.cases import checkpoints
+    report = checkpoints.verify(org)
+    for r in report.rejected:
+        click.echo(f"checkpoint {r.name}: not trusted: {r.reason}")
+    if report.checkpoint is None:
+        what = "no valid checkpoint" if report.rejected else "no checkpoint yet"
+        click.echo(f"{what} in {checkpoints.directory()}: chains checked only "
+                   "(`flask checkpoint` writes one)", err=True)
+    broken = [c for c in report.checks if not c.ok]
     for c in broken:
         where = f"{c.kind} #{c.record_id}" if c.record_id else "chain head"
         click.echo(f"case {c.case_id}: broken at {where}: {c.reason}")
-    for code, head in heads.items():
+    for problem in report.problems:
+        click.echo(f"case {problem.case_id}: {problem.message}")
+    for code, head in report.heads.items():
         click.echo(f"org {code} head {head}")
-    click.echo(f"{len(checks)} case(s) checked, {len(broken)} broken")
-    if broken:
+    summary = f"{len(report.checks)} case(s) checked, {len(broken)} broken"
+    if report.checkpoint is not None:
+        summary += (f"; checkpoint {report.checkpoint.name}: {report.compared} case(s) "
+                    f"compared, {len(report.problems)} shortened, rewritten or missing")
+    click.echo(summary)
+    if not report.ok:
         raise SystemExit(1)
+
+
+@click.command("checkpoint")
+@friendly
+def checkpoint_cmd() -> None:
+    """Write a signed checkpoint of every case's chain head and length to CHECKPOINT_DIR."""
+    from workflow.services.cases import checkpoints
+    path, count = checkpoints.write()
+    click.echo(f"wrote {path} ({count} case(s))")
 
 
 def register(app: Flask) -> None:
     for command in (orgs, users, tokens, alerts, exemptions_group, rubric_cmd, rederive_cmd, seed_demo_cmd,
-                    backup_cmd, restore_cmd, seed_synthetic_cmd, verify_cmd):
+                    backup_cmd, restore_cmd, seed_synthetic_cmd, verify_cmd,
+                    checkpoint_cmd):
         app.cli.add_command(command)

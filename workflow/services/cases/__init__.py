@@ -4,7 +4,9 @@
 written), read and list cases, re-derive the cached stage; `documents`: papers and files of a
 step; `decisions`: committee decisions name the person who decided; `exemptions`: named
 exemptions from separation-of-duties rules; `history_chain`: the tamper-evident links of a
-case's records and their verification; `views`: the dictionaries pages and the API show.
+case's records and their verification; `checkpoints`: signed files of every case's chain head
+and length, kept outside the database, that `verify` compares with; `views`: the dictionaries
+pages and the API show.
 """
 from __future__ import annotations
 
