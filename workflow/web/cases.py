@@ -22,7 +22,7 @@ from workflow.services.errors import (
     ServiceError,
 )
 from workflow.services.reports import worklist
-from workflow.steps import COMMITTEE_DECISIONS, STEPS
+from workflow.steps import COMMITTEE_DECISIONS, DOCUMENT_LABELS, STEPS
 from workflow.web import auth, diagram
 from workflow.web.common import audited
 from workflow.web.forms import FIELD_LABELS, CaseForm, decider_value, form_data, prefill, step_form
@@ -72,7 +72,8 @@ def show(case_id: int) -> Any:
     audited("view_case", case_id=case_id)
     return render_template("cases/show.html", case=case, steps=STEPS,
                            diagram_svg=diagram.svg(case["state"]),
-                           field_labels={**FIELD_LABELS, "occurred_on": "发生日期"})
+                           field_labels={**FIELD_LABELS, "occurred_on": "发生日期"},
+                           doc_labels=DOCUMENT_LABELS)
 
 
 def _field_errors(form: Any, exc: ServiceError, prefix: str = "") -> None:
