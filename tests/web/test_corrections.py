@@ -171,3 +171,18 @@ def test_confirming_a_violation_without_a_reason_is_a_field_error_that_keeps_the
         "reason": "必填：请说明为何仍需记录"}  # still the contract's 409, naming the field
     r = world.client.post(url, data={**late, "acknowledge": "y", "reason": "按原始记录补录"})
     assert r.status_code == 302 and _rows() == before + 1
+
+
+def test_the_printed_record_keeps_the_original_date_and_data(world):
+    from workflow.persistence.models import User
+    from workflow.services.interchange import excel_export
+    case_id, record = _interview(world)
+    r = post_step(world, case_id, "step_corrected", "2023-03-21",
+                  {"corrects": record["id"], "reason": "更正",
+                   "fields": {"occurred_on": "2023-03-20", "interviewer": "王芳"}})
+    assert r.status_code == 201, r.json
+    actor = db.session.execute(sa.select(User).filter_by(username="sec1")).scalar_one()
+    rows = excel_export.full_record(actor, case_id).sheets[0].rows
+    row = next(r for r in rows if r[2] == "党组织派人谈话")
+    assert row[1] == "2023-03-20" and "王芳" in row[3]
+    assert f"原记录（{record['occurred_on']}）" in row[6] and record["data"]["interviewer"] in row[6]

@@ -260,8 +260,10 @@ def summarize(step: str, data: Mapping[str, Any], names: Mapping[int, str]) -> s
 
 def _remarks(s: Mapping[str, Any], names: Mapping[int, str]) -> str:
     notes = []
-    if s["corrected"]:
-        notes.append("已更正，原记录：" + summarize(s["step"], s["original_data"], names))
+    if s["corrected"]:  # the record as first written: its date and its data
+        original = s["original"]
+        notes.append(f"已更正，原记录（{original['occurred_on']}）："
+                     + summarize(s["step"], original["data"], names))
     if s["acknowledged_reason"]:
         notes.append(f"确认原因：{s['acknowledged_reason']}")
     if s["note"]:
