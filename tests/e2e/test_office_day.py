@@ -153,12 +153,24 @@ def test_a_working_day_as_each_role(page: Page, live_server, people, late):
 
 
 def test_the_changed_pages_at_phone_width(page: Page, live_server, people, late):
+    """At 390 px the header is one line whose menu unfolds on a tap; the pages fit."""
     users, roster = people
     ids = _world(users, roster, late)
+    login(page, live_server, "organizer")  # (the helper checks the name in the wide header)
     page.set_viewport_size({"width": 390, "height": 844})
-    login(page, live_server, "organizer")
+    page.reload()
     expect(page.locator("#approvals")).to_contain_text("高远")
+    header = page.locator("header.top").bounding_box()
+    assert header is not None and header["height"] <= 60, header  # one line, not 185 px
+    expect(page.locator("header nav")).to_be_hidden()
     _shot(page, "day-phone-workbench")
+    page.click(".menu-button")  # the menu unfolds with one thumb
+    expect(page.locator("header nav")).to_be_visible()
+    expect(page.locator("header nav")).to_contain_text("考核汇总")
+    _shot(page, "day-phone-menu")
+    favicon = page.request.get(live_server + "/static/favicon.svg")
+    assert favicon.status == 200
+    assert page.locator("link[rel=icon]").count() == 1
     page.goto(f"{live_server}/cases/{ids['lacking']}")
     expect(page.locator("#pre-review-findings")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
