@@ -186,3 +186,15 @@ def test_the_printed_record_keeps_the_original_date_and_data(world):
     row = next(r for r in rows if r[2] == "党组织派人谈话")
     assert row[1] == "2023-03-20" and "王芳" in row[3]
     assert f"原记录（{record['occurred_on']}）" in row[6] and record["data"]["interviewer"] in row[6]
+
+
+def test_the_history_says_what_each_step_recorded_in_words(world):
+    case = open_case(world, date=HAPPY[0][1])
+    drive(world, case["id"], until="admission_voted")
+    login(world.client, "sec1")
+    page = world.client.get(f"/cases/{case['id']}").text
+    assert "入党介绍人：张伟、王芳" in page  # roster members by name, not ids
+    assert "培养联系人：张伟、王芳" in page
+    assert "应到人数 10" in page and "赞成票 9" in page and "无记名投票" in page
+    assert "决定：同意" in page  # the pre-review's decision in words
+    assert "secret_ballot" not in page and "'approved'" not in page

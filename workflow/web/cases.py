@@ -13,6 +13,7 @@ from workflow.services import cases
 from workflow.services.cases import decisions, documents
 from workflow.services.clock import today
 from workflow.services.directory import access
+from workflow.services.interchange import excel_export
 from workflow.services.errors import (
     Conflict,
     Forbidden,
@@ -70,7 +71,13 @@ def show(case_id: int) -> Any:
     except NotFound:
         abort(404)
     audited("view_case", case_id=case_id)
+    names = _names(case_id)  # what each step recorded, in words: people by name, votes, …
+    summaries = {s["id"]: excel_export.summarize(s["step"], s["data"], names)
+                 for s in case["steps"]}
+    originals = {s["id"]: excel_export.summarize(s["step"], s["original"]["data"], names)
+                 for s in case["steps"] if s["original"]}
     return render_template("cases/show.html", case=case, steps=STEPS,
+                           summaries=summaries, originals=originals,
                            diagram_svg=diagram.svg(case["state"]),
                            field_labels={**FIELD_LABELS, "occurred_on": "发生日期"},
                            doc_labels=DOCUMENT_LABELS)
@@ -88,6 +95,11 @@ def _field_errors(form: Any, exc: ServiceError, prefix: str = "") -> None:
                 break
     flash(exc.message if shown else f"{exc.message}" +
           "".join(f"（{k}：{v}）" for k, v in exc.extra.get("fields", {}).items()), "error")
+
+
+def _names(case_id: int) -> dict[int, str]:
+    case = access.visible_case(current_user, case_id)
+    return {m.id: m.name for m in repo.roster(case.branch_id).values()}
 
 
 def _roster(case_id: int) -> list[tuple[int, str]]:
