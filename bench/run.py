@@ -59,7 +59,7 @@ def bench_user() -> Any:
         code = db.session.execute(sa.select(Organisation.code).join(
             Case, Case.branch_id == Organisation.id).where(Case.stage == "activist")
             .limit(1)).scalar_one()
-        directory.create_user("bench", "Bench2026x", "branch_secretary", code)
+        directory.create_user("bench", "Harbor2026lamp", "branch_secretary", code)
         user = db.session.execute(sa.select(User).filter_by(username="bench")).scalar_one()
     return user
 

@@ -118,6 +118,8 @@ class Config:
         self.REPORT_PARALLEL_MIN_CASES = int(env.get("REPORT_PARALLEL_MIN_CASES") or 20_000)
         # proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none)
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES") or 0)
+        # days a new API token is valid (services/directory/users.py: create_token)
+        self.API_TOKEN_DAYS = max(1, int(env.get("API_TOKEN_DAYS") or 180))
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
         if "TODAY" in env:  # demo and tests: pin "today" for reproducible deadlines
             self.TODAY = env["TODAY"]

@@ -71,18 +71,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _register(app: Flask) -> None:
     from workflow import cli
     from workflow.api import api
-    from workflow.persistence import reference
-    from workflow.persistence.db import db as _db
     from workflow.persistence.models import User
+    from workflow.services import directory
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        found = _db.session.execute(_db.select(User, reference.query())
-                                    .where(User.id == int(user_id))).one_or_none()
-        if found is None:
-            return None
-        reference.noted(found[1])  # every page asks first: the reference stamp is read along
-        return found[0]  # type: ignore[no-any-return]
+    def load_user(session_key: str) -> User | None:
+        """What the cookie carries is a login session's key, not a user id (User.get_id): one
+        query finds the session (not ended, not idle too long), its active user and, read
+        along because every page asks first, the reference stamp."""
+        return directory.session_user(session_key)
 
     app.register_blueprint(api)
     cli.register(app)

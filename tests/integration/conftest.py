@@ -29,7 +29,7 @@ class World:
         return self.client.post(url, headers=self.headers(who), json=json, **kw)
 
 
-PASSWORD = "Secret2026x"
+PASSWORD = "Lantern2026river"  # passes the password policy (users.check_password_policy)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def test_orgs_users_tokens(runner):
     r = runner.invoke(args=["orgs", "create", "--code", "B", "--name", "支部", "--kind", "branch",
                             "--parent", "C"])
     assert r.exit_code == 0
-    r = runner.invoke(args=["users", "create", "--username", "u", "--password", "Passw0rdx",
+    r = runner.invoke(args=["users", "create", "--username", "u", "--password", "Harbor2026lamp",
                             "--role", "branch_secretary", "--org", "B"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(args=["tokens", "create", "--username", "u"])
@@ -35,7 +35,7 @@ def test_orgs_users_tokens(runner):
     (["orgs", "create", "--code", "B", "--name", "x", "--kind", "branch"], "上级"),
     (["users", "create", "--username", "u", "--password", "short", "--role", "admin",
       "--org", "C"], "密码"),
-    (["users", "create", "--username", "u", "--password", "Passw0rdx", "--role", "king",
+    (["users", "create", "--username", "u", "--password", "Harbor2026lamp", "--role", "king",
       "--org", "C"], "角色"),
     (["tokens", "create", "--username", "nobody"], "不存在"),
     (["rubric", "--org", "NOPE", "--year", "2025"], "不存在"),
@@ -99,7 +99,7 @@ def test_seed_synthetic_leaves_a_database_the_service_keeps_writing_to(runner, c
     from workflow.persistence.models import Organisation
     branch = db.session.execute(db.select(Organisation).filter_by(kind="branch")
                                 .order_by(Organisation.id)).scalars().first()
-    directory.create_user("syn", "Passw0rdx", "branch_secretary", branch.code)
+    directory.create_user("syn", "Harbor2026lamp", "branch_secretary", branch.code)
     user = directory.user_by_name("syn")
     opened = cases.open_case(user, branch.code, {"name": "新申请人", "gender": "female",
                                                  "birth_date": "2000-01-01"}, "2026-01-05")

@@ -70,3 +70,88 @@ def test_session_cookie_is_http_only(world):
     cookies = page.headers.getlist("Set-Cookie") + r.headers.getlist("Set-Cookie")
     session = [c for c in cookies if c.startswith("session=")]
     assert session and all("HttpOnly" in c and "SameSite=Lax" in c for c in session)
+
+
+# -- where the login goes next ---------------------------------------------------------------
+
+@pytest.fixture
+def web(world, ctx, monkeypatch):
+    """A browser (tests.integration.test_sessions_tokens.Browser: a fresh `g` per request), with
+    the login limiter off (the tests above turn the shared limiter on)."""
+    from tests.integration.test_sessions_tokens import Browser
+    from workflow.web.security import limiter
+    monkeypatch.setattr(limiter, "enabled", False)
+    return Browser(ctx, ctx.response_class, use_cookies=True)
+
+
+def _login_to(client, url: str) -> str:
+    """Log in as sec1 by posting the form at `url` (a /login URL); the redirect's target."""
+    token = _csrf(client.get(url).text)
+    r = client.post(url, data={"username": "sec1", "password": PASSWORD, "csrf_token": token})
+    assert r.status_code == 302, r.text
+    return r.headers["Location"]
+
+
+@pytest.mark.parametrize("raw", [
+    "//x", "/\\x", "/%09/x", "https:x", "\\\\x", "http://evil", "/%2F%2Fx",
+    "javascript:alert(1)", "/%09/evil.example/phish", "/%0A/x", "%2F%2Fx", "/\\/x",
+    "///x", "https://evil.example/", " //x", "/x\\y",
+])
+def test_login_never_redirects_off_site(web, raw):
+    assert _login_to(web, f"/login?next={raw}") == "/"
+
+
+def test_login_keeps_a_same_site_next(web):
+    assert _login_to(web, "/login?next=/cases/3%3Fx%3D1") == "/cases/3?x=1"
+    web.post("/logout", data={"csrf_token": _csrf(web.get("/cases/").text)})
+    assert _login_to(web, "/login?next=/cases/3?x=1") == "/cases/3?x=1"
+
+
+def _next_of(location: str) -> str | None:
+    from urllib.parse import parse_qs, urlsplit
+    parts = urlsplit(location)
+    assert parts.path == "/login", location
+    return parse_qs(parts.query).get("next", [None])[0]
+
+
+def test_after_the_session_ended_login_returns_to_the_page(web):
+    """The session ends on the server (as after logout elsewhere or an admin's "log out
+    everywhere"): the page sends to the login form, which sends back to the page."""
+    from tests.web.test_pages import login
+    from workflow.services import directory
+    login(web, "sec1")
+    assert web.get("/cases/new?branch=B1").status_code == 200
+    directory.log_out_everywhere(directory.user_by_name("admin"), "sec1")
+    r = web.get("/cases/new?branch=B1")
+    assert r.status_code == 302 and _next_of(r.headers["Location"]) == "/cases/new?branch=B1"
+    assert _login_to(web, r.headers["Location"]) == "/cases/new?branch=B1"
+
+
+def test_a_form_sent_after_the_session_expired_returns_to_the_form(web):
+    """The cookie is gone (expired in the browser): sending the form fails its CSRF check; the
+    answer is the login form, and after it the page the form was on, not the POST target."""
+    r = web.post("/cases/new", data={"name": "x"},
+                 headers={"Referer": "http://localhost/cases/new?branch=B1"})
+    assert r.status_code == 302 and _next_of(r.headers["Location"]) == "/cases/new?branch=B1"
+    assert _login_to(web, r.headers["Location"]) == "/cases/new?branch=B1"
+    # a referrer on another site is not followed
+    web.post("/logout", data={"csrf_token": _csrf(web.get("/cases/").text)})
+    web.delete_cookie("session")
+    r = web.post("/cases/new", data={"name": "x"},
+                 headers={"Referer": "https://evil.example/cases/new"})
+    assert r.status_code == 302 and _next_of(r.headers["Location"]) is None
+
+
+def test_a_form_sent_to_a_post_only_page_after_logout_elsewhere_returns_to_the_form(web):
+    """The CSRF token is still in the cookie but the login session was ended: the way back is
+    the referring page (/admin/users), not the POST-only URL."""
+    from tests.web.test_pages import login
+    from workflow.services import directory
+    login(web, "admin")
+    token = _csrf(web.get("/admin/users").text)
+    directory.log_out_everywhere(directory.user_by_name("admin"), "admin")
+    r = web.post("/admin/users/shared",
+                 data={"csrf_token": token, "username": "sec1", "shared": "y"},
+                 headers={"Referer": "http://localhost/admin/users"})
+    assert r.status_code == 302 and _next_of(r.headers["Location"]) == "/admin/users"
+    assert directory.user_by_name("sec1").shared is False

@@ -113,6 +113,36 @@ def tokens_create(username: str) -> None:
     click.echo(directory.create_token(username))
 
 
+def _moment(stored: Any) -> str:
+    """A stored UTC time as the organisation's local time, or "-"."""
+    from workflow.services.clock import local
+    moment = local(stored)
+    return moment.strftime("%Y-%m-%dT%H:%M") if moment else "-"
+
+
+@tokens.command("list")
+@click.option("--username", required=True)
+@friendly
+def tokens_list(username: str) -> None:
+    """One line per token: id, created, expires, last used, revoked (organisation's time)."""
+    for row in directory.list_tokens(username):
+        click.echo(f"id={row.id}  created={_moment(row.created_at)}  "
+                   f"expires={_moment(row.expires_at)}  last_used={_moment(row.last_used_at)}  "
+                   f"revoked={_moment(row.revoked_at)}  {directory.token_state(row)}")
+
+
+@tokens.command("revoke")
+@click.option("--username", required=True)
+@click.option("--id", "token_id", type=click.IntRange(1, 2**31 - 1),
+              help="only this token (default: all of the user's)")
+@friendly
+def tokens_revoke(username: str, token_id: int | None) -> None:
+    """Revoke one token or all of the user's tokens; a revoked token gets 401."""
+    count = directory.revoke_tokens(username, token_id)
+    click.echo(f"已吊销 {count} 个令牌" if count or token_id is None
+               else f"令牌 {token_id} 此前已被吊销")
+
+
 @alerts.command("scan")
 @click.option("--as-of", "as_of")
 @friendly

@@ -59,6 +59,29 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     def is_active(self) -> bool:  # Flask-Login
         return self.active
 
+    def get_id(self) -> str:
+        """Flask-Login keeps this in the session cookie (and would in a remember-me cookie): the
+        key of this login's `LoginSession`, never the user id, so that ending the session on the
+        server (logout, password change, "log out everywhere") ends every copy of the cookie.
+        Set by services.directory.users when a login starts or a session is loaded."""
+        key = self.__dict__.get("session_key")
+        if not key:
+            raise NotImplementedError("this user object belongs to no login session")
+        return str(key)
+
+
+class LoginSession(db.Model):  # type: ignore[name-defined]
+    """One login on the pages. The cookie carries a random key; only its SHA-256 is kept here.
+    A session is valid while `ended_at` is empty and it was seen within the session lifetime."""
+    __tablename__ = "login_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)  # updated at most once a minute
+    ended_at: Mapped[datetime | None] = mapped_column()
+    user: Mapped[User] = relationship()
+
 
 class ApiToken(db.Model):  # type: ignore[name-defined]
     __tablename__ = "api_tokens"
@@ -66,6 +89,9 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()  # API_TOKEN_DAYS after creation
+    last_used_at: Mapped[datetime | None] = mapped_column()  # updated at most once a minute
+    revoked_at: Mapped[datetime | None] = mapped_column()
     user: Mapped[User] = relationship()
 
 

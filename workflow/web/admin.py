@@ -39,7 +39,40 @@ def users() -> Any:
             _flash_error(exc)
         return redirect(url_for("admin.users"))
     return render_template("admin/users.html", users=admin.users(current_user),
-                           orgs=admin.organisations(), roles=access.ROLE_LABELS)
+                           orgs=admin.organisations(), roles=access.ROLE_LABELS,
+                           sessions=directory.open_sessions(current_user),
+                           tokens=directory.tokens_by_user(current_user),
+                           token_state=directory.token_state)
+
+
+@bp.post("/users/logout-everywhere")
+def user_logout_everywhere() -> Any:
+    """End every login session of a user and revoke all of their API tokens (a lost laptop, a
+    leaked password, someone leaving the post)."""
+    _guard()
+    username = request.form.get("username", "")
+    try:
+        ended, revoked = directory.log_out_everywhere(current_user, username)
+        flash(f"{username}：已退出 {ended} 个登录会话，吊销 {revoked} 个 API 令牌", "info")
+    except ServiceError as exc:
+        _flash_error(exc)
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/tokens/revoke")
+def token_revoke() -> Any:
+    """Revoke one API token of a user: it gets 401 from then on."""
+    _guard()
+    username, raw = request.form.get("username", ""), request.form.get("token_id", "")
+    if not raw.isdigit() or len(raw) > 9:
+        flash("令牌编号不正确", "error")
+        return redirect(url_for("admin.users"))
+    try:
+        directory.revoke_tokens(username, int(raw))
+        flash(f"{username}：已吊销令牌 {raw}", "info")
+    except ServiceError as exc:
+        _flash_error(exc)
+    return redirect(url_for("admin.users"))
 
 
 @bp.post("/users/shared")

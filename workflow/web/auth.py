@@ -1,8 +1,15 @@
-"""Login, logout and password change."""
+"""Login, logout and password change; where to go after login; an expired page or session.
+
+A login is a server-side session (services.directory.users: start_session); logout ends it
+there, so a copy of the cookie stops working too. After login only a same-site path is
+followed (`safe_next`); when a session has expired, the way back to the login page keeps the
+page the user was on, even when the expiry shows on submitting a form.
+"""
 from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -15,7 +22,9 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError
 
+from workflow.extensions import login_manager
 from workflow.services import directory
 from workflow.services.cases import decisions
 from workflow.services.errors import Invalid
@@ -24,6 +33,60 @@ from workflow.web.security import LOGIN_LIMIT, limiter
 
 bp = Blueprint("auth", __name__)
 SESSION_ID = "sid"
+NEXT_MAX = 2000
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site ("/cases/3?x=1"), else None. Refused: anything
+    with a scheme or host (`https:x`, `http://evil`, `javascript:…`), `//host` and `/\\host`
+    (browsers read both as another host), backslashes, and control characters or spaces
+    (browsers drop a tab or newline, so `/%09/evil` would become `//evil`)."""
+    if not target or len(target) > NEXT_MAX or not target.startswith("/"):
+        return None
+    if target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _came_from() -> str | None:
+    """The page to come back to after logging in again: this one for a GET, for a form's POST
+    the page the form was on (the referrer, when it is on this site)."""
+    if request.method in ("GET", "HEAD"):
+        query = request.query_string.decode("latin-1")
+        return safe_next(request.path + (f"?{query}" if query else ""))
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc and referrer.netloc != request.host:
+        return None
+    return safe_next(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
+
+
+@login_manager.unauthorized_handler
+def _to_login() -> Any:
+    """A page that needs a login (none, expired, or ended elsewhere): to the login form, which
+    brings the user back here afterwards."""
+    flash(login_manager.login_message or "请先登录", login_manager.login_message_category)
+    return redirect(url_for("auth.login", next=_came_from()))
+
+
+@bp.app_errorhandler(CSRFError)
+def _page_expired(exc: CSRFError) -> Any:
+    """A form sent without a valid CSRF token: most often the session expired while the form
+    was open (its token lived in the session). Logged out: to the login form, then back to the
+    page the form was on; still logged in (the token alone expired): a page that says so.
+    Nothing is written either way."""
+    if request.endpoint == "auth.login":
+        flash("页面已过期，请重新登录", "error")
+        return render_template("auth/login.html", form=LoginForm()), 400
+    if not current_user.is_authenticated:
+        flash("登录已过期，请重新登录；未保存的内容需要重新填写", "error")
+        return redirect(url_for("auth.login", next=_came_from()))
+    return render_template("error.html", code=400,
+                           message="页面已过期，内容未保存。请刷新页面后重新提交。"), 400
 
 
 def origin() -> decisions.Origin:
@@ -44,16 +107,18 @@ def login() -> Any:
             flash("用户名或密码不正确", "error")
         else:
             session.permanent = True
+            directory.start_session(user)  # user.get_id() is now this login session's key
             login_user(user)
             session[SESSION_ID] = secrets.token_hex(8)  # names this login on its decisions
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//")
-                            else url_for("home"))
+            return redirect(safe_next(request.args.get("next")) or url_for("home"))
     return render_template("auth/login.html", form=form)
 
 
 @bp.post("/logout")
 def logout() -> Any:
+    key = session.get("_user_id")  # Flask-Login's copy of user.get_id(): the session key
+    if isinstance(key, str):
+        directory.end_session(key)
     logout_user()
     session.pop(SESSION_ID, None)
     flash("已退出登录", "info")
@@ -65,13 +130,18 @@ def logout() -> Any:
 def password() -> Any:
     form = PasswordForm()
     if form.validate_on_submit():
-        try:
+        try:  # this session stays; the user's other sessions end, their API tokens are revoked
             directory.change_password(current_user, form.old_password.data or "",
-                                      form.new_password.data or "")
-        except Invalid as exc:
+                                      form.new_password.data or "",
+                                      keep_session=current_user.get_id())
+        except Invalid as exc:  # the message above the form, the reason at its field
             flash(exc.message, "error")
+            for name, why in exc.extra.get("fields", {}).items():
+                field = getattr(form, name, None)
+                if field is not None:
+                    field.errors = [*field.errors, why]
         else:
-            flash("密码已修改", "info")
+            flash("密码已修改；其他设备上的登录已退出，您的 API 令牌已全部吊销", "info")
             return redirect(url_for("home"))
     return render_template("auth/password.html", form=form)
 

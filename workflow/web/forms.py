@@ -64,7 +64,8 @@ class LoginForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     old_password = PasswordField("原密码", validators=[DataRequired("请输入原密码")])
-    new_password = PasswordField("新密码", validators=[DataRequired("请输入新密码"), Length(min=8, message="至少 8 位")])
+    # the rules (length, common passwords, username, not the old one) are the service's alone
+    new_password = PasswordField("新密码", validators=[DataRequired("请输入新密码")])
 
 
 class VoteForm(Form):
