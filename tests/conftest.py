@@ -8,7 +8,21 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
+
+# Hypothesis without its per-example deadline (200 ms by default): the suite runs on two
+# shared cores, where a slow example says nothing about the code, and no test of ours asserts
+# speed. "dev" (the default) explores new examples on every run and keeps failing ones in
+# .hypothesis/; "ci" (CI=true) tries the same examples on every run (derandomize, no
+# database: a fresh machine has none to replay) and prints the blob that reproduces a failure.
+# HYPOTHESIS_PROFILE picks one explicitly. A test's own @settings only says what differs
+# (how many examples, which health checks), never the deadline.
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, database=None,
+                                     print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or (
+    "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,9 @@ SQLAlchemy broker and on Redis, delivery with retries, the in-app inbox.
 
 The worker is a subprocess (`python -m celery -A tasks.worker worker --pool=solo`) on the same
 database as the test app (SQLite file or DATABASE_URL), with its own instance folder whose
-config.py shortens pauses and backoffs. Every wait is bounded; subprocesses are killed in
-`finally`. The expected alerts come from replaying every case, never from the rows the sweep
+config.py shortens backoffs. Waits are for events, bounded only by the hang guard of
+tests/integration/probes.py (no test asserts how long anything took); subprocesses are killed
+in `finally`. The expected alerts come from replaying every case, never from the rows the sweep
 (and GET /api/v1/alerts) read.
 """
 from __future__ import annotations
@@ -21,7 +22,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -35,7 +35,9 @@ import sqlalchemy as sa
 from celery import Celery
 
 from tasks.app import celery_settings
+from tests.integration import probes
 from tests.integration.helpers import open_case, post_step
+from tests.integration.probes import HANG_GUARD, PROBED, Probes
 from tests.unit.builders import HAPPY, PERSON
 from workflow.notifications import delivery, inapp
 from workflow.notifications.base import DeliveryError, Message, Notifier
@@ -110,17 +112,11 @@ def _keys(rows: list[Notification]) -> set[Key]:
     return {(n.case_id, n.rule, n.due_on.isoformat(), n.level) for n in rows}
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 0.05,
+def wait_for(what: str, check: Callable[[], Any], every: float = 0.05,
              log: Worker | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            tail = f"\nworker log:\n{log.output()}" if log else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")
-        time.sleep(every)
+    """probes.wait_for, with the worker's log in the message of a run that hangs."""
+    return probes.wait_for(what, check, every,
+                           context=(lambda: f"worker log:\n{log.output()}") if log else None)
 
 
 # --- processes: a broker, a worker ----------------------------------------------------------
@@ -134,7 +130,7 @@ def free_port() -> int:
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.wait(timeout=HANG_GUARD)
 
 
 @dataclass
@@ -171,7 +167,7 @@ def redis_server(folder: Path) -> Iterator[Broker]:
          "--appendonly", "no", "--dir", str(folder)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_for("redis-server", lambda: _redis_up(port), timeout=15)
+        wait_for("redis-server", lambda: _redis_up(port))
         yield Broker("redis", f"redis://127.0.0.1:{port}/0", f"redis://127.0.0.1:{port}/1")
     finally:
         _kill(proc)
@@ -191,11 +187,13 @@ def _redis_up(port: int) -> bool:
 class Worker:
     """`celery worker` in a subprocess on the test database; `settings` go to its config.py.
     The Procfile's solo worker, or with `concurrency` a process pool of that size (how
-    docs/operations.md scales one host)."""
+    docs/operations.md scales one host). With `probes`, it runs under tests/integration/
+    probes.py, so that the test can stop it at a known point."""
 
     def __init__(self, broker: Broker, folder: Path, *, concurrency: int = 0,
-                 **settings: Any) -> None:
+                 probes: Probes | None = None, **settings: Any) -> None:
         self.broker, self.folder, self.settings = broker, folder, settings
+        self.probes = probes
         self.pool = ["--pool=prefork", f"--concurrency={concurrency}"] if concurrency else \
             ["--pool=solo", "--concurrency=1"]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -211,9 +209,13 @@ class Worker:
         env.update(DATABASE_URL=db.engine.url.render_as_string(hide_password=False),
                    INSTANCE_PATH=str(self.folder), APP_ENV="testing",
                    CELERY_BROKER_URL=self.broker.url, CELERY_RESULT_BACKEND=self.broker.results)
+        program = [sys.executable, "-m", "celery"]
+        if self.probes is not None:
+            env.update(self.probes.env())
+            program = [*PROBED, "celery"]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", *self.pool,
+                [*program, "-A", "tasks.worker", "worker", *self.pool,
                  "--loglevel=info", "--without-gossip", "--without-mingle",
                  "--without-heartbeat", "-n", f"{self.log.stem}@%h"],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -222,6 +224,11 @@ class Worker:
     def kill(self) -> None:
         if self.proc is not None:
             _kill(self.proc)
+
+    def alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the worker exited:\n{self.output()}")
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
@@ -243,16 +250,14 @@ def _start(workers: list[Worker], broker: Broker, folder: Path, **settings: Any)
     return worker.start()
 
 
-def _sweep(client: Celery, worker: Worker, as_of: str, timeout: float = 90) -> dict[str, Any]:
+def _sweep(client: Celery, worker: Worker, as_of: str) -> dict[str, Any]:
     async_result = client.send_task("tasks.sweep", args=[as_of])
 
     def finished() -> bool:
-        assert worker.proc is not None
-        if worker.proc.poll() is not None:
-            raise AssertionError(f"the worker exited:\n{worker.output()}")
+        worker.alive()
         return bool(async_result.ready())
     try:
-        wait_for("the sweep", finished, timeout, every=0.1)
+        wait_for("the sweep", finished, every=0.1)
         result: dict[str, Any] = async_result.get(timeout=5)
     except Exception as exc:
         raise AssertionError(f"sweep failed: {exc!r}\n{worker.output()}") from exc
@@ -281,7 +286,7 @@ def test_sweep_with_a_real_worker_is_exact_and_idempotent(world, cases, broker, 
     second = _sweep(client, worker, AS_OF)
     assert second["created"] == 0 and second["refreshed"] == 0
     assert len(_outbox()) == len(expected)
-    wait_for("every alert delivered", _all_delivered, timeout=60, log=worker)
+    wait_for("every alert delivered", _all_delivered, log=worker)
     assert "alert notification-" in worker.output()  # the console channel (no MAIL_SERVER)
     assert "SADeprecationWarning" not in worker.output()
     escalated = [n for n in _outbox() if n.escalated_to_id is not None]
@@ -298,7 +303,7 @@ def _check_broker_cleanup(client: Celery, path: Path, worker: Worker) -> None:
                        .fetchone()[0])
     assert taken() > 0  # kombu leaves every delivered message behind
     client.send_task("tasks.cleanup_broker", kwargs={"older_than_seconds": 0})
-    wait_for("delivered broker messages deleted", lambda: taken() == 0, timeout=30, log=worker)
+    wait_for("delivered broker messages deleted", lambda: taken() == 0, log=worker)
 
 
 def _deadline_rows() -> list[tuple[Any, ...]]:
@@ -329,7 +334,7 @@ def test_a_rule_change_marks_its_subtree_stale_and_the_beat_task_rebuilds_it(
     assert _deadline_rows() == before  # nothing was replayed in the request
     worker = _start(workers, broker, tmp_path / "w")
     result = broker.client().send_task("tasks.rebuild_stale_deadlines")
-    wait_for("the rebuild", lambda: result.ready(), timeout=90, every=0.1, log=worker)
+    wait_for("the rebuild", lambda: result.ready(), every=0.1, log=worker)
     assert result.get(timeout=5) == len(under_c)
     rebuilt = _deadline_rows()
     assert _stale_sets() == set()
@@ -341,10 +346,13 @@ def test_killing_the_worker_mid_sweep_loses_and_duplicates_nothing(world, cases,
                                                                     workers, tmp_path):
     expected = _expected(world, AS_OF)
     client = broker.client()
-    # one case per commit, and a pause after each: the kill lands between two commits
-    slow = _start(workers, broker, tmp_path / "slow", ALERT_SWEEP_PAUSE=1.5, ALERT_SWEEP_CHUNK=1)
+    # one case per commit; the worker stops right after its first commit of alerts and is
+    # killed there, between two commits (probes.py)
+    points = Probes(tmp_path / "probes")
+    points.arm("first-alerts", "after_commit", "notifications")
+    slow = _start(workers, broker, tmp_path / "slow", probes=points, ALERT_SWEEP_CHUNK=1)
     client.send_task("tasks.sweep", args=[AS_OF])
-    wait_for("the first case's alerts", lambda: len(_outbox()) > 0, timeout=60, log=slow)
+    points.reached("first-alerts", alive=slow.alive, context=slow.output)
     slow.kill()  # SIGKILL: no warm shutdown, no chance to finish the case in hand
     partial = _outbox()
     assert 0 < len(partial) < len(expected)
@@ -354,7 +362,7 @@ def test_killing_the_worker_mid_sweep_loses_and_duplicates_nothing(world, cases,
     rows = _outbox()
     assert _keys(rows) == expected and len(rows) == len(expected)
     assert rerun["created"] == len(expected) - len(partial)
-    wait_for("every alert delivered", _all_delivered, timeout=60, log=worker)
+    wait_for("every alert delivered", _all_delivered, log=worker)
 
 
 class _SMTPHandler(socketserver.StreamRequestHandler):
@@ -396,13 +404,13 @@ def test_failed_email_is_retried_with_backoff_and_never_lost(world, cases, worke
         rows = _outbox()
         return bool(rows) and all(n.attempts >= 2 and n.delivered_at is None and "smtp" in (n.last_error or "")
                    for n in rows)
-    wait_for("two failed attempts on every row", failing_twice, timeout=60, log=worker)
+    wait_for("two failed attempts on every row", failing_twice, log=worker)
     server = socketserver.ThreadingTCPServer(("127.0.0.1", port), _SMTPHandler)
     server.received = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        wait_for("delivery once the mail server is up", _all_delivered, timeout=60, log=worker)
+        wait_for("delivery once the mail server is up", _all_delivered, log=worker)
     finally:
         server.shutdown()
         server.server_close()
@@ -584,7 +592,7 @@ def test_embedded_broker_honours_polling_interval_and_stays_quiet(tmp_path):
         assert conn.transport.polling_interval == 0.25
         queue = conn.SimpleQueue("probe")
         queue.put({"n": 1})
-        message = queue.get(timeout=5)
+        message = queue.get(timeout=HANG_GUARD)
         assert message.payload == {"n": 1}
         message.ack()
         queue.close()

@@ -9,7 +9,9 @@ the database: the case version check, the version-guarded update and the unique 
 Writers call the service layer (`cases.record_step`) from a small worker script; they start
 together from a file barrier. Every write carries a unique note, so each acknowledged write
 can be found in the history afterwards, and every record in the history can be traced back to
-an acknowledged write. Every wait is bounded; the processes are killed in `finally`.
+an acknowledged write. Waits are for events (a file a writer wrote); each is bounded only by
+the hang guard of tests/integration/probes.py, and no test asserts how long anything took.
+The processes are killed in `finally`.
 
 The figures (attempts, writes that landed, conflicts, wall time) are printed; run with `-s`
 to see them.
@@ -30,6 +32,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.helpers import map_roster, open_case, post_step
+from tests.integration.probes import HANG_GUARD, wait_for
 from tests.unit.builders import HAPPY
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, StepRecordRow, User
@@ -45,14 +48,15 @@ PROCESSES = 6
 # The writer: one process, one app. It reads its orders from a JSON file, touches
 # ready-<me>-<tag> and waits for go-<tag> before each burst, and writes what happened to
 # result-<me>.json. "stale" = refused by the version check before writing, "lost" = lost the
-# race at commit (unique constraint, version-guarded update or SQLite's write lock).
+# race at commit (unique constraint, version-guarded update or SQLite's write lock). `guard`
+# (the hang guard) only ends a run that hangs, and then as an error, never as fewer writes.
 WORKER = r'''
 import json, random, sys, time
 from pathlib import Path
 
 spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
 folder, me = Path(spec["folder"]), spec["index"]
-deadline = time.monotonic() + spec["timeout"]
+guard = time.monotonic() + spec["guard"]
 
 from workflow.app import create_app
 from workflow.persistence.db import db
@@ -69,9 +73,17 @@ out = {"index": me, "won": [], "stale": 0, "lost": 0, "errors": [], "attempts": 
 def wait_go(tag):
     (folder / f"ready-{me}-{tag}").touch()
     while not (folder / f"go-{tag}").exists():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"worker {me}: no go for {tag}")
+        if time.monotonic() > guard:
+            raise SystemExit(f"worker {me}: no go for {tag} (hang guard)")
         time.sleep(0.005)
+
+
+def going():
+    """False once an error was recorded; past the hang guard, that is an error too."""
+    if time.monotonic() > guard and not out["errors"]:
+        out["errors"].append(f"worker {me}: still writing after {spec['guard']:.0f} s "
+                             "(hang guard)")
+    return not out["errors"]
 
 
 def who(step):
@@ -119,7 +131,7 @@ with app.app_context():
         wait_go("start")
         started = time.monotonic()
         for j in range(spec["writes"]):
-            while time.monotonic() < deadline and not out["errors"]:
+            while going():
                 data = {"corrects": spec["target"], "reason": "并发更正",
                         "fields": {"interviewer": f"p{me}-{j}"}}
                 if attempt(spec["case"], "step_corrected", spec["on"], data):
@@ -129,7 +141,7 @@ with app.app_context():
         started = time.monotonic()
         rng = random.Random(spec["seed"] * 1000 + me)
         remaining = list(spec["cases"])
-        while remaining and time.monotonic() < deadline and not out["errors"]:
+        while remaining and going():
             case_id = rng.choice(remaining)
             version = version_of(case_id)
             if version > len(spec["plan"]):
@@ -146,17 +158,6 @@ tmp.rename(folder / f"result-{me}.json")
 '''
 
 
-def wait_for(what: str, check: Any, timeout: float, every: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
-
-
 def child_env(app: Any) -> dict[str, str]:
     """The test app's database, instance folder and key, for a process of our own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "CELERY_"))}
@@ -169,7 +170,7 @@ def child_env(app: Any) -> dict[str, str]:
 def kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.wait(timeout=HANG_GUARD)
 
 
 class Writers:
@@ -188,7 +189,8 @@ class Writers:
         for i in range(self.n):
             orders = self.folder / f"spec-{i}.json"
             orders.write_text(json.dumps({**self.spec, "folder": str(self.folder), "index": i,
-                                          "users": users, "timeout": 90}), encoding="utf-8")
+                                          "users": users, "guard": HANG_GUARD}),
+                              encoding="utf-8")
             with (self.folder / f"log-{i}.txt").open("wb") as log:
                 self.procs.append(subprocess.Popen(
                     [sys.executable, str(self.folder / "worker.py"), str(orders)], cwd=ROOT,
@@ -208,17 +210,17 @@ class Writers:
         def ready() -> bool:
             self._alive()
             return all((self.folder / f"ready-{i}-{tag}").exists() for i in range(self.n))
-        wait_for(f"{self.n} writers ready for {tag}", ready, timeout=60)
+        wait_for(f"{self.n} writers ready for {tag}", ready)
         (self.folder / f"go-{tag}").touch()
         return time.monotonic()
 
-    def results(self, timeout: float = 90) -> list[dict[str, Any]]:
+    def results(self) -> list[dict[str, Any]]:
         def done() -> bool:
             self._alive()
             return all((self.folder / f"result-{i}.json").exists() for i in range(self.n))
-        wait_for("the writers' results", done, timeout=timeout)
+        wait_for("the writers' results", done)
         for p in self.procs:
-            p.wait(timeout=30)
+            p.wait(timeout=HANG_GUARD)
         out = [json.loads((self.folder / f"result-{i}.json").read_text(encoding="utf-8"))
                for i in range(self.n)]
         errors = [(r["index"], e) for r in out for e in r["errors"]]
@@ -311,7 +313,7 @@ def test_processes_writing_one_version_land_exactly_once(world, ctx, writers, tm
     rounds = HAPPY[1:7]  # six rounds, each one version further: interview .. second assessment
     w = _writers(writers, ctx, tmp_path / "w", mode="rounds",
                  case=case["id"], first_version=case["version"], plan=plan(world, rounds))
-    started = w.release(0)
+    w.release(0)
     for r in range(1, len(rounds)):
         w.release(r)  # the next round waits until every writer is done with this one
     results = w.results()
@@ -327,7 +329,6 @@ def test_processes_writing_one_version_land_exactly_once(world, ctx, writers, tm
     assert [r.step for r in rows] == [s for s, _, _ in HAPPY[:7]]
     check_acknowledged(results, [case["id"]])
     check_derived_state()
-    assert time.monotonic() - started < 60
 
 
 def test_processes_writing_without_version_lose_and_duplicate_nothing(world, ctx, writers,
@@ -353,7 +354,7 @@ def test_processes_writing_without_version_lose_and_duplicate_nothing(world, ctx
     last = rows[-1]
     view = world.get("sec1", f"/api/v1/cases/{case['id']}").json
     assert view["steps"][1]["data"]["interviewer"] == last.data["fields"]["interviewer"]
-    assert wall < 60
+    print(f"wall {wall:.1f} s")
 
 
 def test_processes_writing_many_cases_keep_every_acknowledged_write(world, ctx, writers, tmp_path):
@@ -374,4 +375,4 @@ def test_processes_writing_many_cases_keep_every_acknowledged_write(world, ctx, 
             world.get("sec1", f"/api/v1/cases/{case_id}").json["state"]
     check_acknowledged(results, ids)
     check_derived_state()
-    assert wall < 60
+    print(f"wall {wall:.1f} s")

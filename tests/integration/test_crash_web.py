@@ -1,14 +1,19 @@
 """Kill the web process for real, mid-traffic, and check that nothing acknowledged is lost.
 
-The app runs as `python -m flask --app wsgi run` (what the Procfile runs) in its own process
-group on the session's database (SQLite file in WAL mode, or DATABASE_URL). Threads in the test
-fire version-checked step writes at several cases over real HTTP; at seeded random moments the
-server gets SIGKILL (no shutdown, transactions in flight die with it) and a new one is started;
-the writers carry on until every case is through its plan. Then:
+The app runs as `flask --app wsgi run` (what the Procfile runs, started through
+tests/integration/probes.py, which lets it say where it is) in its own process group on the
+session's database (SQLite file in WAL mode, or DATABASE_URL). Threads in the test fire
+version-checked step writes at several cases over real HTTP; after a seeded number of
+acknowledged writes the server gets SIGKILL (no shutdown, transactions in flight die with it)
+at a known point, and a new one is started; the writers carry on until every case is through
+its plan. The first kill lands while a step write's transaction is open (its COMMIT about to
+be sent), the second right after a step write committed, before its answer. Then:
 
 - every write answered 201 is in the history exactly once, with the id and version it was
   acknowledged with; every other record there comes from a request that got no answer (the
   server died after the commit and before the response), never from one answered 409;
+- the write held at the first kill is not in the history, the one held at the second is,
+  and neither was answered;
 - no case has two records of one version, versions are 1..k, replay order = version order;
 - `flask --app wsgi rederive` finds no mismatch, `flask --app wsgi verify` no broken chain,
   and the deadline rows are current.
@@ -17,7 +22,8 @@ The deadline sweep gets the same treatment from the command line: `flask alerts 
 inside its deadline-row rebuild and again inside its alert inserts, then run to the end, must
 leave exactly the outbox and deadline rows an uninterrupted sweep writes.
 
-Every wait is bounded; processes are killed in `finally`. Figures are printed (`-s`).
+Waits are for events; each is bounded only by the hang guard (probes.HANG_GUARD), and no test
+asserts how long anything took. Processes are killed in `finally`. Figures are printed (`-s`).
 """
 from __future__ import annotations
 
@@ -40,13 +46,13 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.helpers import open_case
+from tests.integration.probes import HANG_GUARD, PROBED, Probes, join_all, wait_for
 from tests.integration.test_concurrency_processes import (
     ROOT,
     check_history,
     child_env,
     kill,
     plan,
-    wait_for,
 )
 from tests.unit.builders import HAPPY
 from workflow.persistence.db import db
@@ -66,7 +72,9 @@ from workflow.steps import STEPS
 pytestmark = pytest.mark.db
 
 SEED = 20260508
-CASES, THREADS, KILLS = 8, 8, 2
+CASES, THREADS = 8, 8
+# where each kill lands: inside a step write's transaction, then after one's commit
+KILL_POINTS = ("commit", "after_commit")
 STEPS_PER_CASE = HAPPY[1:13]  # interview .. branch committee review: 12 writes, one committee
 SWEEP_CASES = CHUNK + 250  # synthetic cases for the sweep; ~96 % of them open: two chunks
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
@@ -87,27 +95,32 @@ class Server:
         self.folder, self.proc, self.starts = folder, None, 0
         self.base = ""
         folder.mkdir(parents=True, exist_ok=True)
+        self.probes = Probes(folder / "probes")
+        self.env.update(self.probes.env())
 
     def start(self) -> None:
         self.starts += 1
         port = free_port()
         with (self.folder / f"web-{self.starts}.log").open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1",
+                [*PROBED, "flask", "--app", "wsgi", "run", "--host", "127.0.0.1",
                  "--port", str(port), "--no-reload", "--no-debugger", "--with-threads"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         base = f"http://127.0.0.1:{port}/api/v1"
 
         def up() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"the web process exited:\n{self.log()}")
+            self.alive()
             try:
                 return call("GET", base + "/health", "")[0] == 200
             except DOWN:
                 return False
-        wait_for("the web process", up, timeout=45, every=0.1)
+        wait_for("the web process", up, every=0.1)
         self.base = base
+
+    def alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"the web process exited:\n{self.log()}")
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -123,7 +136,7 @@ def call(method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]
     request = urllib.request.Request(url, data=data, method=method, headers={
         "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     try:
-        with OPENER.open(request, timeout=20) as response:
+        with OPENER.open(request, timeout=HANG_GUARD) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         with exc:
@@ -206,7 +219,8 @@ def _writer(n: int, server: Server, tokens: dict[str, str], ids: list[int],
 
 def flask_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+                          env=env, capture_output=True, text=True, timeout=HANG_GUARD,
+                          check=False)
 
 
 def test_killing_the_web_process_loses_no_acknowledged_write(world, ctx, server):
@@ -214,7 +228,7 @@ def test_killing_the_web_process_loses_no_acknowledged_write(world, ctx, server)
     steps = plan(world, STEPS_PER_CASE)
     total = CASES * len(steps)
     rng = random.Random(SEED)
-    kill_at = sorted(rng.sample(range(total // 8, total * 3 // 4), KILLS))
+    kill_at = sorted(rng.sample(range(total // 8, total * 3 // 4), len(KILL_POINTS)))
     db.session.commit()
     server.start()
     traffic, stop = Traffic(), threading.Event()
@@ -225,25 +239,25 @@ def test_killing_the_web_process_loses_no_acknowledged_write(world, ctx, server)
     try:
         for t in threads:
             t.start()
-        for target in kill_at:
+        for k, (target, point) in enumerate(zip(kill_at, KILL_POINTS)):
             wait_for(f"{target} acknowledged writes",
-                     lambda n=target: len(traffic.acked) >= n or traffic.errors, timeout=60)
+                     lambda n=target: len(traffic.acked) >= n or traffic.errors)
             assert not traffic.errors, traffic.errors
-            time.sleep(rng.uniform(0, 0.05))  # somewhere inside the next requests
+            # the next step write stops at the point and stays there until the kill
+            server.probes.arm(f"kill-{k}", point, "step_records")
+            held = server.probes.reached(f"kill-{k}", alive=server.alive, context=server.log)
             server.kill()
             with traffic.lock:
-                kills.append({"acked": len(traffic.acked), "unanswered": len(traffic.unanswered)})
-            time.sleep(rng.uniform(0.05, 0.3))  # the writers find it down for a while
-            server.start()
-        for t in threads:
-            t.join(timeout=max(1.0, 75 - (time.monotonic() - started)))
+                kills.append({"point": point, "held": held["notes"], "acked": len(traffic.acked),
+                              "unanswered": len(traffic.unanswered)})
+            server.start()  # meanwhile the writers find no server
+        join_all(threads)
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=30)
         server.kill()
     wall = time.monotonic() - started
-    assert not any(t.is_alive() for t in threads)
     assert not traffic.errors, traffic.errors
 
     db.session.commit()
@@ -259,6 +273,10 @@ def test_killing_the_web_process_loses_no_acknowledged_write(world, ctx, server)
             (ack["id"], ack["case"], ack["version"], ack["step"])
     acked = {a["note"] for a in traffic.acked}
     assert set(by_note) - acked <= traffic.unanswered  # nothing answered 409 landed
+    for kill_ in kills:  # the held write: never answered; landed only if it had committed
+        [note] = kill_["held"]
+        assert note in traffic.unanswered and note not in acked, kill_
+        assert (note in by_note) == (kill_["point"] == "after_commit"), kill_
     twice = db.session.execute(
         sa.select(StepRecordRow.case_id, StepRecordRow.case_version)
         .group_by(StepRecordRow.case_id, StepRecordRow.case_version)
@@ -277,23 +295,24 @@ def test_killing_the_web_process_loses_no_acknowledged_write(world, ctx, server)
     landed_unacked = set(by_note) - acked
     figures = {"test": "web_kill", "db": db.engine.dialect.name, "threads": THREADS,
                "cases": CASES, "kills": len(kills), "kill_at_acked": [k["acked"] for k in kills],
+               "kill_points": [k["point"] for k in kills],
                "attempted": traffic.attempted, "acked_201": len(traffic.acked),
                "conflicts_409": traffic.conflicts, "unanswered": len(traffic.unanswered),
                "unanswered_but_committed": len(landed_unacked),
                "reads_while_down": traffic.down, "records": len(rows),
                "wall_s": round(wall, 2)}
     print("FIGURES " + json.dumps(figures))
-    assert len(kills) == KILLS and server.starts == KILLS + 1
+    assert len(kills) == len(KILL_POINTS) and server.starts == len(KILL_POINTS) + 1
     assert len(traffic.acked) + len(landed_unacked) == total  # every write of the plan, once
     assert len(rows) == CASES * (1 + len(steps))
 
 
 # --- the sweep: `flask alerts scan` killed mid-run -------------------------------------------
-# test_alerts_worker.py kills a Celery worker that commits one case at a time and pauses 1.5 s
-# after each, so its SIGKILL lands in a pause, between two commits. The CLI sweep has no pause: killed at a random moment
-# it dies inside a transaction. It is killed twice, once while it rebuilds the deadline rows
-# (before any alert) and once while it writes alerts, then run to the end and compared with
-# the same sweep run from scratch without interruption.
+# test_alerts_worker.py kills a Celery worker right after one of its commits, between two
+# transactions. Here the CLI sweep dies inside a transaction, at its COMMIT (probes.py): once
+# in the second chunk of its deadline-row rebuild (before any alert), once in a seeded chunk
+# of its alert inserts; then it runs to the end and is compared with the same sweep run from
+# scratch without interruption.
 
 OUTBOX = (Notification.case_id, Notification.rule, Notification.kind, Notification.due_on,
           Notification.level, Notification.responsible, Notification.org_id,
@@ -312,21 +331,22 @@ def _count(model: Any) -> int:
     return int(db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar())
 
 
-def _scan_killed(env: dict[str, str], log: Path, as_of: str, what: str, reached: Any,
-                 rng: random.Random, jitter: float) -> None:
-    """Start `flask alerts scan`, SIGKILL it once `reached()` (plus a random instant)."""
+def _scan_killed(env: dict[str, str], probes: Probes, log: Path, as_of: str, table: str,
+                 nth: int) -> dict[str, Any]:
+    """Start `flask alerts scan` and SIGKILL it at the COMMIT of its `nth` transaction that
+    inserted into `table`, while that transaction is still open."""
+    tag = f"{table}-{nth}"
+    probes.arm(tag, "commit", table, nth=nth)
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "alerts",
-                                 "scan", "--as-of", as_of], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([*PROBED, "flask", "--app", "wsgi", "alerts", "scan",
+                                 "--as-of", as_of], cwd=ROOT, env={**env, **probes.env()},
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        def check() -> bool:
+        def alive() -> None:
             if proc.poll() is not None:
                 raise AssertionError(f"the sweep ended before the kill ({proc.returncode}):\n"
                                      + log.read_text(encoding="utf-8", errors="replace"))
-            return bool(reached())
-        wait_for(what, check, timeout=60)
-        time.sleep(rng.uniform(0, jitter))
+        return probes.reached(tag, alive=alive)
     finally:
         kill(proc)
 
@@ -342,14 +362,14 @@ def test_killing_the_cli_sweep_mid_run_loses_and_duplicates_nothing(ctx, tmp_pat
                         .subquery())
     assert open_cases > CHUNK + 100  # the rebuild commits a chunk at a time: two of them
     started = time.monotonic()
-    _scan_killed(env, tmp_path / "scan-1.log", as_of, "the first chunk of deadline sets",
-                 lambda: _count(DeadlineSet) >= CHUNK, rng, 0.1)
+    probes = Probes(tmp_path / "probes")
+    # inside the second chunk of the rebuild: the first chunk's deadline sets committed
+    _scan_killed(env, probes, tmp_path / "scan-1.log", as_of, "deadline_sets", 2)
     sets = _count(DeadlineSet)
     assert _count(Notification) == 0 and _count(DeadlineBackfill) == 0
     assert 0 < sets < open_cases  # killed inside the rebuild of the deadline rows
-    alerts_at = rng.randint(10, 1000)
-    _scan_killed(env, tmp_path / "scan-2.log", as_of, f"{alerts_at} outbox rows",
-                 lambda: _count(Notification) >= alerts_at, rng, 0.05)
+    alert_commits = rng.randint(2, 10)  # the seeded chunk of alerts it dies in
+    _scan_killed(env, probes, tmp_path / "scan-2.log", as_of, "notifications", alert_commits)
     partial = _rows(*OUTBOX)
     rerun = flask_cli(env, "alerts", "scan", "--as-of", as_of)
     assert rerun.returncode == 0, rerun
@@ -372,6 +392,7 @@ def test_killing_the_cli_sweep_mid_run_loses_and_duplicates_nothing(ctx, tmp_pat
     figures = {"test": "cli_sweep_kill", "db": db.engine.dialect.name, "cases": SWEEP_CASES,
                "open_cases": open_cases, "deadline_sets_at_kill_1": sets,
                "outbox_rows": len(reference), "outbox_rows_at_kill_2": len(partial),
+               "killed_in_alert_commit": alert_commits,
                "created_by_rerun": int(summary["created"]), "deadline_rows": len(deadlines),
                "wall_s": round(time.monotonic() - started, 2)}
     print("FIGURES " + json.dumps(figures))

@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration.conftest import world  # noqa: F401  (fixture)
 from tests.integration.helpers import open_case
+from tests.integration.probes import HANG_GUARD
 from tests.integration.test_reports import _b2_case, actor, pin, three_cases  # noqa: F401
 from workflow.persistence.db import db
 from workflow.persistence.models import Organisation
@@ -85,7 +86,7 @@ def test_a_report_process_whose_caller_died_stops():
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     code = f"from workflow.services.reports.fanout import _orphaned; _orphaned({gone.pid})"
-    orphan = subprocess.run([sys.executable, "-c", code], timeout=30, check=False)
+    orphan = subprocess.run([sys.executable, "-c", code], timeout=HANG_GUARD, check=False)
     assert orphan.returncode == 1
 
 

@@ -22,12 +22,15 @@ every cell equals the table made in the test process alone, and the worker that 
 the forkserver its report processes came from.
 
 Celery: two worker nodes on Redis, the Procfile's solo worker and a `--pool=prefork
---concurrency=2` one, three sweeps sent at once plus the deliveries they fan out. The outbox is
+--concurrency=2` one, three sweeps sent at once plus the deliveries they fan out; each sweep
+waits at its start until all three have started (tests/integration/probes.py), so they run
+at the same time on the three executors whatever the machine's load. The outbox is
 exactly what a replay of every case computes (as in test_alerts_worker.py, which runs one
 worker at a time), every sweep saw every alert, the sweeps' `created` add up to the rows, and
 every row was sent exactly once. Skipped only when redis-server is not installed.
 
-Every wait is bounded; processes are killed in `finally`. Figures are printed (`-s`).
+Waits are for events, bounded only by the hang guard (probes.HANG_GUARD); no test asserts how
+long anything took. Processes are killed in `finally`. Figures are printed (`-s`).
 """
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ import sqlalchemy as sa
 from tests.integration import test_alerts_worker
 from tests.integration.conftest import PASSWORD
 from tests.integration.helpers import open_case, post_step
+from tests.integration.probes import HANG_GUARD, Probes, join_all, wait_for
 from tests.integration.test_alerts_worker import (
     Broker,
     Worker,
@@ -69,7 +73,6 @@ from tests.integration.test_concurrency_processes import (
     child_env,
     kill,
     plan,
-    wait_for,
 )
 from tests.integration.test_crash_web import DOWN, Traffic, _writer, call, free_port
 from tests.unit.builders import HAPPY
@@ -130,9 +133,8 @@ class Gunicorn:
                 return call("GET", self.base + "/health", "")[0] == 200
             except DOWN:
                 return False
-        wait_for("gunicorn to answer", up, timeout=45, every=0.1)
-        wait_for(f"{WEB_WORKERS} gunicorn workers", lambda: len(self.workers()) == WEB_WORKERS,
-                 timeout=30)
+        wait_for("gunicorn to answer", up, every=0.1)
+        wait_for(f"{WEB_WORKERS} gunicorn workers", lambda: len(self.workers()) == WEB_WORKERS)
         return self
 
     def alive(self) -> None:
@@ -176,7 +178,7 @@ def who(step: str) -> str:
 def _rounds(base: str, tokens: dict[str, str], case_id: int, first_version: int,
             steps: list[list[Any]]) -> list[list[tuple[int, Any]]]:
     """THREADS threads post the same version at a barrier, round after round."""
-    barrier = threading.Barrier(THREADS, timeout=60)
+    barrier = threading.Barrier(THREADS, timeout=HANG_GUARD)
     answers: list[list[tuple[int, Any]]] = [[] for _ in steps]
     lock = threading.Lock()
 
@@ -195,9 +197,7 @@ def _rounds(base: str, tokens: dict[str, str], case_id: int, first_version: int,
     threads = [threading.Thread(target=one, args=(n,)) for n in range(THREADS)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=90)
-    assert not any(t.is_alive() for t in threads)
+    join_all(threads)
     return answers
 
 
@@ -217,25 +217,23 @@ def test_gunicorn_workers_serve_version_checked_writes_through_a_reload(world, c
         for t in threads:
             t.start()
         wait_for("a third of the writes", lambda: len(traffic.acked) >= total // 3
-                 or traffic.errors, timeout=60)
+                 or traffic.errors)
         web.signal(signal.SIGHUP)  # reload: new workers first, then the old ones stop
 
         def replaced() -> bool:
             web.alive()
             now = web.workers()
             return len(now) == WEB_WORKERS and not now & first
-        wait_for("the old workers replaced", replaced, timeout=60)
+        wait_for("the old workers replaced", replaced)
         second = web.workers()
-        for t in threads:
-            t.join(timeout=max(1.0, 90 - (time.monotonic() - started)))
-        assert not any(t.is_alive() for t in threads)
+        join_all(threads)
         assert not traffic.errors, traffic.errors
         reloaded_at = len(web.access())
         answers = _rounds(web.base, world.tokens, race["id"], race["version"],
                           plan(world, ROUNDS))
         web.signal(signal.SIGTERM)  # graceful stop
         assert web.proc is not None
-        returncode = web.proc.wait(timeout=60)
+        returncode = web.proc.wait(timeout=HANG_GUARD)
     finally:
         stop.set()
         for t in threads:
@@ -308,13 +306,15 @@ def test_celery_workers_on_redis_sweep_at_once_and_send_each_alert_once(world, c
                                                                         tmp_path):
     expected = _expected(world, AS_OF)
     assert expected
-    # one executor takes one message at a time (prefetch 1, late ack); a pause after each
-    # case's commit keeps each sweep running while the others are taken
-    settings = {"ALERT_SWEEP_PAUSE": 0.2, "ALERT_SWEEP_CHUNK": 1,
-                "CELERY_WORKER_PREFETCH_MULTIPLIER": 1}
-    solo = Worker(redis_broker, tmp_path / "solo", **settings)
-    pool = Worker(redis_broker, tmp_path / "pool", concurrency=2, **settings)
+    # one executor takes one message at a time (prefetch 1, late ack); each sweep waits at its
+    # start until the three are running, so none is over before the others are taken
+    settings = {"ALERT_SWEEP_CHUNK": 1, "CELERY_WORKER_PREFETCH_MULTIPLIER": 1}
+    points = Probes(tmp_path / "probes")
+    points.arm("sweeps", "task_prerun", "tasks.sweep", gate=True)
+    solo = Worker(redis_broker, tmp_path / "solo", probes=points, **settings)
+    pool = Worker(redis_broker, tmp_path / "pool", concurrency=2, probes=points, **settings)
     nodes = [solo, pool]
+    executors = {solo: 1, pool: 2}
     workers.extend(nodes)
     for node in nodes:
         node.start()
@@ -324,7 +324,7 @@ def test_celery_workers_on_redis_sweep_at_once_and_send_each_alert_once(world, c
             if node.proc.poll() is not None:
                 raise AssertionError(f"the worker exited:\n{node.output()}")
             return "ready." in node.output()
-        wait_for("the worker to be ready", ready, timeout=60)
+        wait_for("the worker to be ready", ready)
     client = redis_broker.client()
 
     def outcomes() -> list[str]:
@@ -335,19 +335,29 @@ def test_celery_workers_on_redis_sweep_at_once_and_send_each_alert_once(world, c
     try:
         results = [client.send_task("tasks.sweep", args=[AS_OF]) for _ in range(3)]
 
+        def all_started() -> bool:
+            for node in nodes:
+                node.alive()
+                taken = len(re.findall(r"Task tasks\.sweep\[[^\]]+\] received",
+                                       node.log.read_text(encoding="utf-8", errors="replace")))
+                assert taken <= executors[node], ("more sweeps than executors", node.output())
+            return len(points.arrivals("sweeps")) == 3
+        wait_for("three sweeps started, one per executor", all_started)
+        points.release("sweeps")
+
         def swept() -> bool:
             for node in nodes:
-                assert node.proc is not None and node.proc.poll() is None, node.output()
+                node.alive()
             return all(r.ready() for r in results)
-        wait_for("three sweeps", swept, timeout=90)
+        wait_for("three sweeps", swept)
         summaries = [r.get(timeout=5) for r in results]
 
         def delivered() -> bool:
             rows = _outbox()
             return bool(rows) and all(n.delivered_at is not None for n in rows)
-        wait_for("every alert delivered", delivered, timeout=60)
+        wait_for("every alert delivered", delivered)
         queued = sum(s["queued"] for s in summaries)  # delivery tasks the sweeps sent
-        wait_for(f"{queued} delivery tasks done", lambda: len(outcomes()) == queued, timeout=60)
+        wait_for(f"{queued} delivery tasks done", lambda: len(outcomes()) == queued)
     finally:
         client.close()
     wall = time.monotonic() - started
@@ -390,7 +400,7 @@ def _page(url: str, cookie: str = "", form: dict[str, str] | None = None
     data = urllib.parse.urlencode(form).encode() if form is not None else None
     request = urllib.request.Request(url, data=data, headers={"Cookie": cookie} if cookie else {})
     try:
-        with PAGES.open(request, timeout=120) as response:
+        with PAGES.open(request, timeout=HANG_GUARD) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
         with exc:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from workflow.services.reports.fanout import shares
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.dictionaries(st.integers(1, 10_000), st.integers(0, 5_000), max_size=60),
        st.integers(1, 8))
 def test_every_branch_is_in_exactly_one_share_and_the_shares_are_balanced(weights, n):

@@ -16,8 +16,7 @@ from workflow.steps import STEPS
 from tests.unit.builders import HAPPY, ROSTER, Entry, History, build, d, drop, edit, until, vote
 
 TODAY = d("2025-12-31")
-PROPERTY = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _replay(h: History, today: date = TODAY, records: list[StepRecord] | None = None, **kw):
