@@ -18,7 +18,7 @@ from workflow.web.common import locale as _locale
 
 
 def register(app: Flask) -> None:
-    from workflow.web import admin, auth, cases, committee, reports, security, transfer
+    from workflow.web import admin, auth, cases, committee, inbox, reports, security, transfer
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
     babel.init_app(app, locale_selector=_locale)
@@ -29,7 +29,7 @@ def register(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
     for bp in (auth.bp, cases.bp, committee.bp, admin.bp, reports.bp, reports.trainings_bp,
-               transfer.bp):
+               transfer.bp, inbox.bp):
         app.register_blueprint(bp)
     app.add_url_rule("/", "home", _home)
     app.add_url_rule("/lang/<code>", "set_lang", _set_lang)
