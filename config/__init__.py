@@ -65,7 +65,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
     JSON_AS_ASCII = False
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
-    UPLOAD_ALLOWED = (".pdf", ".jpg", ".jpeg", ".png", ".doc", ".docx", ".xls", ".xlsx", ".txt")
+    # file suffixes taken for documents; the content must be of that kind too (services.cases.
+    # documents.sniff knows PDF, JPEG, PNG, OFD, DOCX and XLSX)
+    UPLOAD_ALLOWED = (".pdf", ".jpg", ".jpeg", ".png", ".ofd", ".docx", ".xlsx")
     BABEL_DEFAULT_LOCALE = "zh"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

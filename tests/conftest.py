@@ -68,3 +68,14 @@ def ctx(app):
 @pytest.fixture
 def client(ctx):
     return ctx.test_client()
+
+
+@pytest.fixture(autouse=True)
+def _shared_limiter_restored():
+    """Flask-Limiter's limiter is one object shared by every app: a test that builds an app
+    with rate limits on (test_security) switches it on for all the tests after it. Each test
+    leaves it as it found it, so the order of test files does not change what they see."""
+    from workflow.web.security import limiter
+    before = limiter.enabled
+    yield
+    limiter.enabled = before

@@ -5,7 +5,9 @@ rubric's paperwork check all read the same definition instead of each keeping it
 """
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -13,6 +15,16 @@ from enum import StrEnum
 from typing import Any
 
 from workflow import votes
+
+# Bounds of what is stored, whoever sends it (API, pages, the Excel import): a text is trimmed
+# before it is measured, and must show something. docs/security.md lists them.
+NAME_MAX = 50  # a person's or a roster member's name
+TEXT_MAX = 200  # a one-line text: unit, interviewer, reference, title, archive number, ...
+LONG_TEXT_MAX = 2000  # notes, reasons, conclusions, comments: may hold line breaks
+FILENAME_MAX = 255
+YEAR_MIN, YEAR_MAX = 1900, 2100  # every date the system takes
+HOURS_MAX = 1000  # training hours
+MASKED_ID_PATTERN = r"[0-9]{4}\*{10}[0-9]{3}[0-9Xx]"  # what is kept of an ID number
 
 
 class Recorder(StrEnum):
@@ -43,6 +55,7 @@ class Field:
     min: float | None = None
     max: float | None = None
     pattern: str | None = None
+    max_len: int = TEXT_MAX  # texts: longer than TEXT_MAX means several lines are allowed
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,7 @@ class StepSpec:
 
 
 F, T = Field, FieldType
-CONCLUSION = F("conclusion", T.STR)
+CONCLUSION = F("conclusion", T.STR, max_len=LONG_TEXT_MAX)
 OBJECTIONS = F("objections", T.ENUM, choices=("none", "resolved", "upheld"))
 NOTICE = (F("start_on", T.DATE), F("end_on", T.DATE), OBJECTIONS)
 CLOSE_REASONS = ("withdrawn", "not_admitted", "disqualified", "transferred_out", "deceased")
@@ -83,12 +96,12 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
     StepSpec("cultivators_assigned", "指定培养联系人", "Cultivators assigned", "activist",
              Recorder.BRANCH, (F("cultivators", T.ROSTER_IDS, min=1, max=2),)),
     StepSpec("activist_assessed", "培养教育考察", "Activist assessed", "activist",
-             Recorder.BRANCH, (F("period", T.STR, pattern=r"\d{4}H[12]"), CONCLUSION),
+             Recorder.BRANCH, (F("period", T.STR, pattern=r"[0-9]{4}H[12]"), CONCLUSION),
              ("assessment_record",), repeatable=True),
     StepSpec("training_attended", "参加党校培训", "Training attended", "activist",
              Recorder.COMMITTEE,
              (F("training_id", T.INT, min=1), F("attended", T.BOOL),
-              F("hours", T.NUMBER, required=False, min=0)), repeatable=True),
+              F("hours", T.NUMBER, required=False, min=0, max=HOURS_MAX)), repeatable=True),
     StepSpec("candidate_designated", "确定发展对象", "Candidate designated", "activist",
              Recorder.BRANCH, (F("opinions_heard", T.BOOL), F("committee_meeting_on", T.DATE)),
              ("candidate_registration",)),
@@ -101,7 +114,8 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
              ("political_review_conclusion",)),
     StepSpec("candidate_trained", "开展集中培训", "Candidate trained", "candidate",
              Recorder.COMMITTEE,
-             (F("start_on", T.DATE), F("end_on", T.DATE), F("hours", T.NUMBER, min=0)),
+             (F("start_on", T.DATE), F("end_on", T.DATE),
+              F("hours", T.NUMBER, min=0, max=HOURS_MAX)),
              ("training_certificate",), repeatable=True),
     StepSpec("branch_committee_reviewed", "支部委员会审查", "Branch committee reviewed",
              "candidate", Recorder.BRANCH, (F("result", T.ENUM, choices=("pass", "fail")),),
@@ -109,7 +123,7 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
     StepSpec("pre_review_decided", "上级党委预审", "Pre-review decided", "candidate",
              Recorder.COMMITTEE,
              (F("decision", T.ENUM, choices=("approved", "returned")),
-              F("comments", T.STR, required=False)), ("pre_review_form",), repeatable=True,
+              F("comments", T.STR, required=False, max_len=LONG_TEXT_MAX)), ("pre_review_form",), repeatable=True,
              decision=True),
     StepSpec("public_notice_held", "公示", "Public notice held", "candidate",
              Recorder.BRANCH, NOTICE, ("public_notice_record",), repeatable=True),
@@ -124,7 +138,8 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
     StepSpec("admission_approved", "上级党委审批", "Admission approved", "candidate",
              Recorder.COMMITTEE,
              (F("decision", T.ENUM, choices=("approved", "rejected")),
-              F("extension_reason", T.STR, required=False)), ("approval_record",),
+              F("extension_reason", T.STR, required=False, max_len=LONG_TEXT_MAX)),
+             ("approval_record",),
              repeatable=True, decision=True),  # again after a rejection; one per vote
     StepSpec("admission_filed", "报再上级组织部门备案", "Admission filed upward", "probationary",
              Recorder.COMMITTEE),
@@ -132,7 +147,7 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
              Recorder.BRANCH, (F("group", T.STR),)),
     StepSpec("oath_taken", "入党宣誓", "Oath taken", "probationary", Recorder.BRANCH),
     StepSpec("probation_assessed", "继续教育考察", "Probationary member assessed", "probationary",
-             Recorder.BRANCH, (F("period", T.STR, pattern=r"\d{4}Q[1-4]"), CONCLUSION),
+             Recorder.BRANCH, (F("period", T.STR, pattern=r"[0-9]{4}Q[1-4]"), CONCLUSION),
              ("assessment_record",), repeatable=True),
     StepSpec("conversion_requested", "提出转正申请", "Conversion requested", "probationary",
              Recorder.BRANCH, (), ("conversion_letter",),
@@ -154,7 +169,8 @@ STEPS: dict[str, StepSpec] = {s.id: s for s in (
     StepSpec("case_transferred", "组织关系转接", "Case transferred", "any", Recorder.COMMITTEE,
              (F("to_branch", T.STR),), repeatable=True),
     StepSpec("step_corrected", "更正", "Step corrected", "any", Recorder.EITHER,
-             (F("corrects", T.INT, min=1), F("fields", T.FIELDS), F("reason", T.STR)),
+             (F("corrects", T.INT, min=1), F("fields", T.FIELDS),
+              F("reason", T.STR, max_len=LONG_TEXT_MAX)),
              repeatable=True),
 )}
 
@@ -172,9 +188,11 @@ def is_committee_decision(step: str, corrected_step: str | None = None) -> bool:
 
 
 PERSON_FIELDS = (
-    F("name", T.STR), F("gender", T.ENUM, choices=("male", "female")), F("birth_date", T.DATE),
-    F("id_number", T.STR, required=False, pattern=r"\d{17}[\dXx]"),
-    F("id_number_masked", T.STR, required=False),
+    F("name", T.STR, max_len=NAME_MAX), F("gender", T.ENUM, choices=("male", "female")),
+    F("birth_date", T.DATE),
+    F("id_number", T.STR, required=False, pattern=r"[0-9]{17}[0-9Xx]"),
+    # only ever the masked form (`services.cases.recording.mask_id`), set by the system
+    F("id_number_masked", T.STR, required=False, pattern=MASKED_ID_PATTERN),
     F("ethnicity", T.STR, required=False), F("education", T.STR, required=False),
     F("unit", T.STR, required=False), F("phone", T.STR, required=False),
 )
@@ -198,14 +216,61 @@ def spec(step_id: str) -> StepSpec:
 
 
 def parse_date(value: object) -> date | None:
+    """A `YYYY-MM-DD` date between YEAR_MIN and YEAR_MAX, else None: a date beyond them is a
+    typing error, and date arithmetic near year 9999 overflows (deadlines, ages)."""
     if isinstance(value, date):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        day = value
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             return None
+    else:
+        return None
+    return day if YEAR_MIN <= day.year <= YEAR_MAX else None
+
+
+DATE_PROBLEM = f"必须是 {YEAR_MIN}–{YEAR_MAX} 年间 YYYY-MM-DD 格式的有效日期"
+_NUL = re.compile("\x00")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # \t \n \r may stay
+_INVISIBLE = {"Cc", "Cf", "Zs", "Zl", "Zp"}
+
+
+def visible(text: str) -> bool:
+    """Whether a text shows anything: not only spaces, line breaks, zero-width or format
+    characters (a name of U+200B alone would list as a blank)."""
+    return any(not c.isspace() and unicodedata.category(c) not in _INVISIBLE for c in text)
+
+
+def text_problem(value: object, max_len: int = TEXT_MAX) -> str | None:
+    """The Chinese reason a free text is unacceptable, or None. Measured trimmed; longer bounds
+    than TEXT_MAX allow line breaks and tabs, other control characters never (NUL cannot be
+    stored in PostgreSQL; a lone surrogate cannot be encoded)."""
+    if not isinstance(value, str):
+        return "必须填写文字"
+    text = value.strip()
+    if not text:
+        return "必填"
+    if len(text) > max_len:
+        return f"不能超过 {max_len} 个字符"
+    if _NUL.search(text):
+        return "不能包含 NUL 字符"
+    if _SURROGATE.search(text):
+        return "包含无效的字符（不成对的代理码位）"
+    if (_CONTROL_LINES if max_len > TEXT_MAX else _CONTROL_ONE_LINE).search(text):
+        return "不能包含控制字符" + ("" if max_len > TEXT_MAX else "或换行")
+    if not visible(text):
+        return "必须填写文字（不能只有空白或不可见字符）"
     return None
+
+
+def optional_text_problem(value: object, max_len: int = LONG_TEXT_MAX) -> str | None:
+    """As `text_problem`, for a text that may be left out (None or blank)."""
+    if value is None or isinstance(value, str) and not value.strip():
+        return None
+    return text_problem(value, max_len)
 
 
 MAX_INT = 2**31 - 1  # what an id or a count may be; beyond it no column can hold it
@@ -220,7 +285,7 @@ def _check_number(f: Field, value: object, integer: bool) -> str | None:
     if not ok or isinstance(value, bool):
         return "必须是整数" if integer else "必须是数字"
     assert isinstance(value, (int, float))
-    if abs(value) > MAX_INT or value != value:
+    if not math.isfinite(value) or abs(value) > MAX_INT:
         return "数值超出范围"
     if f.min is not None and value < f.min:
         return f"不能小于 {f.min:g}"
@@ -246,16 +311,17 @@ def _check_roster_ids(f: Field, value: object, roster: Mapping[int, Any] | None)
 
 def check_field(f: Field, value: object, roster: Mapping[int, Any] | None = None) -> str | None:
     """The Chinese reason a value is unacceptable, or None."""
-    if f.type in (T.STR, T.ENUM):
-        if not isinstance(value, str) or not value.strip():
-            return "必须填写文字"
-        if f.type is T.ENUM and value not in f.choices:
+    if f.type is T.ENUM:
+        if not isinstance(value, str) or value not in f.choices:
             return "必须是以下之一：" + " / ".join(f.choices)
-        if f.pattern and not re.fullmatch(f.pattern, value):
-            return "格式不正确"
         return None
+    if f.type is T.STR:
+        problem = text_problem(value, f.max_len)
+        if problem is None and f.pattern and not re.fullmatch(f.pattern, str(value).strip()):
+            return "格式不正确"
+        return problem
     if f.type is T.DATE:
-        return None if parse_date(value) else "必须是 YYYY-MM-DD 格式的有效日期"
+        return None if parse_date(value) else DATE_PROBLEM
     if f.type is T.BOOL:
         return None if isinstance(value, bool) else "必须是 true 或 false"
     if f.type in (T.INT, T.NUMBER):
@@ -285,7 +351,7 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 def id_number_valid(number: str) -> bool:
     """GB 11643 check digit of an 18-digit resident ID number."""
-    if not re.fullmatch(r"\d{17}[\dXx]", number):
+    if not re.fullmatch(r"[0-9]{17}[0-9Xx]", number):
         return False
     total = sum(int(c) * w for c, w in zip(number[:17], _ID_WEIGHTS))
     return "10X98765432"[total % 11] == number[17].upper()
@@ -294,9 +360,27 @@ def id_number_valid(number: str) -> bool:
 def person_errors(value: Mapping[str, Any]) -> dict[str, str]:
     errors = validate_fields(PERSON_FIELDS, value)
     number = value.get("id_number")
-    if "id_number" not in errors and isinstance(number, str) and not id_number_valid(number):
-        errors["id_number"] = "身份证号码校验位不正确"
+    if "id_number" not in errors and isinstance(number, str):
+        if not id_number_valid(number):
+            errors["id_number"] = "身份证号码校验位不正确"
+        else:
+            problem = id_number_disagrees(number, value.get("birth_date"), value.get("gender"))
+            if problem:
+                errors["id_number"] = problem
     return errors
+
+
+def id_number_disagrees(number: str, birth_date: Any, gender: Any) -> str | None:
+    """GB 11643: digits 7–14 are the birth date and digit 17 is odd for men, even for women;
+    an ID number that says otherwise than the person's details is a typing error somewhere."""
+    born = parse_date(birth_date) if isinstance(birth_date, str) else None
+    coded = number[6:14]
+    if born is not None and coded != born.strftime("%Y%m%d"):
+        return (f"身份证号码中的出生日期（{coded[:4]}-{coded[4:6]}-{coded[6:]}）"
+                f"与出生日期 {born.isoformat()} 不一致")
+    if gender in ("male", "female") and (int(number[16]) % 2 == 1) != (gender == "male"):
+        return "身份证号码第 17 位（奇数为男性、偶数为女性）与性别不一致"
+    return None
 
 
 def _check_person(value: object) -> str | None:

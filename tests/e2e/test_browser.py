@@ -67,7 +67,7 @@ def test_branch_secretary_takes_a_case_to_candidate(page: Page, live_server, peo
     page.goto(base + "/cases/new")
     page.fill("#name", "陈晓")
     page.select_option("#gender", "female")
-    page.fill("#birth_date", "1995-05-01")
+    page.fill("#birth_date", "1949-12-31")  # as the ID number says (GB 11643)
     page.fill("#id_number", "11010519491231002X")
     page.fill("#application_date", "2023-03-01")
     page.click("button.primary")

@@ -198,3 +198,24 @@ def test_the_history_says_what_each_step_recorded_in_words(world):
     assert "应到人数 10" in page and "赞成票 9" in page and "无记名投票" in page
     assert "决定：同意" in page  # the pre-review's decision in words
     assert "secret_ballot" not in page and "'approved'" not in page
+
+
+def test_the_applicants_details_are_corrected_on_the_applications_form(world):
+    case = open_case(world, date=HAPPY[0][1])
+    first = world.get("sec1", f"/api/v1/cases/{case['id']}").json["steps"][0]
+    url = f"/cases/{case['id']}/records/{first['id']}/correct"
+    login(world.client, "sec1")
+    form = world.client.get(url).text
+    assert 'value="陈晓"' in form and "1995-05-01" in form and "更正原因" in form
+    typed = {"csrf_token": _csrf(form), "name": "陈小", "gender": "female",
+             "birth_date": "1995-05-01", "id_number": "110105199505010023",
+             "application_date": HAPPY[0][1], "correction_reason": "按身份证更正"}
+    r = world.client.post(url, data=typed)
+    assert r.status_code == 200 and "校验位" in r.text and 'value="陈小"' in r.text  # kept
+    r = world.client.post(url, data={**typed, "id_number": "110105199505010022"})
+    assert r.status_code == 302, r.text
+    view = world.get("sec1", f"/api/v1/cases/{case['id']}").json
+    assert view["person"]["name"] == "陈小"
+    assert view["person"]["id_number_masked"] == "1101**********0022"
+    page = world.client.get(f"/cases/{case['id']}").text
+    assert "陈小" in page and "原记录" in page and "陈晓" in page and "按身份证更正" in page

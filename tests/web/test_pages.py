@@ -81,7 +81,7 @@ def test_step_form_records_and_shows_field_errors(world):
     login(world.client, "sec1")
     url = f"/cases/{case['id']}/steps/applicant_interviewed"
     token = _csrf(world.client.get(url).text)
-    r = world.client.post(url, data={"csrf_token": token, "occurred_on": "2999-01-01",
+    r = world.client.post(url, data={"csrf_token": token, "occurred_on": "2099-01-01",
                                      "data_interviewer": "张伟"})
     assert "日期不能晚于今天" in r.text
     r = world.client.post(url, data={"csrf_token": token, "occurred_on": "2023-03-15",

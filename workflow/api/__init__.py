@@ -1,22 +1,23 @@
 """The JSON API (/api/v1): parse, call one service, map domain errors to the one error shape."""
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from workflow.api.body import json_body, json_object
 from workflow.persistence.db import db
 from workflow.persistence.models import User
 from workflow.services import cases, committee, directory, reports
 from workflow.services.cases import decisions, documents
-from workflow.services.clock import today
+from workflow.services.clock import as_of
 from workflow.services.directory import audit
-from workflow.services.errors import BadRequest, ServiceError, Unauthenticated
-from workflow.steps import parse_date
+from workflow.services.errors import BadRequest, Invalid, ServiceError, Unauthenticated
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,30 +58,16 @@ def _unexpected(exc: Exception) -> tuple[Response, int]:
 
 @api.before_request
 def _no_nul_in_query() -> None:
-    """PostgreSQL text cannot hold NUL: a query parameter, form field or JSON string (key or
-    value, at any depth) with one is a bad request, not a database error (the fuzz test sends
-    `?org=%00` and titles with NUL in them)."""
-    if any("\x00" in v for v in request.args.values()):
-        raise BadRequest("查询参数不能包含 NUL 字符")
-    if any("\x00" in v for v in request.form.values()) or (
-            request.is_json and _holds_nul(request.get_json(silent=True))):
-        raise BadRequest("请求内容不能包含 NUL 字符")
-
-
-def _holds_nul(value: Any) -> bool:
-    """Any string in a parsed JSON body containing NUL (iterative: depth cannot overflow)."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
+    """PostgreSQL text cannot hold NUL: a query parameter or form field with one is a bad
+    request, not a database error (the fuzz test sends `?org=%00`). A JSON body is read here
+    too, strictly (api.body: size, nesting, NaN/Infinity, NUL and lone surrogates refused,
+    naming where), so that no service meets what it cannot store."""
+    for where, values in (("查询参数", request.args), ("表单字段", request.form)):
+        bad = next((k for k, v in values.items(multi=True)
+                    if "\x00" in (v or "") or "\x00" in (k or "")), None)
+        if bad is not None:
+            raise BadRequest(f"{where}不能包含 NUL 字符", fields={bad: "包含 NUL 字符"})
+    json_body()
 
 
 def authenticated(view: F) -> F:
@@ -101,21 +88,13 @@ def actor() -> User:
     return g.actor  # type: ignore[no-any-return]
 
 
-def body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadRequest("请求体必须是 JSON 对象（Content-Type: application/json）")
-    return data
+def body(allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The JSON object of the request; with `allowed`, other keys are refused (422)."""
+    return json_object(allowed)
 
 
 def _as_of() -> date:
-    raw = request.args.get("as_of")
-    if raw is None:
-        return today()
-    day = parse_date(raw)
-    if day is None:
-        raise BadRequest("as_of 必须是 YYYY-MM-DD 格式的日期")
-    return day
+    return as_of(request.args.get("as_of"))
 
 
 def audited(action: str, *, case_id: int | None = None, subjects: int = 1,
@@ -158,7 +137,7 @@ def roster_list(code: str) -> Any:
 @api.post("/cases")
 @authenticated
 def case_open() -> Any:
-    b = body()
+    b = body(("branch", "person", "application_date", "acknowledge", "reason"))
     return cases.open_case(actor(), b.get("branch"), b.get("person"), b.get("application_date"),
                            b.get("acknowledge") is True, b.get("reason")), 201
 
@@ -167,13 +146,24 @@ def case_open() -> Any:
 @authenticated
 def case_list() -> Any:
     found = cases.list_cases(actor(), request.args.get("branch"), request.args.get("stage"),
-                             request.args.get("q"), _int_arg("page", 1), _int_arg("per_page", 20))
+                             request.args.get("q"), _int_arg("page", 1), _int_arg("per_page", 20),
+                             overdue=_flag("overdue"), waiting_for_me=_flag("waiting"))
     audited("list_cases", subjects=len(found["items"]),
             # that a search was made, never its text: a search term is (part of) a name
             detail=" ".join(f"{k}={'(已检索)' if k == 'q' else request.args[k]}"
-                            for k in ("branch", "stage", "q", "page")
+                            for k in ("branch", "stage", "q", "overdue", "waiting", "page")
                             if request.args.get(k)) or None)
     return found
+
+
+def _flag(name: str) -> bool:
+    """A yes/no query parameter: true/1 or false/0 (absent: false)."""
+    raw = request.args.get(name)
+    if raw is None or raw in ("false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise BadRequest(f"{name} 必须是 true 或 false", fields={name: "必须是 true 或 false"})
 
 
 @api.get("/cases/<int:case_id>")
@@ -187,13 +177,14 @@ def case_get(case_id: int) -> Any:
 @api.post("/cases/<int:case_id>/steps")
 @authenticated
 def case_step(case_id: int) -> Any:
-    b = body()
+    b = body(("step", "occurred_on", "data", "note", "version", "acknowledge", "reason",
+              "decided_by"))
     version = b.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        raise BadRequest("version 必须是整数")
+        raise BadRequest("version 必须是整数", fields={"version": "必须是整数"})
     for key, kind in (("acknowledge", bool), ("note", str), ("reason", str)):
         if b.get(key) is not None and not isinstance(b[key], kind):
-            raise BadRequest(f"{key} 类型不正确")
+            raise BadRequest(f"{key} 类型不正确", fields={key: "类型不正确"})
     return cases.record_step(actor(), case_id, b.get("step"), b.get("occurred_on"),
                              b.get("data", {}), b.get("note"), version,
                              b.get("acknowledge") is True, b.get("reason"),
@@ -206,11 +197,27 @@ def case_document(case_id: int) -> Any:
     if request.files:
         upload = request.files.get("file")
         if upload is None:
-            raise BadRequest("缺少 file")
+            raise BadRequest("缺少 file", fields={"file": "必填"})
+        unknown = sorted((set(request.form) | set(request.files))
+                         - {"file", "doc_type", "step_record_id"})
+        if unknown:
+            raise Invalid("请求中有未知字段", {k: "未知字段" for k in unknown})
         return documents.upload(actor(), case_id, request.form.get("step_record_id"),
                                 request.form.get("doc_type"), upload.filename or "",
                                 upload.stream, upload.mimetype), 201
     return documents.mark_on_file(actor(), case_id, body()), 201
+
+
+@api.get("/cases/<int:case_id>/documents/<int:document_id>")
+@authenticated
+def case_document_file(case_id: int, document_id: int) -> Any:
+    """An uploaded file, always as a download (attachment, nosniff), logged as an access."""
+    doc, path, media_type = documents.stored_file(actor(), case_id, document_id)
+    audited("download_document", case_id=case_id, detail=f"材料 #{doc.id}")
+    response = send_file(io.BytesIO(path.read_bytes()), mimetype=media_type,
+                         as_attachment=True, download_name=doc.filename or path.name, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @api.get("/pre-reviews")

@@ -10,10 +10,13 @@ the date for demos and tests.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
+
+from workflow.services.errors import BadRequest
+from workflow.steps import parse_date
 
 DEFAULT_ZONE = "Asia/Shanghai"
 
@@ -55,3 +58,21 @@ def day_start_utc(day: date) -> datetime:
     """The UTC moment (naive, as stored) at which `day` begins in the organisation's zone, so
     a date filter on stored timestamps means the organisation's day."""
     return datetime.combine(day, time(), zone()).astimezone(UTC).replace(tzinfo=None)
+
+
+AS_OF_AHEAD = timedelta(days=3653)  # ten years: replaying a case runs its deadlines up to it
+
+
+def as_of(raw: str | None) -> date:
+    """The "as of" date a request asks for (a case, the alerts, a report): today when absent,
+    else a YYYY-MM-DD date from 1900 to no more than ten years after today. A date centuries
+    ahead took seconds of deadline arithmetic before it overflowed."""
+    if raw is None:
+        return today()
+    day = parse_date(raw)
+    if day is None:
+        raise BadRequest("as_of 必须是 1900–2100 年间 YYYY-MM-DD 格式的日期",
+                         fields={"as_of": "日期格式不正确"})
+    if day > today() + AS_OF_AHEAD:
+        raise BadRequest("as_of 不能晚于今天之后十年", fields={"as_of": "不能晚于今天之后十年"})
+    return day

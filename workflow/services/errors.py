@@ -47,6 +47,12 @@ class ProcedureViolation(ServiceError):
         super().__init__(message, violations=list(violations), **extra)
 
 
+class DuplicatePerson(ServiceError):
+    """The ID number already has an open case (named by `case_id`): one person, one case."""
+
+    code, status = "duplicate_person", 409
+
+
 class Invalid(ServiceError):
     code, status = "invalid", 422
 

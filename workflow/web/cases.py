@@ -1,11 +1,12 @@
 """Branch pages: the work queue, a case's page and the step forms built from the catalogue."""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from workflow.persistence import repository as repo
@@ -15,6 +16,8 @@ from workflow.services.clock import today
 from workflow.services.directory import access
 from workflow.services.interchange import excel_export
 from workflow.services.errors import (
+    BadRequest,
+    DuplicatePerson,
     Conflict,
     Forbidden,
     Invalid,
@@ -25,11 +28,21 @@ from workflow.services.errors import (
 from workflow.services.reports import worklist
 from workflow.steps import COMMITTEE_DECISIONS, DOCUMENT_LABELS, STEPS
 from workflow.web import auth, diagram
-from workflow.web.common import audited
-from workflow.web.forms import FIELD_LABELS, CaseForm, decider_value, form_data, prefill, step_form
+from workflow.web.common import audited, service_error_page
+from workflow.web.forms import (
+    FIELD_LABELS,
+    CaseForm,
+    PersonCorrectionForm,
+    decider_value,
+    form_data,
+    prefill,
+    step_form,
+)
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 bp.before_request(login_required(lambda: None))
+# a service error no view handles (an unknown `?branch=`) is its error page, not a 500
+bp.register_error_handler(ServiceError, service_error_page)
 
 
 @bp.get("/")
@@ -39,6 +52,37 @@ def home() -> Any:
     audited("list_cases", subjects=work["total"],
             detail=f"工作台 branch={branch}" if branch else "工作台")
     return render_template("cases/home.html", work=work)
+
+
+STAGE_NAMES = {"applicant": "入党申请人", "activist": "入党积极分子", "candidate": "发展对象",
+               "probationary": "预备党员", "full_member": "正式党员", "closed": "已终止"}
+
+
+@bp.get("/search")
+def search() -> Any:
+    """Find a person: by name or the last digits of the ID number, stage, branch, overdue
+    duties, or what waits for the user (the same filters as GET /api/v1/cases)."""
+    args = request.args
+    q, stage, branch = (args.get(k, "").strip() or None for k in ("q", "stage", "branch"))
+    overdue, mine = args.get("overdue") == "1", args.get("mine") == "1"
+    page = int(args["page"]) if args.get("page", "").isdigit() and len(args["page"]) < 7 else 1
+    found: dict[str, Any] = {"items": [], "total": 0, "page": 1, "per_page": 20}
+    asked = any((q, stage, branch, overdue, mine))
+    if asked:
+        try:
+            found = cases.list_cases(current_user, branch, stage, q, max(page, 1), 20,
+                                     overdue=overdue, waiting_for_me=mine)
+        except (BadRequest, NotFound) as exc:
+            flash(exc.message, "error")
+        audited("list_cases", subjects=len(found["items"]),
+                detail=" ".join(f"{k}={'(已检索)' if k == 'q' else v}" for k, v in (
+                    ("q", q), ("stage", stage), ("branch", branch), ("overdue", overdue),
+                    ("mine", mine)) if v) or None)
+    pages = max(1, -(-found["total"] // found["per_page"]))
+    return render_template("cases/search.html", found=found, asked=asked, q=q or "",
+                           stage=stage or "", branch=branch or "", overdue=overdue, mine=mine,
+                           pages=pages, stages=STAGE_NAMES,
+                           branches=access.visible_branches(current_user))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -178,6 +222,8 @@ def correct(case_id: int, record_id: int) -> Any:
                                 _Recorded(target["step"], target["recorded_by_role"]))
     except Forbidden:
         abort(403)
+    if target["step"] == "application_submitted":
+        return _correct_person(case, target)
     spec = STEPS[target["step"]]
     deciders = _deciders("step_corrected") if target["step"] in COMMITTEE_DECISIONS else None
     form = step_form(spec, _roster(case_id), deciders, correction=True)
@@ -219,6 +265,47 @@ def correct(case_id: int, record_id: int) -> Any:
     audited("view_case", case_id=case_id, detail=f"更正表单 #{record_id}")
     return render_template("cases/step.html", case=case, spec=spec, form=form,
                            violations=violations, nxt=None, correcting=target)
+
+
+PERSON_KEYS = ("name", "gender", "ethnicity", "education", "unit", "phone")
+
+
+def _correct_person(case: dict[str, Any], target: dict[str, Any]) -> Any:
+    """The applicant's details and the application date, corrected like any record: a new
+    record with the reason; the case page keeps the original."""
+    form = PersonCorrectionForm()
+    person = target["data"].get("person", {})
+    if request.method == "GET":
+        for key in PERSON_KEYS:
+            getattr(form, key).data = person.get(key)
+        form.birth_date.data = date.fromisoformat(person["birth_date"])
+        form.application_date.data = date.fromisoformat(target["occurred_on"])
+    if form.validate_on_submit():
+        typed = {k: (getattr(form, k).data or "").strip() or None for k in PERSON_KEYS}
+        typed["birth_date"] = form.birth_date.data.isoformat()
+        changes = {k: v for k, v in typed.items() if v is not None and v != person.get(k)}
+        if form.id_number.data and form.id_number.data.strip():
+            changes["id_number"] = form.id_number.data.strip()
+        fields: dict[str, Any] = {"person": changes} if changes else {}
+        if form.application_date.data.isoformat() != target["occurred_on"]:
+            fields["occurred_on"] = form.application_date.data.isoformat()
+        if not fields:
+            form.correction_reason.errors = ["没有修改任何内容：请修改需要更正的项目"]
+        else:
+            try:
+                cases.record_step(current_user, case["id"], "step_corrected", today().isoformat(),
+                                  {"corrects": target["id"], "fields": fields,
+                                   "reason": form.correction_reason.data.strip()},
+                                  version=case["version"], origin=auth.origin())
+            except (Invalid, Forbidden, ProcedureViolation, Conflict) as exc:
+                _field_errors(form, exc, prefix="fields.person.")
+            except DuplicatePerson as exc:
+                form.id_number.errors = [exc.message]
+            else:
+                flash("已更正申请人信息", "info")
+                return redirect(url_for("cases.show", case_id=case["id"]))
+    audited("view_case", case_id=case["id"], detail=f"更正表单 #{target['id']}")
+    return render_template("cases/correct_person.html", case=case, form=form, target=target)
 
 
 @dataclass(frozen=True)
@@ -264,3 +351,15 @@ def attach(case_id: int) -> Any:
     else:
         flash("材料已登记", "info")
     return redirect(url_for("cases.show", case_id=case_id) + "#timeline")
+
+
+@bp.get("/<int:case_id>/documents/<int:document_id>")
+def document_file(case_id: int, document_id: int) -> Any:
+    """An uploaded file of a case in scope, always as a download (attachment, nosniff), so a
+    file can never render as a page of this site; logged as an access to personal data."""
+    doc, path, media_type = documents.stored_file(current_user, case_id, document_id)
+    audited("download_document", case_id=case_id, detail=f"材料 #{doc.id}")
+    response = send_file(io.BytesIO(path.read_bytes()), mimetype=media_type,
+                         as_attachment=True, download_name=doc.filename or path.name, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

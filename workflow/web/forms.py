@@ -24,7 +24,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from workflow.steps import DOCUMENT_LABELS, FieldType, StepSpec
+from workflow.steps import (
+    DOCUMENT_LABELS,
+    LONG_TEXT_MAX,
+    NAME_MAX,
+    TEXT_MAX,
+    FieldType,
+    StepSpec,
+)
 from workflow.steps import Field as StepField
 
 CHOICE_LABELS = {
@@ -47,6 +54,12 @@ FIELD_LABELS = {
     "extend_months": "延长月数", "archive_ref": "档案号", "reason": "原因",
     "to_branch": "转入党支部代码", "corrects": "更正的记录编号", "branch": "党支部",
 }
+
+
+def _at_most(n: int) -> Length:
+    """The same bound as the services' (workflow.steps), said at the field before submitting;
+    the service still checks the trimmed text, so pages and API refuse the same."""
+    return Length(max=n, message=f"不能超过 {n} 个字符")
 
 
 def _choices(values: tuple[str, ...]) -> list[SelectChoice]:
@@ -95,7 +108,8 @@ def _field(f: StepField, roster: list[tuple[int, str]]) -> Field:
         return SelectMultipleField(label, choices=_pairs([(str(i), n) for i, n in roster]), validators=req)
     if f.type is FieldType.VOTE:
         return FormField(VoteForm, label=label)
-    return TextAreaField(label, validators=req) if f.name in ("conclusion", "comments") \
+    req = [*req, _at_most(f.max_len)]
+    return TextAreaField(label, validators=req) if f.max_len > TEXT_MAX \
         else StringField(label, validators=req)
 
 
@@ -113,10 +127,10 @@ def step_form(spec: StepSpec, roster: list[tuple[int, str]],
     same step's form for correcting a record, which asks for the reason and takes no papers."""
     class StepForm(FlaskForm):
         occurred_on = DateField("发生日期", validators=[InputRequired("请填写实际发生的日期")])
-        note = TextAreaField("备注", validators=[Optional()])
+        note = TextAreaField("备注", validators=[Optional(), _at_most(LONG_TEXT_MAX)])
         version = HiddenField()
         acknowledge = BooleanField("我确认上述情况属实，仍需记录")
-        reason = TextAreaField("原因说明", validators=[Optional()])
+        reason = TextAreaField("原因说明", validators=[Optional(), _at_most(LONG_TEXT_MAX)])
 
     if correction:
         StepForm.correction_reason = TextAreaField(  # type: ignore[attr-defined]
@@ -134,7 +148,8 @@ def step_form(spec: StepSpec, roster: list[tuple[int, str]],
             validators=[Optional()], validate_choice=False)  # the service says what is wrong
     for doc in () if correction else spec.documents:
         setattr(StepForm, f"doc_{doc}_ref", StringField(f"{DOCUMENT_LABELS[doc]}：纸质存放位置",
-                                                        validators=[Optional()]))
+                                                        validators=[Optional(),
+                                                                    _at_most(TEXT_MAX)]))
         setattr(StepForm, f"doc_{doc}_file", FileField(f"{DOCUMENT_LABELS[doc]}：上传文件"))
     return StepForm()
 
@@ -191,21 +206,28 @@ def form_data(spec: StepSpec, form: FlaskForm) -> dict[str, Any]:
 
 
 class CaseForm(FlaskForm):
-    name = StringField("姓名", validators=[DataRequired("请填写姓名")])
+    name = StringField("姓名", validators=[DataRequired("请填写姓名"), _at_most(NAME_MAX)])
     gender = SelectField("性别", choices=_choices(("male", "female")))
     birth_date = DateField("出生日期", validators=[InputRequired("请填写出生日期")])
-    id_number = StringField("身份证号码", validators=[Optional()])
-    ethnicity = StringField("民族", validators=[Optional()])
-    education = StringField("学历", validators=[Optional()])
-    unit = StringField("工作单位", validators=[Optional()])
-    phone = StringField("联系电话", validators=[Optional()])
+    id_number = StringField("身份证号码", validators=[Optional(), _at_most(18)])
+    ethnicity = StringField("民族", validators=[Optional(), _at_most(TEXT_MAX)])
+    education = StringField("学历", validators=[Optional(), _at_most(TEXT_MAX)])
+    unit = StringField("工作单位", validators=[Optional(), _at_most(TEXT_MAX)])
+    phone = StringField("联系电话", validators=[Optional(), _at_most(TEXT_MAX)])
     application_date = DateField("递交申请书日期", validators=[InputRequired("请填写日期")])
     acknowledge = BooleanField("我确认上述情况属实，仍需记录")
-    reason = TextAreaField("原因说明", validators=[Optional()])
+    reason = TextAreaField("原因说明", validators=[Optional(), _at_most(LONG_TEXT_MAX)])
+
+
+class PersonCorrectionForm(CaseForm):
+    """The application's own form, prefilled, for correcting the applicant's details; the ID
+    number is never shown in clear, so a blank one means unchanged."""
+    correction_reason = TextAreaField("更正原因", validators=[
+        InputRequired("请填写更正原因"), _at_most(CORRECTION_REASON_MAX)])
 
 
 class SignOffForm(FlaskForm):
     decision = RadioField("预审意见", choices=_choices(("approved", "returned")),
                           validators=[InputRequired("请选择")])
-    comments = TextAreaField("意见", validators=[Optional()])
+    comments = TextAreaField("意见", validators=[Optional(), _at_most(LONG_TEXT_MAX)])
     occurred_on = DateField("预审日期", validators=[InputRequired("请填写日期")])

@@ -15,12 +15,11 @@ from flask import Blueprint, Response, render_template, request, send_file
 from flask_login import current_user, login_required
 
 from workflow.services import reports
-from workflow.services.clock import today
+from workflow.services.clock import as_of
 from workflow.services.directory import audit
 from workflow.services.errors import BadRequest, ServiceError
 from workflow.services.reports import files as report_files
 from workflow.services.reports import statistics
-from workflow.steps import parse_date
 from workflow.web import trainings
 from workflow.web.common import audited, service_error_page
 
@@ -32,11 +31,7 @@ FORMATS = ("xlsx", "pdf")
 
 
 def _as_of() -> date:
-    raw = request.args.get("as_of")
-    day = parse_date(raw) if raw else today()
-    if day is None:
-        raise BadRequest("as_of 必须是 YYYY-MM-DD 格式的日期")
-    return day
+    return as_of(request.args.get("as_of") or None)
 
 
 def _year(as_of: date) -> str:

@@ -11,6 +11,7 @@ from workflow.persistence.models import Exemption, User
 from workflow.rules import SEPARATION
 from workflow.services.directory import access
 from workflow.services.errors import Invalid
+from workflow.steps import LONG_TEXT_MAX, text_problem
 
 SEPARATION_RULES = {r.id for r in SEPARATION}
 
@@ -24,6 +25,9 @@ def grant(actor: User, org_code: str, rule: str, reason: str) -> dict[str, Any]:
         raise Invalid("只能豁免回避规则", {"rule": "必须是 " + " / ".join(sorted(SEPARATION_RULES))})
     if not isinstance(reason, str) or len(reason.strip()) < 4:
         raise Invalid("请说明豁免原因", {"reason": "必填，至少 4 个字"})
+    problem = text_problem(reason, LONG_TEXT_MAX)
+    if problem:
+        raise Invalid("豁免原因不正确", {"reason": problem})
     row = Exemption(org_id=org.id, rule=rule, reason=reason.strip(), granted_by_id=actor.id)
     db.session.add(row)
     db.session.commit()

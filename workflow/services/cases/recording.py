@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -23,15 +24,36 @@ from workflow.history import Invalid as InvalidFinding
 from workflow.history import Replay, StepRecord, Violation
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
-from workflow.persistence.models import Case, StepRecordRow, User, ViolationRow, utcnow
+from workflow.persistence.models import (
+    Case,
+    DeadlineRow,
+    StepRecordRow,
+    User,
+    ViolationRow,
+    utcnow,
+)
 from workflow.replay import Folded, extend, finish, fold
 from workflow.rules import REGISTRY
+from workflow.states import OPEN_STAGES, STAGE_IDS
 from workflow.services.alerts import deadline_rows
 from workflow.services.cases import decisions, exemptions, history_chain, views
 from workflow.services.clock import today as real_today
 from workflow.services.directory import access
-from workflow.services.errors import BadRequest, Conflict, Invalid, ProcedureViolation
-from workflow.steps import DOCUMENT_LABELS, STEPS, parse_date, person_errors
+from workflow.services.errors import (
+    BadRequest,
+    Conflict,
+    DuplicatePerson,
+    Invalid,
+    ProcedureViolation,
+)
+from workflow.steps import (
+    DATE_PROBLEM,
+    DOCUMENT_LABELS,
+    STEPS,
+    optional_text_problem,
+    parse_date,
+    person_errors,
+)
 
 PROPOSED_SEQ = 2**62  # sorts after every stored record made the same day
 
@@ -129,31 +151,73 @@ def get_case(actor: User, case_id: int, as_of: date | None = None) -> dict[str, 
     return view
 
 
+SEARCH_MAX = 50  # a name (≤ 50) or the last digits of an ID number
+ID_SUFFIX = re.compile(r"[0-9]{3,5}[0-9Xx]")  # the last 4–6 characters of an ID number
+# states in which the case waits for the committee; every other open state waits for the branch
+COMMITTEE_WAITS = ("candidate.awaiting_pre_review", "candidate.voted",
+                   "probationary.resolved_convert", "probationary.resolved_extend",
+                   "probationary.resolved_disqualify")
+NOT_A_TASK = ("earliest_candidacy", "earliest_vote", "probation_expiry")  # dates, not duties
+
+
 def list_cases(actor: User, branch: str | None = None, stage: str | None = None,
-               q: str | None = None, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+               q: str | None = None, page: int = 1, per_page: int = 20, *,
+               overdue: bool = False, waiting_for_me: bool = False) -> dict[str, Any]:
+    """The cases in scope, newest first, filtered by branch, stage, a search (name, or the
+    last digits of the ID number), overdue (a duty past its due date, from the deadline rows)
+    and "waiting for me" (the committee: pre-reviews and approvals; a branch: the rest)."""
     if not 1 <= page <= 1_000_000 or not 1 <= per_page <= 200:
         raise BadRequest("page 必须 ≥ 1，per_page 必须在 1–200 之间")
+    q = (q or "").strip() or None
+    if q is not None and len(q) > SEARCH_MAX:
+        raise BadRequest(f"检索内容不能超过 {SEARCH_MAX} 个字符", fields={"q": "过长"})
+    if stage is not None and stage not in STAGE_IDS:
+        raise BadRequest("stage 不正确", fields={"stage": f"必须是 {' / '.join(STAGE_IDS)}"})
     scope = access.subtree_ids(actor.org_id)
     if branch:
         scope &= access.subtree_ids(access.visible_org(actor, branch).id)
-    counted, listed = _list_queries(bool(stage), bool(q))
-    params = {"scope": sorted(scope), "stage": stage, "q": q, "limit": per_page,
-              "offset": (page - 1) * per_page}
+    by_id = bool(q and ID_SUFFIX.fullmatch(q))
+    waits = None
+    if waiting_for_me:
+        waits = "committee" if actor.role == "committee_organizer" else "branch"
+    counted, listed = _list_queries(bool(stage), bool(q), by_id, overdue, waits)
+    params = {"scope": sorted(scope), "stage": stage, "q": _like(q) if q else None,
+              "suffix": q.upper() if by_id and q else None, "today": real_today(),
+              "limit": per_page, "offset": (page - 1) * per_page}
     total = db.session.execute(counted, params).scalar()
     items = db.session.execute(listed, params).scalars()
     return {"items": [views.summary(c) for c in items], "total": total, "page": page,
             "per_page": per_page}
 
 
+def _like(text: str) -> str:
+    """A search text taken literally by LIKE: % and _ match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @functools.cache
-def _list_queries(stage: bool, q: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+def _list_queries(stage: bool, q: bool, by_id: bool = False, overdue: bool = False,
+                  waits: str | None = None) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The count and the page of the case list, built once per filter combination: every list
     request runs both, and composing them cost more than running them for a branch."""
     query = db.select(Case).where(Case.branch_id.in_(sa.bindparam("scope", expanding=True)))
     if stage:
         query = query.where(Case.stage == sa.bindparam("stage"))
     if q:
-        query = query.where(Case.person_name.contains(sa.bindparam("q")))
+        named = Case.person_name.contains(sa.bindparam("q"), escape="\\")
+        if by_id:  # the stored masked form keeps the last four characters
+            masked = Case.person["id_number_masked"].as_string()
+            named = sa.or_(named, masked.endswith(sa.bindparam("suffix")))
+        query = query.where(named)
+    if overdue:
+        d = DeadlineRow
+        query = query.where(sa.exists().where(
+            d.case_id == Case.id, d.met == sa.false(), d.due_on < sa.bindparam("today"),
+            d.kind.not_in(NOT_A_TASK)))
+    if waits == "committee":
+        query = query.where(Case.state.in_(COMMITTEE_WAITS))
+    elif waits == "branch":
+        query = query.where(Case.stage.in_(OPEN_STAGES), Case.state.not_in(COMMITTEE_WAITS))
     counted = db.select(db.func.count()).select_from(query.subquery())
     listed = (query.options(joinedload(Case.branch)).order_by(Case.id.desc())
               .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
@@ -171,11 +235,12 @@ def mask_id(number: str) -> str:
 
 def open_case(actor: User, branch_code: str, person: Any, application_date: Any,
               acknowledge: bool = False, reason: str | None = None,
-              commit: bool = True) -> dict[str, Any]:
+              commit: bool = True, *, masked_id: bool = False) -> dict[str, Any]:
     """Open a case by recording its first step, `application_submitted`.
 
     `commit=False` only flushes, so a caller (the Excel import) can open many cases and record
-    their steps in one transaction it commits or rolls back itself."""
+    their steps in one transaction it commits or rolls back itself. `id_number_masked` is the
+    system's to set: only the import (`masked_id=True`, a sheet we exported) may bring one."""
     access.require_writer(actor)
     if not isinstance(branch_code, str) or not isinstance(person, dict):
         raise BadRequest("branch 必须是党组织代码，person 必须是对象")
@@ -184,13 +249,21 @@ def open_case(actor: User, branch_code: str, person: Any, application_date: Any,
         raise Invalid("案件只能建立在党支部", {"branch": "不是党支部"})
     access.check_may_record(actor, "application_submitted")
     day = _occurred_on(application_date, "application_date")
+    _check_texts(reason=reason)
+    person = {k: v.strip() if isinstance(v, str) else v for k, v in person.items()}
     problems = person_errors(person)
+    if "id_number_masked" in person and not masked_id:
+        problems["id_number_masked"] = "由系统根据身份证号码生成，不能提交"
+    birth = parse_date(person.get("birth_date"))
+    if "birth_date" not in problems and birth is not None and birth > real_today():
+        problems["birth_date"] = "不能晚于今天"
     if problems:
         raise Invalid("申请人信息不完整或不正确", {f"person.{k}": v for k, v in problems.items()})
     stored = dict(person)
     number = stored.pop("id_number", None)
     if number:
         stored["id_number_masked"] = mask_id(number)
+        _refuse_duplicate(_id_hash(number))
     case = Case(branch=branch, person_name=person["name"], person=stored,
                 id_number_hash=_id_hash(number) if number else None, application_date=day,
                 stage="new", state="new", version=0)
@@ -202,10 +275,30 @@ def open_case(actor: User, branch_code: str, person: Any, application_date: Any,
     return result["case"]
 
 
+def _refuse_duplicate(id_hash: str, besides: int | None = None) -> None:
+    """One person, one open case: the ID number of a case that is not closed cannot open
+    another (a closed case's person may apply again, as a new case)."""
+    other = db.session.execute(
+        sa.select(Case.id).where(Case.id_number_hash == id_hash, Case.stage != "closed",
+                                 Case.id != (besides or 0))
+        .order_by(Case.id).limit(1)).scalar_one_or_none()
+    if other is not None:
+        raise DuplicatePerson(f"该身份证号码已有未终止的案件（编号 {other}），不能重复建立",
+                              case_id=other, fields={"person.id_number": "已有案件"})
+
+
+def _check_texts(note: Any = None, reason: Any = None) -> None:
+    """A step's note and acknowledgement reason: optional, bounded (LONG_TEXT_MAX)."""
+    problems = {k: p for k, v in (("note", note), ("reason", reason))
+                if (p := optional_text_problem(v))}
+    if problems:
+        raise Invalid("备注或原因说明不正确", problems)
+
+
 def _occurred_on(value: Any, field: str = "occurred_on") -> date:
     day = parse_date(value)
     if day is None:
-        raise Invalid("日期格式不正确", {field: "必须是 YYYY-MM-DD 格式的有效日期"})
+        raise Invalid("日期格式不正确", {field: DATE_PROBLEM})
     if day > real_today():
         raise Invalid("日期不能晚于今天", {field: REGISTRY["date_in_future"].zh},
                       rule="date_in_future")
@@ -222,6 +315,7 @@ def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: An
         raise Invalid("未知步骤", {"step": "不是可以记录的步骤"})
     if not isinstance(data, dict):
         raise BadRequest("data 必须是对象")
+    _check_texts(note, reason)
     case = access.visible_case(actor, case_id)
     rows = repo.step_rows(case.id, up_to_version=case.version)
     corrected = _correction_target(rows, data) if step == "step_corrected" else None
@@ -234,6 +328,15 @@ def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: An
                                  origin)
     if step == "case_transferred":
         _check_transfer(actor, case, data)
+    person_fix = corrected is not None and corrected.step == "application_submitted" and \
+        isinstance(data.get("fields"), dict) and isinstance(data["fields"].get("person"), dict)
+    if person_fix:
+        data, new_hash = _person_correction(case, data)
+        # the case row's copy of the person follows, in the same transaction as the record
+        case.person = data["fields"]["person"]
+        case.person_name = case.person["name"]
+        if new_hash is not None:
+            case.id_number_hash = new_hash
     return _record(actor, case, rows, step, day, data, note, acknowledge, reason, commit=commit,
                    decision=decision)
 
@@ -251,6 +354,39 @@ def _correction_target(rows: list[StepRecordRow], data: dict[str, Any]) -> StepR
         if "occurred_on" in fields:
             _occurred_on(fields["occurred_on"])
     return target
+
+
+PERSON_CORRECTABLE = ("name", "gender", "birth_date", "id_number", "ethnicity", "education",
+                      "unit", "phone")
+
+
+def _person_correction(case: Case, data: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A correction of the applicant's details names only what changes; it is stored as the
+    whole corrected person (replay uses the corrected record as it is), with a new ID number
+    kept masked as always, and checked like a new application: the number agrees with the
+    birth date and gender and has no other open case. Returns the data to record and the new
+    ID number's look-up hash (None: unchanged)."""
+    changes = data["fields"]["person"]
+    unknown = sorted(set(changes) - set(PERSON_CORRECTABLE))
+    if unknown:
+        raise Invalid("更正的个人信息项目不正确",
+                      {f"fields.person.{k}": "不能更正" for k in unknown})
+    changes = {k: v.strip() if isinstance(v, str) else v for k, v in changes.items()}
+    person = {k: v for k, v in case.person.items() if k != "id_number_masked"}
+    person.update(changes)
+    problems = person_errors(person)
+    if problems:
+        raise Invalid("更正后的个人信息不正确",
+                      {f"fields.person.{k}": v for k, v in problems.items()})
+    number = person.pop("id_number", None)
+    person["id_number_masked"] = mask_id(number) if number else \
+        case.person.get("id_number_masked")
+    if person["id_number_masked"] is None:
+        del person["id_number_masked"]
+    new_hash = _id_hash(number) if number else None
+    if new_hash is not None and new_hash != case.id_number_hash:
+        _refuse_duplicate(new_hash, besides=case.id)
+    return {**data, "fields": {**data["fields"], "person": person}}, new_hash
 
 
 def _check_transfer(actor: User, case: Case, data: dict[str, Any]) -> None:
@@ -323,6 +459,8 @@ def _refuse_invalid(before: Folded, after: Folded) -> None:
     fields = dict(first.fields) if first.fields else {}
     if first.step_seq != PROPOSED_SEQ and not fields:
         fields = {"occurred_on": f"与已记录的步骤 #{first.step_seq} 冲突"}
+    elif not fields:  # the step itself cannot be recorded now (its order, a repeat, ...)
+        fields = {"step": first.message}
     raise Invalid(first.message, fields, rule=first.rule)
 
 

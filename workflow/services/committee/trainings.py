@@ -5,6 +5,7 @@ it from the history like everything else; the course row only says who was invit
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from workflow.persistence import repository as repo
@@ -14,7 +15,11 @@ from workflow.replay import apply_corrections
 from workflow.services import cases
 from workflow.services.directory import access
 from workflow.services.errors import BadRequest, Forbidden, Invalid, NotFound
-from workflow.steps import is_id, parse_date
+from workflow.steps import DATE_PROBLEM, HOURS_MAX, TEXT_MAX, is_id, parse_date, text_problem
+
+TRAINING_FIELDS = ("title", "start_on", "end_on", "hours", "invitees")
+ATTENDANCE_FIELDS = ("case_id", "attended", "acknowledge", "reason")
+INVITEES_MAX = 500
 
 
 def _training_view(t: Training, invitees: list[int]) -> dict[str, Any]:
@@ -34,19 +39,23 @@ def create_training(actor: User, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("请求体必须是对象")
     start, end = parse_date(body.get("start_on")), parse_date(body.get("end_on"))
-    errors = {}
-    if not isinstance(body.get("title"), str) or not body["title"].strip():
-        errors["title"] = "必填"
+    errors = {k: "未知字段" for k in sorted(set(body) - set(TRAINING_FIELDS))}
+    problem = text_problem(body.get("title"), TEXT_MAX)
+    if problem:
+        errors["title"] = problem
     if start is None:
-        errors["start_on"] = "必须是有效日期"
+        errors["start_on"] = DATE_PROBLEM
     if end is None or (start and end < start):
         errors["end_on"] = "必须是不早于开始日期的有效日期"
     hours = body.get("hours")
-    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or hours <= 0:
-        errors["hours"] = "必须是正数"
+    if not isinstance(hours, (int, float)) or isinstance(hours, bool) \
+            or not math.isfinite(hours) or not 0 < hours <= HOURS_MAX:
+        errors["hours"] = f"必须是大于 0、不超过 {HOURS_MAX} 的数"
     invitees = body.get("invitees", [])
     if not isinstance(invitees, list) or not all(is_id(i) for i in invitees):
         errors["invitees"] = "必须是案件编号列表"
+    elif len(invitees) > INVITEES_MAX:
+        errors["invitees"] = f"一次最多邀请 {INVITEES_MAX} 人"
     if errors:
         raise Invalid("培训班信息不正确", errors)
     invited = [access.visible_case(actor, i) for i in dict.fromkeys(invitees)]
@@ -69,7 +78,12 @@ def record_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any
     t = db.session.get(Training, training_id)
     if t is None or t.org_id not in access.subtree_ids(actor.org_id):
         raise NotFound(f"培训班 {training_id} 不存在")
-    if not isinstance(body, dict) or not isinstance(body.get("attended"), bool):
+    if not isinstance(body, dict):
+        raise BadRequest("请求体必须是对象")
+    unknown = {k: "未知字段" for k in sorted(set(body) - set(ATTENDANCE_FIELDS))}
+    if unknown:
+        raise Invalid("出勤信息不正确", unknown)
+    if not isinstance(body.get("attended"), bool):
         raise Invalid("出勤信息不正确", {"attended": "必须是 true 或 false"})
     case_id = body.get("case_id")
     invited = db.session.get(TrainingInvitee, (training_id, case_id)) if is_id(case_id) else None

@@ -65,6 +65,14 @@ def visible_org(actor: User, code: str) -> Organisation:
     return org
 
 
+def visible_branches(actor: User) -> list[tuple[str, str]]:
+    """(code, name) of the branches in the actor's scope, for a page's branch filter."""
+    return [(o.code, o.name) for o in db.session.execute(
+        db.select(Organisation).where(Organisation.id.in_(subtree_ids(actor.org_id)),
+                                      Organisation.kind == "branch")
+        .order_by(Organisation.code)).scalars()]
+
+
 @functools.cache
 def _case_query(lock: bool) -> Any:
     """Built once (it runs on every case read and write); with its branch, which every

@@ -10,7 +10,7 @@ from workflow.rulesets import DEFAULT_SETTINGS, RULE_SETS
 from workflow.services.alerts import deadline_rows
 from workflow.services.directory import access
 from workflow.services.errors import Invalid
-from workflow.steps import parse_date
+from workflow.steps import TEXT_MAX, optional_text_problem, parse_date
 
 
 def users(actor: User) -> list[User]:
@@ -71,6 +71,10 @@ def set_holiday(actor: User, day_raw: Any, is_workday: bool, note: str) -> Holid
     day = parse_date(day_raw)
     if day is None or not date(2000, 1, 1) <= day <= date(2100, 12, 31):
         raise Invalid("日期不正确", {"day": "必须是 YYYY-MM-DD 格式的有效日期"})
+    problem = optional_text_problem(note, TEXT_MAX)
+    if problem:
+        raise Invalid("说明不正确", {"note": problem})
+    note = (note or "").strip()
     row = db.session.get(HolidayOverride, day) or HolidayOverride(day=day)
     row.is_workday, row.note = is_workday, note
     db.session.add(row)

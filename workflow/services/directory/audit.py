@@ -51,6 +51,7 @@ class Action(StrEnum):
     IMPORT_PREVIEW = "import_preview"
     BACKUP = "backup"
     RESTORE = "restore"
+    DOWNLOAD_DOCUMENT = "download_document"  # an uploaded file of a case
 
 
 ACTION_LABELS: dict[str, str] = {
@@ -61,6 +62,7 @@ ACTION_LABELS: dict[str, str] = {
     Action.EXPORT_REPORT: "导出考核报表", Action.EXPORT_EVENTS_XES: "导出事件日志（XES）",
     Action.EXPORT_CALENDAR: "日历订阅", Action.IMPORT_PREVIEW: "导入预览",
     Action.BACKUP: "数据库备份", Action.RESTORE: "数据库恢复",
+    Action.DOWNLOAD_DOCUMENT: "下载材料文件",
 }
 # Reads that happen as people work (and a calendar polling every few hours): only worth a row
 # when they named somebody. Deliberate exports and backups are always logged.

@@ -7,9 +7,10 @@ from typing import Any
 
 from workflow.persistence.db import db
 from workflow.persistence.models import Organisation, RosterMember, User
+from workflow.services.clock import today
 from workflow.services.directory import access
 from workflow.services.errors import BadRequest, Invalid
-from workflow.steps import parse_date
+from workflow.steps import DATE_PROBLEM, NAME_MAX, TEXT_MAX, parse_date, text_problem
 
 ORG_KINDS = ("committee", "general_branch", "branch")
 
@@ -19,6 +20,10 @@ def create_org(code: str, name: str, kind: str, parent: str | None = None) -> Or
         raise Invalid("组织类型不正确", {"kind": "必须是 committee / general_branch / branch"})
     if not code or not name:
         raise Invalid("代码和名称必填", {"code": "必填"})
+    problems = {k: p for k, v, n in (("code", code, 40), ("name", name, TEXT_MAX))
+                if (p := text_problem(v, n))}
+    if problems:
+        raise Invalid("组织代码或名称不正确", problems)
     if db.session.execute(db.select(Organisation).filter_by(code=code)).scalar_one_or_none():
         raise Invalid(f"组织代码 {code} 已存在", {"code": "已存在"})
     parent_org = access.org_by_code(parent) if parent else None
@@ -35,20 +40,27 @@ def roster_view(m: RosterMember) -> dict[str, Any]:
             "org": m.org.code}
 
 
+ROSTER_FIELDS = ("name", "status", "since")
+ROSTER_SINCE_MIN = date(1921, 1, 1)  # no one joined the Party before it was founded
+
+
 def add_roster_member(actor: User, org_code: str, body: Any) -> dict[str, Any]:
     access.require_writer(actor)
     org = access.visible_org(actor, org_code)
     if not isinstance(body, dict):
         raise BadRequest("请求体必须是对象")
-    errors = {}
+    errors = {k: "未知字段" for k in sorted(set(body) - set(ROSTER_FIELDS))}
     name, status, since = body.get("name"), body.get("status"), parse_date(body.get("since"))
-    if not isinstance(name, str) or not name.strip():
-        errors["name"] = "必填"
+    problem = text_problem(name, NAME_MAX)
+    if problem:
+        errors["name"] = problem
     if status not in ("full", "probationary"):
         errors["status"] = "必须是 full 或 probationary"
     if since is None:
-        errors["since"] = "必须是 YYYY-MM-DD 格式的有效日期"
-    elif since > date.today():
+        errors["since"] = DATE_PROBLEM
+    elif since < ROSTER_SINCE_MIN:
+        errors["since"] = f"不能早于 {ROSTER_SINCE_MIN.isoformat()}"
+    elif since > today():
         errors["since"] = "不能晚于今天"
     if errors:
         raise Invalid("花名册信息不正确", errors)

@@ -141,7 +141,8 @@ def _record(actor: User, branch: Organisation, p: Person) -> dict[str, Any]:
     assert p.applied is not None
     try:
         view = cases.open_case(branch_side, branch.code, p.person, p.applied.isoformat(),
-                               acknowledge=True, reason=REASON, commit=False)
+                               acknowledge=True, reason=REASON, commit=False,
+                               masked_id=True)  # our export's masked ID numbers come back
     except ServiceError as exc:
         raise _RowRefused(_person_problem(p, exc)) from None
     for e in sorted(p.entries, key=lambda e: e.order):

@@ -24,7 +24,7 @@ from workflow.services.committee import trainings_for_rubric
 from workflow.services.directory import access
 from workflow.services.errors import BadRequest, Invalid
 from workflow.services.reports import fanout
-from workflow.steps import STEPS
+from workflow.steps import STEPS, YEAR_MAX, YEAR_MIN
 
 TREND_YEARS = 3  # the committee table shows the scored year and the two before it
 SORT_KEYS = ("org", "name", "13", "14", "total", "change")
@@ -96,7 +96,7 @@ def parse_year(year: Any) -> int:
         year_n = int(year)
     except (TypeError, ValueError):
         raise BadRequest("year 必须是年份，例如 2025") from None
-    if not 1950 <= year_n <= 2200:
+    if not YEAR_MIN <= year_n <= YEAR_MAX:  # the years any date of the system may have
         raise BadRequest("year 必须是年份，例如 2025")
     return year_n
 
