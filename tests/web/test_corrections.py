@@ -219,3 +219,20 @@ def test_the_applicants_details_are_corrected_on_the_applications_form(world):
     assert view["person"]["id_number_masked"] == "1101**********0022"
     page = world.client.get(f"/cases/{case['id']}").text
     assert "陈小" in page and "原记录" in page and "陈晓" in page and "按身份证更正" in page
+
+
+def test_an_expired_form_token_keeps_what_was_typed(world):
+    case = open_case(world, date=HAPPY[0][1])
+    login(world.client, "sec1")
+    url = f"/cases/{case['id']}/steps/applicant_interviewed"
+    world.client.get(url)
+    before = _rows()
+    r = world.client.post(url, data={"csrf_token": "expired-or-forged",  # as an old token
+                                     "occurred_on": "2023-03-20",
+                                     "data_interviewer": "张伟（支部书记）"})
+    assert r.status_code == 400 and "页面已过期" in r.text
+    assert 'value="张伟（支部书记）"' in r.text and 'value="2023-03-20"' in r.text
+    assert _rows() == before  # nothing written without a valid token
+    r = world.client.post(url, data={"csrf_token": _csrf(r.text), "occurred_on": "2023-03-20",
+                                     "data_interviewer": "张伟（支部书记）"})
+    assert r.status_code == 302 and _rows() == before + 1

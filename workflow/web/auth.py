@@ -85,8 +85,11 @@ def _page_expired(exc: CSRFError) -> Any:
     if not current_user.is_authenticated:
         flash("登录已过期，请重新登录；未保存的内容需要重新填写", "error")
         return redirect(url_for("auth.login", next=_came_from()))
-    return render_template("error.html", code=400,
-                           message="页面已过期，内容未保存。请刷新页面后重新提交。"), 400
+    # logged in, the form's token alone expired: what was typed comes back, visible and
+    # editable, to be sent again with a fresh token by a deliberate click (files excepted)
+    typed = [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
+    return render_template("auth/expired.html", action=request.path, typed=typed,
+                           had_files=bool(request.files)), 400
 
 
 def origin() -> decisions.Origin:
