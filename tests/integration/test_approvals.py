@@ -102,3 +102,17 @@ def test_waiting_for_pre_review_shows_what_the_pre_review_will_find(world, pinne
     view = world.get("sec1", f"/api/v1/cases/{case['id']}").json
     assert view["state"] == "candidate.preparing" and view["pre_review_findings"] == []
     assert not [v for v in view["violations"] if v["rule"] == "political_review_before_prereview"]
+
+
+def test_a_probation_about_to_run_over_is_on_the_workbench(world, pinned):
+    pinned("2025-06-20")  # probation ends 2025-06-12; the conversion vote is due by 2025-07-12
+    case = open_case(world, date=HAPPY[0][1])
+    drive(world, case["id"], until="conversion_notice_held")
+    login(world.client, "org")
+    page = world.client.get("/committee/").get_data(as_text=True)
+    section = page[page.index('id="conversions"'):]
+    section = section[:section.index("</table>")]
+    assert "陈晓" in section and "2025-07-12" in section and "转正讨论截止" in section
+    pinned("2024-06-13")  # long before: nothing about to run over
+    page = world.client.get("/committee/").get_data(as_text=True)
+    assert "没有即将超期的转正。" in page

@@ -27,16 +27,20 @@ def home() -> Any:
     work = worklist.worklist(current_user, today())
     queue = committee.pre_reviews(current_user, "pending")["items"]
     approvals = committee.approvals(current_user)["items"]
-    overdue = [u for u in work["urgent"] if u["status"] == "overdue" and u["kind"] not in APPROVALS]
+    # probationary periods about to run over: the conversion vote due within the due window
+    # (30 days) or already late, the miss the committee is assessed on most (转正超期)
+    conversions = [u for u in work["urgent"] if u["kind"] == "conversion_vote_due"]
+    overdue = [u for u in work["urgent"] if u["status"] == "overdue"
+               and u["kind"] not in (*APPROVALS, "conversion_vote_due")]
     deciders = None
     if current_user.role == "committee_organizer" and decisions.must_name(current_user,
                                                                           auth.origin()):
         deciders = decisions.choices(current_user)
     named = {c["id"] for c in queue} | {a["case_id"] for a in approvals} | \
-        {d["case"]["id"] for d in overdue}
+        {d["case"]["id"] for d in overdue + conversions}
     audited("list_cases", subjects=len(named), detail="党委工作台")
     return render_template("committee/home.html", queue=queue, approvals=approvals,
-                           overdue=overdue, work=work, today=today(),
+                           overdue=overdue, conversions=conversions, work=work, today=today(),
                            exemptions=exemptions.listing(current_user), deciders=deciders)
 
 
