@@ -236,3 +236,15 @@ def test_an_expired_form_token_keeps_what_was_typed(world):
     r = world.client.post(url, data={"csrf_token": _csrf(r.text), "occurred_on": "2023-03-20",
                                      "data_interviewer": "张伟（支部书记）"})
     assert r.status_code == 302 and _rows() == before + 1
+
+
+def test_the_event_log_is_offered_on_the_pages(world):
+    from xml.etree import ElementTree as ET
+    case = open_case(world, date=HAPPY[0][1])
+    login(world.client, "org")
+    assert "/transfer/events.xes" in world.client.get("/transfer/").text
+    r = world.client.get("/transfer/events.xes?branch=B1")
+    assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
+    traces = ET.fromstring(r.data).findall("trace")
+    assert len(traces) == 1 and str(case["id"]) in r.get_data(as_text=True)
+    assert world.client.get("/transfer/events.xes?branch=B3").status_code == 404  # out of scope

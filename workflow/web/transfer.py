@@ -30,7 +30,7 @@ from flask_login import current_user
 from workflow.extensions import login_manager
 from workflow.services.clock import today
 from workflow.services.errors import BadRequest, ServiceError
-from workflow.services.interchange import excel_export, excel_import, ical, printables
+from workflow.services.interchange import excel_export, excel_import, ical, printables, xes
 from workflow.services.reports.files import XLSX
 from workflow.states import STAGES
 from workflow.web.common import audited, service_error_page
@@ -124,6 +124,16 @@ def cases_file() -> Any:
     audited("export_case_list", subjects=len(excel_export.scoped_cases(current_user, **args)),
             detail=detail)
     return _file(data, XLSX, "cases.xlsx")
+
+
+@bp.get("/events.xes")
+def events_file() -> Any:
+    """The event log (XES) for process mining, from the pages as from the API."""
+    org = request.args.get("branch") or None
+    data = xes.events_xes(current_user, org)
+    audited("export_events_xes", subjects=data.count(b"<trace>"),
+            detail=f"org={org}" if org else None)
+    return _file(data, "application/xml", "events.xes")
 
 
 def case_file(case_id: int, form: str, fmt: str) -> Any:
