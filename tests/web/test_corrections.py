@@ -248,3 +248,15 @@ def test_the_event_log_is_offered_on_the_pages(world):
     traces = ET.fromstring(r.data).findall("trace")
     assert len(traces) == 1 and str(case["id"]) in r.get_data(as_text=True)
     assert world.client.get("/transfer/events.xes?branch=B3").status_code == 404  # out of scope
+
+
+def test_articles_and_sessions_read_in_words(world):
+    case = open_case(world, date=HAPPY[0][1])
+    late = post_step(world, case["id"], "applicant_interviewed", "2023-04-10",
+                     {"interviewer": "张伟"}, acknowledge=True, reason="补录")
+    assert late.status_code == 201
+    drive(world, case["id"], HAPPY[1:], until="pre_review_decided")
+    login(world.client, "sec1")
+    page = world.client.get(f"/cases/{case['id']}").text
+    assert "（第七条）" in page and "art. 7" not in page
+    assert "API 令牌 #" in page and "api:token:" not in page  # the pre-review's session

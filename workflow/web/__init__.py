@@ -11,6 +11,7 @@ from flask import Flask, redirect, render_template, request, session, url_for
 from flask_babel import refresh
 from flask_login import current_user
 
+from workflow.citations import article_text
 from workflow.extensions import login_manager
 from workflow.services import clock
 from workflow.web.common import LANGUAGES, audited, babel, csrf, service_error_page
@@ -35,6 +36,8 @@ def register(app: Flask) -> None:
     app.add_url_rule("/lang/<code>", "set_lang", _set_lang)
     app.context_processor(_globals)
     app.add_template_filter(_localtime, "localtime")
+    app.add_template_filter(lambda article: article_text(article, _locale()), "article")
+    app.add_template_filter(_session_words, "session_words")
     app.register_error_handler(404, _not_found)
     app.register_error_handler(403, _forbidden)
 
@@ -60,6 +63,23 @@ def _localtime(stored: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC timestamp as the organisation's local time (TIMEZONE), for the pages."""
     moment = clock.local(stored)
     return moment.strftime(fmt) if moment else ""
+
+
+def _session_words(ref: str | None) -> str:
+    """Where a committee decision came from, in words: `web:3f2a…` is a page session,
+    `api:token:5` an API token, `cli` the command line."""
+    if not ref:
+        return "—"
+    zh = _locale() == "zh"
+    if ref.startswith("web:"):
+        return ("网页会话 " if zh else "web session ") + ref[4:12]
+    if ref.startswith("api:token:"):
+        return ("API 令牌 #" if zh else "API token #") + ref[len("api:token:"):]
+    if ref == "cli":
+        return "命令行" if zh else "command line"
+    if ref == "import":
+        return "历史档案导入" if zh else "archive import"
+    return ref
 
 
 def _globals() -> dict[str, Any]:
