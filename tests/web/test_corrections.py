@@ -260,3 +260,23 @@ def test_articles_and_sessions_read_in_words(world):
     page = world.client.get(f"/cases/{case['id']}").text
     assert "（第七条）" in page and "art. 7" not in page
     assert "API 令牌 #" in page and "api:token:" not in page  # the pre-review's session
+
+
+def test_the_case_page_shows_where_the_case_stands_legibly(world):
+    case = open_case(world, date=HAPPY[0][1])
+    drive(world, case["id"], until="branch_committee_reviewed")
+    login(world.client, "sec1")
+    page = world.client.get(f"/cases/{case['id']}").text
+    position = page[page.index('id="position"'):]
+    position = position[:position.index("</section>")]
+    assert '<li class="current" aria-current="step">发展对象</li>' in position
+    assert '<li class="done">入党积极分子</li>' in position
+    assert '<li class="current" aria-current="step">待党委预审</li>' in position
+    assert "<svg" not in page and "[internal]" not in page
+    whole = world.client.get("/pipeline").text
+    assert "预备党员" in whole and "上级党委预审" in whole and "第十三至二十五条" in whole
+    world.client.get("/lang/en")
+    page = world.client.get(f"/cases/{case['id']}").text
+    assert '<li class="current" aria-current="step">Development candidate</li>' in page
+    assert "Pre-review" in world.client.get("/pipeline").text or "pre-review" in \
+        world.client.get("/pipeline").text.lower()

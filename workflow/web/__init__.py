@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask, redirect, render_template, request, session, url_for
 from flask_babel import refresh
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from workflow.citations import article_text
 from workflow.extensions import login_manager
@@ -34,6 +34,7 @@ def register(app: Flask) -> None:
         app.register_blueprint(bp)
     app.add_url_rule("/", "home", _home)
     app.add_url_rule("/lang/<code>", "set_lang", _set_lang)
+    app.add_url_rule("/pipeline", "pipeline", _pipeline)
     app.context_processor(_globals)
     app.add_template_filter(_localtime, "localtime")
     app.add_template_filter(lambda article: article_text(article, _locale()), "article")
@@ -50,6 +51,13 @@ def _home() -> Any:
     if current_user.role == "admin":
         return redirect(url_for("admin.users"))
     return redirect(url_for("cases.home"))
+
+
+@login_required
+def _pipeline() -> Any:
+    """The whole pipeline, legible: every stage with its sub-states and steps."""
+    from workflow.web import diagram
+    return render_template("pipeline.html", stages=diagram.pipeline(_locale()))
 
 
 def _set_lang(code: str) -> Any:

@@ -28,7 +28,7 @@ from workflow.services.errors import (
 from workflow.services.reports import worklist
 from workflow.steps import COMMITTEE_DECISIONS, DOCUMENT_LABELS, STEPS
 from workflow.web import auth, diagram
-from workflow.web.common import audited, service_error_page
+from workflow.web.common import audited, locale, service_error_page
 from workflow.web.forms import (
     FIELD_LABELS,
     CaseForm,
@@ -122,7 +122,7 @@ def show(case_id: int) -> Any:
                  for s in case["steps"] if s["original"]}
     return render_template("cases/show.html", case=case, steps=STEPS,
                            summaries=summaries, originals=originals,
-                           diagram_svg=diagram.svg(case["state"]),
+                           position=diagram.position(case["state"], locale()),
                            field_labels={**FIELD_LABELS, "occurred_on": "发生日期"},
                            doc_labels=DOCUMENT_LABELS)
 

@@ -1,69 +1,46 @@
-"""The pipeline's state diagram, drawn by transitions' diagram support (graphviz) once per
-process; a case page only marks its current state in the cached SVG."""
+"""Where a case stands in the pipeline, drawn from the stage definitions in the page's language:
+the five stages in order (the current one marked, the ones behind it done), and the current
+stage's sub-states with the case's own marked. The whole pipeline has a page of its own
+(/pipeline): every stage with its sub-states and steps. Plain HTML, so it reads on a phone;
+the full transition graph (a 5,000-point SVG) was shrunk to nothing on a page."""
 from __future__ import annotations
 
-import re
-import shutil
-from functools import cache
-
-from markupsafe import Markup
-from transitions.extensions.diagrams import HierarchicalGraphMachine
-from transitions.extensions.nesting import NestedState
+from typing import Any
 
 from workflow import machine
 from workflow.states import STAGES
+from workflow.steps import STEPS
 
-CURRENT_FILL = "#fcd34d"
-
-
-class _State(NestedState):
-    separator = machine.SEPARATOR
+PIPELINE = ("applicant", "activist", "candidate", "probationary", "full_member")
 
 
-class _GraphMachine(HierarchicalGraphMachine):
-    state_cls = _State
+def _sub_label(stage: Any, sub: str, lang: str) -> str:
+    return stage.SUBSTATES[sub] if lang == "zh" else sub.replace("_", " ")
 
 
-class _Model:
-    state: str
+def position(state: str, lang: str = "zh") -> dict[str, Any]:
+    """The stages with `current`/`done` flags and the current stage's sub-states."""
+    stage_id, _, sub = state.partition(machine.SEPARATOR)
+    by_id = {m.STAGE: m for m in STAGES}
+    reached = PIPELINE.index(stage_id) if stage_id in PIPELINE else -1
+    stages = [{"id": s, "label": by_id[s].ZH if lang == "zh" else by_id[s].EN,
+               "current": s == stage_id, "done": i < reached}
+              for i, s in enumerate(PIPELINE)]
+    current = by_id.get(stage_id)
+    subs = [{"id": k, "label": _sub_label(current, k, lang), "current": k == sub}
+            for k in current.SUBSTATES] if current is not None else []
+    closed = stage_id == "closed"
+    return {"stages": stages, "substates": subs, "closed": closed,
+            "closed_label": (by_id["closed"].ZH if lang == "zh" else by_id["closed"].EN)}
 
 
-def _labels() -> dict[str, str]:
-    labels = {machine.INITIAL_STATE: "尚未申请"}
+def pipeline(lang: str = "zh") -> list[dict[str, Any]]:
+    """Every stage with its sub-states and the steps recorded in it, in pipeline order."""
+    out = []
     for stage in STAGES:
-        labels[stage.STAGE] = stage.ZH
-        for sub, zh in stage.SUBSTATES.items():
-            labels[f"{stage.STAGE}{machine.SEPARATOR}{sub}"] = zh
-    return labels
-
-
-def _dot_source() -> str:
-    g = _GraphMachine(model=None, states=machine.state_definitions(), initial=machine.INITIAL_STATE,
-                      auto_transitions=False, graph_engine="graphviz", title="发展党员流程")
-    for t in machine.all_transitions():
-        g.add_transition(t.trigger, t.source, t.dest)
-    model = _Model()
-    g.add_model(model, initial=machine.INITIAL_STATE)
-    source: str = model.get_graph().source  # type: ignore[attr-defined]
-    for state, zh in _labels().items():
-        short = state.rsplit(machine.SEPARATOR, 1)[-1]
-        source = source.replace(f'"{state}" [label="{short}\\l"', f'"{state}" [label="{short}\\l{zh}\\l"')
-        source = source.replace(f'label="{state}\\l" rank', f'label="{state} {zh}\\l" rank')
-    return source.replace("darksalmon", "white")
-
-
-@cache
-def base_svg() -> str | None:
-    if shutil.which("dot") is None:
-        return None
-    import graphviz
-    svg = graphviz.Source(_dot_source()).pipe(format="svg").decode("utf-8")
-    return svg[svg.index("<svg"):]
-
-
-def svg(state: str) -> Markup | None:
-    base = base_svg()
-    if base is None:
-        return None
-    pattern = re.compile(r"(<title>" + re.escape(state) + r"</title>\s*<path fill=\")([^\"]*)")
-    return Markup(pattern.sub(lambda m: m.group(1) + CURRENT_FILL, base, count=1))
+        steps = [s for s in stage.STEPS if s in STEPS]
+        out.append({"id": stage.STAGE, "label": stage.ZH if lang == "zh" else stage.EN,
+                    "articles": stage.ARTICLES,
+                    "substates": [_sub_label(stage, k, lang) for k in stage.SUBSTATES],
+                    "steps": [STEPS[s].zh if lang == "zh" else STEPS[s].en for s in steps]})
+    return out
