@@ -10,6 +10,7 @@ from workflow.services.clock import today
 from workflow.services.committee.trainings import INVITEES_MAX
 from workflow.services.directory.audit import Action
 from workflow.services.directory.organisations import ROSTER_SINCE_MIN
+from workflow.states import STAGE_IDS
 from workflow.steps import (
     FILENAME_MAX,
     HOURS_MAX,
@@ -266,7 +267,15 @@ def _paths() -> dict[str, Any]:
                                                           "reason": text(LONG_TEXT_MAX)}}),
                      "responses": {**_ok(201), **_errors(400, 401, 403, 404, 409, 422)}},
             "get": {"parameters": [_param("branch", schema=NO_NUL),
-                                   _param("stage", schema=NO_NUL), _param("q", schema=NO_NUL),
+                                   _param("stage", schema={"enum": list(STAGE_IDS)}),
+                                   _param("q", schema={**NO_NUL, "maxLength": 50,
+                                                       "description": "a name, or the last "
+                                                       "4-6 characters of the ID number"}),
+                                   _param("overdue", schema={"enum": ["true", "false"]}),
+                                   _param("waiting", schema={
+                                       "enum": ["true", "false"], "description": "what waits "
+                                       "for the caller: the committee's pre-reviews and "
+                                       "approvals, or a branch's other open cases"}),
                                    _param("page", schema=PAGE),
                                    _param("per_page", schema=PER_PAGE)],
                     "responses": {**_ok(), **_errors(400, 401, 404)}}},
