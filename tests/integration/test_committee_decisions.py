@@ -189,7 +189,7 @@ def test_shared_web_account_must_name_the_decider(ctx, world):
     assert row.session_ref.startswith("web:") and len(row.session_ref) > len("web:")
     assert row.recorded_by.username == "office"
     timeline = world.client.get(f"/cases/{case_id}").text
-    assert "决定人 / 会话" in timeline and row.session_ref in timeline
+    assert "决定人 / 会话" in timeline and f"网页会话 {row.session_ref[4:12]}" in timeline
 
 
 def test_personal_linked_account_decides_as_its_member_from_its_session(world):
