@@ -211,6 +211,8 @@ def test_training_pages_create_invite_and_record_attendance(world, pin):
         "csrf_token": _csrf(show), "case_id": str(cases[1]["id"]), "attended": "n"})
     show = world.client.get(f"/trainings/{tid}").text
     assert "缺席" in show and "未记录" not in show
+    name = cases[1]["person"]["name"]
+    assert f"已记录{name}的出勤情况" in show and "已记录案件" not in show  # the person named
     assert "2023年秋季入党积极分子培训班" in world.client.get("/trainings/").text
     item14 = rubric(world, year=2023)["items"]["14"]
     assert item14["score"] == 2 and [d["case_id"] for d in item14["deductions"]] == [cases[1]["id"]]

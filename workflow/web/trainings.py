@@ -75,14 +75,17 @@ def attendance(training_id: int) -> Any:
             "attended": {"y": True, "n": False}.get(request.form.get("attended", "")),
             "acknowledge": request.form.get("acknowledge") == "y",
             "reason": request.form.get("reason") or None}
+    invited = {i["case_id"]: i["name"]
+               for i in committee.training_detail(current_user, training_id)["invitees"]}
+    who = invited.get(body["case_id"], f"案件 {case_id}")  # the person, not a case number
     try:
         committee.record_attendance(current_user, training_id, body)
     except ProcedureViolation as exc:
         rules = "、".join(v["message"] for v in exc.extra["violations"])
-        flash(f"案件 {case_id}：{rules}（如确需记录，请勾选确认并填写原因）", "error")
+        flash(f"{who}：{rules}（如确需记录，请勾选确认并填写原因）", "error")
     except Invalid as exc:
         fields = "".join(f"（{v}）" for v in exc.extra.get("fields", {}).values())
-        flash(f"案件 {case_id}：{exc.message}{fields}", "error")
+        flash(f"{who}：{exc.message}{fields}", "error")
     else:
-        flash(f"已记录案件 {case_id} 的出勤情况", "info")
+        flash(f"已记录{who}的出勤情况", "info")
     return redirect(url_for("trainings.show", training_id=training_id))
