@@ -87,6 +87,9 @@ class Config:
     ALERT_DELIVERY_LEASE_SECONDS = 600
     ALERT_SWEEP_PAUSE = 0.0
     ALERT_SWEEP_CHUNK = 200  # cases per multi-row insert and commit in the sweep
+    # Group robots (workflow/notifications/webhooks.py): only WeCom's and DingTalk's own hosts
+    # over https; the tests' local robot needs any http(s) URL, and only they turn it on.
+    WEBHOOK_ALLOW_ANY_HOST = False
 
     def __init__(self, instance: Path | None = None) -> None:
         instance = instance or instance_path()
@@ -112,6 +115,9 @@ class Config:
         for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD",
                     "MAIL_DEFAULT_SENDER"):
             setattr(self, key, env.get(key))
+        # the address people open the pages at (https://dangyuan.example.org): alerts sent to
+        # group chats link to the case with it; unset, they name the case number only
+        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL") or None
         if env.get("ALERT_SWEEP_CHUNK"):
             self.ALERT_SWEEP_CHUNK = max(1, int(env["ALERT_SWEEP_CHUNK"]))
         # reports over many branches: worker processes (default one per core) and the number
@@ -134,6 +140,7 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     TESTING = True
     RATELIMIT_ENABLED = False  # tests log in many times a minute; test_security enables it
+    WEBHOOK_ALLOW_ANY_HOST = True  # the tests' robot listens on 127.0.0.1
 
 
 class ProductionConfig(Config):

@@ -239,6 +239,23 @@ def _stash(scene: Scene, who: str) -> Call:
     return Call("/transfer/import/confirm", form={"token": token})
 
 
+def _robot_url(path: str) -> str:
+    """A group robot that accepts every message (tests/integration/robot_server.py)."""
+    from tests.integration.robot_server import shared
+    return f"{shared().base}{path}?key=matrix"
+
+
+def _webhook(scene: Scene) -> int:
+    """A WeCom robot of B1, configured by the admin."""
+    def build() -> int:
+        from workflow.persistence.models import User
+        from workflow.services.directory import webhooks
+        admin = db.session.execute(db.select(User).filter_by(username="admin")).scalar_one()
+        return webhooks.create(admin, {"org": "B1", "kind": "wecom",
+                                       "url": _robot_url("/b1")}).id
+    return int(scene._once("webhook", build))
+
+
 PERSON = {"name": "新申请人", "gender": "male", "birth_date": "1998-08-08"}
 BRANCH_STEP = {"step": "activist_assessed", "occurred_on": "2024-03-30",
                "data": {"period": "2024H1", "conclusion": "表现良好"}}
@@ -351,6 +368,24 @@ WRITES: dict[tuple[str, str], list[Scenario] | Exempt] = {
         "a holiday override", "admin", writes="holiday_overrides",
         request=lambda s, w: Call("/admin/holidays", form={
             "day": "2024-10-12", "is_workday": "y", "note": "调休"}))],
+    ("POST", "/admin/webhooks"): [Scenario(
+        "add a group robot", "admin", writes="webhooks",
+        request=lambda s, w: Call("/admin/webhooks", form={
+            "org": "B1", "kind": "wecom", "name": "支部群", "url": _robot_url("/new")}))],
+    ("POST", "/admin/webhooks/<int:id>"): [Scenario(
+        "edit a group robot", "admin", writes="webhooks",
+        request=lambda s, w: Call(f"/admin/webhooks/{_webhook(s)}", form={
+            "org": "B1", "kind": "wecom", "name": "改名", "url": ""}))],
+    ("POST", "/admin/webhooks/<int:id>/enabled"): [Scenario(
+        "disable a group robot", "admin", writes="webhooks",
+        request=lambda s, w: Call(f"/admin/webhooks/{_webhook(s)}/enabled",
+                                  form={"enabled": "n"}))],
+    ("POST", "/admin/webhooks/<int:id>/delete"): [Scenario(
+        "delete a group robot", "admin", writes="webhooks",
+        request=lambda s, w: Call(f"/admin/webhooks/{_webhook(s)}/delete", form={}))],
+    ("POST", "/admin/webhooks/<int:id>/test"): [Scenario(
+        "send a test message (the answer is kept on the robot)", "admin", writes="webhooks",
+        request=lambda s, w: Call(f"/admin/webhooks/{_webhook(s)}/test", form={}))],
     ("POST", "/transfer/import"): [Scenario(
         "preview a workbook (keeps the file for the confirmation, writes no row)", "sec1",
         also=SECRETARIES, writes="files:UPLOAD_DIR",

@@ -1,7 +1,9 @@
-"""The channels: in-app (the outbox row is the notification), console (development) and e-mail.
+"""The channels: in-app (the outbox row is the notification), console (development), e-mail
+and group robots (notifications.webhooks).
 
-Which ones run is decided from the configuration alone: in-app always; e-mail when MAIL_SERVER
-is set, otherwise the console log, so a development machine shows what would have been sent.
+Which ones run is decided from the configuration alone: in-app always; the group robots an
+organisation configured (none: nothing to do); e-mail when MAIL_SERVER is set, otherwise the
+console log, so a development machine shows what would have been sent.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 
 from workflow.notifications.base import DeliveryError, Message, Notifier
 from workflow.notifications.templates import render
+from workflow.notifications.webhooks import WebhookNotifier
 
 log = logging.getLogger("workflow.notifications")
 SMTP_TIMEOUT = 20  # seconds: a hung mail server must fail the attempt, not hold the worker
@@ -82,11 +85,14 @@ class EmailNotifier(Notifier):
 
 
 def configured(config: Mapping[str, Any]) -> list[Notifier]:
-    """The channels for this configuration, in-app first."""
+    """The channels for this configuration, in-app first, then the group robots (they remember
+    which chats have a row, so a later e-mail failure's retry posts nothing twice; e-mail keeps
+    no such record and goes last), then e-mail or the console."""
     server = config.get("MAIL_SERVER")
     if not server:
-        return [InAppNotifier(), ConsoleNotifier()]
+        return [InAppNotifier(), WebhookNotifier(), ConsoleNotifier()]
     port = int(config.get("MAIL_PORT") or 25)
     sender = config.get("MAIL_DEFAULT_SENDER") or config.get("MAIL_USERNAME") or "noreply@localhost"
-    return [InAppNotifier(), EmailNotifier(server, port, sender, config.get("MAIL_USERNAME"),
-                                           config.get("MAIL_PASSWORD"))]
+    return [InAppNotifier(), WebhookNotifier(),
+            EmailNotifier(server, port, sender, config.get("MAIL_USERNAME"),
+                          config.get("MAIL_PASSWORD"))]

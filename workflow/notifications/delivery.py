@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from workflow import deadlines
 from workflow.notifications.backends import configured
 from workflow.notifications.base import DeliveryError, Message, Notifier, Recipient
 from workflow.notifications.templates import level_label
@@ -92,9 +93,14 @@ def recipients(row: Notification) -> tuple[Recipient, ...]:
 def _message(row: Notification) -> Message:
     org = db.session.get(Organisation, row.org_id)
     case = db.session.get(Case, row.case_id)
+    base = str(current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
     context = {"person": case.person_name if case else "", "rule_label": REGISTRY[row.rule].zh,
+               "kind_label": deadlines.label(row.kind),
+               "case_url": f"{base}/cases/{row.case_id}" if base else "",
                "level_label": level_label(row.level), "due_on": row.due_on.isoformat(),
                "org_name": org.name if org else "", "case_id": row.case_id,
                "escalated": row.escalated_to_id is not None,
                "responsible_label": "党委" if row.responsible == "committee" else "党支部"}
-    return Message("alert", context, recipients(row), key=f"notification-{row.id}")
+    orgs = (row.org_id, *((row.escalated_to_id,) if row.escalated_to_id else ()))
+    return Message("alert", context, recipients(row), key=f"notification-{row.id}",
+                   extra={"notification_id": row.id, "org_ids": orgs})

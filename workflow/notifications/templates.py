@@ -16,7 +16,19 @@ TEMPLATES: dict[str, tuple[str, str]] = {
          "{{ person }} 的“{{ rule_label }}”{{ level_label }}，到期日 {{ due_on }}。\n"
          "{% if escalated %}该事项已逾期，按规定同时提示上级党委。\n{% endif %}"
          "责任方：{{ responsible_label }}；案件编号 {{ case_id }}。\n\n"
+         "{% if case_url %}案件链接：{{ case_url }}\n{% endif %}"
          "请登录发展党员全程纪实系统处理。本邮件由系统自动发送。\n"),
+    ),
+    # group robots (notifications.webhooks): markdown both WeCom and DingTalk render
+    "alert_robot": (
+        "发展党员提醒：{{ person }} {{ kind_label }}",
+        ("### 发展党员提醒\n"
+         "**{{ person }}**：{{ kind_label }}，**{{ level_label }}**\n\n"
+         "> 到期日：{{ due_on }}\n\n"
+         "> 责任方：{{ org_name }}（{{ responsible_label }}）\n\n"
+         "{% if escalated %}> 该事项已逾期，按规定同时提示上级党委\n\n{% endif %}"
+         "{% if case_url %}[打开案件 {{ case_id }}]({{ case_url }})"
+         "{% else %}案件编号 {{ case_id }}，请登录发展党员全程纪实系统处理{% endif %}\n"),
     ),
 }
 

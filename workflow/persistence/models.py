@@ -359,3 +359,39 @@ class PersonalDataAccess(db.Model):  # type: ignore[name-defined]
 @sa.event.listens_for(PersonalDataAccess, "before_delete")
 def _append_only(*_: Any) -> None:
     raise PermissionError("personal_data_access is append-only")
+
+
+class Webhook(db.Model):  # type: ignore[name-defined]
+    """A group robot (WeCom or DingTalk) that receives an organisation's alerts in its chat.
+
+    The URL carries the robot's key (WeCom `key=`, DingTalk `access_token=`) and `secret` is
+    DingTalk's signing secret: both are credentials, shown back on no page and in no log
+    (services.directory.webhooks masks them)."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))  # wecom | dingtalk
+    name: Mapped[str] = mapped_column(sa.String(100), default="")  # e.g. 第一党支部工作群
+    url: Mapped[str] = mapped_column(sa.String(500))
+    secret: Mapped[str | None] = mapped_column(sa.String(200))
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the admin's last "send a test message" and the robot's answer to it
+    last_test_at: Mapped[datetime | None] = mapped_column()
+    last_test_result: Mapped[str | None] = mapped_column(sa.String(300))
+    org: Mapped[Organisation] = relationship()
+
+
+class WebhookDelivery(db.Model):  # type: ignore[name-defined]
+    """An outbox row one robot has accepted. A row goes to several robots (the branch's, the
+    committee's when escalated); when one of them fails the row is retried, and this keeps the
+    retry from posting the same alert again into the chats that already have it."""
+
+    __tablename__ = "webhook_deliveries"
+    notification_id: Mapped[int] = mapped_column(sa.ForeignKey("notifications.id"),
+                                                 primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(sa.ForeignKey("webhooks.id"), primary_key=True,
+                                            index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,5 @@
-"""Admin pages: users, rule settings, the holiday table; plus the roster and organisation tree."""
+"""Admin pages: users, rule settings, the holiday table, group robots; plus the roster and
+organisation tree."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,6 +10,7 @@ from flask_login import current_user, login_required
 from workflow.rulesets import SETTING_LABELS
 from workflow.services import directory
 from workflow.services.directory import access, admin, audit
+from workflow.services.directory import webhooks as robots
 from workflow.services.errors import Forbidden, NotFound, ServiceError
 from workflow.web.common import audited
 
@@ -173,3 +175,81 @@ def audit_log() -> Any:
     return render_template("admin/audit.html", log=log, args=args, pages=pages,
                            query={k: v for k, v in args.items() if v},
                            actions=audit.ACTION_LABELS, channels=audit.CHANNEL_LABELS)
+
+
+# ---------------------------------------------------------------- group robots (webhooks)
+
+def _hook_form() -> dict[str, str]:
+    f = request.form
+    return {k: f.get(k, "") for k in ("org", "kind", "name", "url", "secret", "clear_secret")}
+
+
+@bp.route("/webhooks", methods=["GET", "POST"])
+def webhooks() -> Any:
+    """The WeCom / DingTalk group robots per organisation, and the deliveries that keep
+    failing; POST adds a robot."""
+    _guard()
+    if request.method == "POST":
+        try:
+            hook = robots.create(current_user, _hook_form())
+            flash(f"已添加群机器人 #{hook.id}；可点击“发送测试消息”检查", "info")
+        except ServiceError as exc:
+            _flash_error(exc)
+        return redirect(url_for("admin.webhooks"))
+    return render_template("admin/webhooks.html", hooks=robots.list_hooks(current_user),
+                           failed=robots.failed_deliveries(current_user),
+                           orgs=admin.organisations(), kinds=robots.KINDS)
+
+
+# the robot's number is `<int:id>`, the URL parameter every route matrix already knows
+@bp.route("/webhooks/<int:id>", methods=["GET", "POST"])
+def webhook_edit(id: int) -> Any:
+    _guard()
+    try:
+        if request.method == "POST":
+            robots.update(current_user, id, _hook_form())
+            flash("已保存群机器人设置", "info")
+            return redirect(url_for("admin.webhooks"))
+        hook = robots.get_hook(current_user, id)
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:
+        _flash_error(exc)
+        return redirect(url_for("admin.webhook_edit", id=id))
+    return render_template("admin/webhook_edit.html", hook=hook, orgs=admin.organisations(),
+                           kinds=robots.KINDS)
+
+
+@bp.post("/webhooks/<int:id>/enabled")
+def webhook_enabled(id: int) -> Any:
+    """Enable (enabled=y) or disable a robot: a disabled one receives nothing."""
+    _guard()
+    try:
+        hook = robots.set_enabled(current_user, id, request.form.get("enabled") == "y")
+    except NotFound:
+        abort(404)
+    flash(f"群机器人 #{hook.id} " + ("已启用" if hook.enabled else "已停用"), "info")
+    return redirect(url_for("admin.webhooks"))
+
+
+@bp.post("/webhooks/<int:id>/delete")
+def webhook_delete(id: int) -> Any:
+    _guard()
+    try:
+        robots.delete(current_user, id)
+    except NotFound:
+        abort(404)
+    flash(f"已删除群机器人 #{id}", "info")
+    return redirect(url_for("admin.webhooks"))
+
+
+@bp.post("/webhooks/<int:id>/test")
+def webhook_test(id: int) -> Any:
+    """Send a test message now and show the robot's answer."""
+    _guard()
+    try:
+        ok, answer = robots.send_test(current_user, id)
+    except NotFound:
+        abort(404)
+    flash(f"群机器人 #{id} 测试消息" + answer, "info" if ok else "error")
+    return redirect(url_for("admin.webhooks"))

@@ -2,7 +2,8 @@
 
 `organisations`: the organisation tree and branch rosters; `users`: logins, passwords, login
 sessions and API tokens; `access`: roles, organisation scope and which steps a role records
-(every use case checks it); `admin`: rule-set settings per organisation and the holiday table; `audit`: the
+(every use case checks it); `admin`: rule-set settings per organisation and the holiday
+table; `webhooks`: the group robots (WeCom, DingTalk) alerts are also sent to; `audit`: the
 append-only log of who read or exported personal data.
 """
 from __future__ import annotations
