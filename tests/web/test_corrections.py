@@ -229,7 +229,8 @@ def test_an_expired_form_token_keeps_what_was_typed(world):
     before = _rows()
     r = world.client.post(url, data={"csrf_token": "expired-or-forged",  # as an old token
                                      "occurred_on": "2023-03-20",
-                                     "data_interviewer": "张伟（支部书记）"})
+                                     "data_interviewer": "张伟（支部书记）"},
+                          headers={"Referer": f"http://localhost{url}"})
     assert r.status_code == 400 and "页面已过期" in r.text
     assert 'value="张伟（支部书记）"' in r.text and 'value="2023-03-20"' in r.text
     assert _rows() == before  # nothing written without a valid token
@@ -280,3 +281,50 @@ def test_the_case_page_shows_where_the_case_stands_legibly(world):
     assert '<li class="current" aria-current="step">Development candidate</li>' in page
     assert "Pre-review" in world.client.get("/pipeline").text or "pre-review" in \
         world.client.get("/pipeline").text.lower()
+
+
+def test_a_refused_person_correction_changes_nothing(world):
+    case = open_case(world, date=HAPPY[0][1])
+    first = world.get("sec1", f"/api/v1/cases/{case['id']}").json["steps"][0]
+    url = f"/cases/{case['id']}/records/{first['id']}/correct"
+    login(world.client, "sec1")
+    form = world.client.get(url).text
+    before = _rows()
+    # an applicant born in 2010 was under 18 on the application date: refused by the replay
+    r = world.client.post(url, data={"csrf_token": _csrf(form), "name": "改名后",
+                                     "gender": "female", "birth_date": "2010-01-01",
+                                     "application_date": HAPPY[0][1],
+                                     "correction_reason": "测试"})
+    assert r.status_code == 200 and _rows() == before
+    view = world.get("sec1", f"/api/v1/cases/{case['id']}").json
+    assert view["person"]["name"] == "陈晓" and view["person"]["birth_date"] == "1995-05-01"
+    assert world.get("sec1", "/api/v1/cases?q=改名后").json["items"] == []
+
+
+def test_correcting_the_application_date_moves_the_cases_date(world):
+    case = open_case(world, date=HAPPY[0][1])
+    first = world.get("sec1", f"/api/v1/cases/{case['id']}").json["steps"][0]
+    r = post_step(world, case["id"], "step_corrected", "2023-03-05",
+                  {"corrects": first["id"], "reason": "按申请书落款日期更正",
+                   "fields": {"occurred_on": "2023-02-20"}})
+    assert r.status_code == 201, r.json
+    assert r.json["case"]["application_date"] == "2023-02-20"
+    view = world.get("sec1", f"/api/v1/cases/{case['id']}").json
+    assert view["application_date"] == "2023-02-20" and view["steps"][0]["occurred_on"] == \
+        "2023-02-20"
+
+
+def test_the_expired_page_never_shows_secrets_nor_serves_a_post_from_elsewhere(world):
+    login(world.client, "sec1")
+    r = world.client.post("/password", data={"csrf_token": "old",
+                                             "old_password": "Lantern2026river",
+                                             "new_password": "Another2026harbor"},
+                          headers={"Referer": "http://localhost/password"})
+    assert r.status_code == 400 and "Lantern2026river" not in r.text
+    assert "Another2026harbor" not in r.text and "密码和密钥不会显示" in r.text
+    assert r.headers["Cache-Control"] == "no-store"
+    case = open_case(world, date=HAPPY[0][1])
+    url = f"/cases/{case['id']}/steps/applicant_interviewed"
+    r = world.client.post(url, data={"csrf_token": "forged", "data_interviewer": "攻击者"},
+                          headers={"Origin": "http://evil.example"})
+    assert r.status_code == 400 and "攻击者" not in r.text and "resubmit" not in r.text

@@ -66,7 +66,7 @@ def token_revoke() -> Any:
     """Revoke one API token of a user: it gets 401 from then on."""
     _guard()
     username, raw = request.form.get("username", ""), request.form.get("token_id", "")
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         flash("令牌编号不正确", "error")
         return redirect(url_for("admin.users"))
     try:
@@ -164,7 +164,8 @@ def audit_log() -> Any:
     try:
         log = audit.entries(current_user, user=args["user"] or None, case_id=args["case_id"],
                             action=args["action"] or None, since=args["from"], until=args["to"],
-                            page=int(page) if page.isdigit() and len(page) < 8 else 1)
+                            page=int(page) if page.isascii() and page.isdigit() and len(page) < 8
+                           else 1)
     except Forbidden:
         abort(403)
     except ServiceError as exc:

@@ -7,6 +7,7 @@ page the user was on, even when the expiry shows on submitting a form.
 """
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -86,10 +88,29 @@ def _page_expired(exc: CSRFError) -> Any:
         flash("登录已过期，请重新登录；未保存的内容需要重新填写", "error")
         return redirect(url_for("auth.login", next=_came_from()))
     # logged in, the form's token alone expired: what was typed comes back, visible and
-    # editable, to be sent again with a fresh token by a deliberate click (files excepted)
-    typed = [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
-    return render_template("auth/expired.html", action=request.path, typed=typed,
-                           had_files=bool(request.files)), 400
+    # editable, to be sent again with a fresh token by a deliberate click (files and secrets
+    # excepted: a password or a robot's key is never written into a page). Only for a form
+    # of this site: a post from elsewhere gets the plain page, so it cannot ride on this.
+    if not _same_site_post():
+        return render_template("error.html", code=400,
+                               message="页面已过期，内容未保存。请刷新页面后重新提交。"), 400
+    typed = [(k, v) for k, v in request.form.items(multi=True)
+             if k != "csrf_token" and not SECRET_FIELD.search(k)]
+    withheld = any(SECRET_FIELD.search(k) for k in request.form)
+    response = make_response(render_template(
+        "auth/expired.html", action=request.path, typed=typed, withheld=withheld,
+        had_files=bool(request.files)), 400)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+SECRET_FIELD = re.compile(r"password|secret|token|^url$", re.IGNORECASE)
+
+
+def _same_site_post() -> bool:
+    """The post came from a page of this site (Origin, else Referer, names this host)."""
+    source = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    return urlsplit(source).netloc == request.host
 
 
 def origin() -> decisions.Origin:

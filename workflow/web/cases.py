@@ -65,7 +65,7 @@ def search() -> Any:
     args = request.args
     q, stage, branch = (args.get(k, "").strip() or None for k in ("q", "stage", "branch"))
     overdue, mine = args.get("overdue") == "1", args.get("mine") == "1"
-    page = int(args["page"]) if args.get("page", "").isdigit() and len(args["page"]) < 7 else 1
+    page = int(args["page"]) if args.get("page", "").isascii() and args.get("page", "").isdigit() and len(args["page"]) < 7 else 1
     found: dict[str, Any] = {"items": [], "total": 0, "page": 1, "per_page": 20}
     asked = any((q, stage, branch, overdue, mine))
     if asked:
@@ -102,6 +102,8 @@ def new() -> Any:
             violations = exc.extra["violations"]
         except (Invalid, Forbidden, NotFound) as exc:
             _field_errors(form, exc, prefix="person.")
+        except DuplicatePerson as exc:  # the person already has a case: say so on the field
+            form.id_number.errors = [exc.message]
         else:
             flash("已建立案件并记录入党申请书", "info")
             return redirect(url_for("cases.show", case_id=case["id"]))

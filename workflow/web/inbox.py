@@ -48,7 +48,7 @@ def read() -> Any:
         done = inapp.mark_read(current_user)
     else:
         ids = [int(i) for i in request.form.getlist("id")[:MAX_IDS]
-               if i.isdigit() and len(i) < 10]
+               if i.isascii() and i.isdigit() and len(i) < 10]
         if not ids:
             flash("请选择要标为已读的提醒", "error")
             return redirect(url_for("inbox.index"))

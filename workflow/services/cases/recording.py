@@ -152,7 +152,7 @@ def get_case(actor: User, case_id: int, as_of: date | None = None) -> dict[str, 
 
 
 SEARCH_MAX = 50  # a name (≤ 50) or the last digits of an ID number
-ID_SUFFIX = re.compile(r"[0-9]{3,5}[0-9Xx]")  # the last 4–6 characters of an ID number
+ID_SUFFIX = re.compile(r"[0-9]{3}[0-9Xx]")  # the last 4 characters: all the masked form keeps
 # states in which the case waits for the committee; every other open state waits for the branch
 COMMITTEE_WAITS = ("candidate.awaiting_pre_review", "candidate.voted",
                    "probationary.resolved_convert", "probationary.resolved_extend",
@@ -206,7 +206,7 @@ def _list_queries(stage: bool, q: bool, by_id: bool = False, overdue: bool = Fal
     if q:
         named = Case.person_name.contains(sa.bindparam("q"), escape="\\")
         if by_id:  # the stored masked form keeps the last four characters
-            masked = Case.person["id_number_masked"].as_string()
+            masked = sa.func.upper(Case.person["id_number_masked"].as_string())
             named = sa.or_(named, masked.endswith(sa.bindparam("suffix")))
         query = query.where(named)
     if overdue:
@@ -230,7 +230,7 @@ def _id_hash(number: str) -> str:
 
 
 def mask_id(number: str) -> str:
-    return number[:4] + "*" * 10 + number[-4:]
+    return number[:4] + "*" * 10 + number[-4:].upper()
 
 
 def open_case(actor: User, branch_code: str, person: Any, application_date: Any,
@@ -328,17 +328,33 @@ def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: An
                                  origin)
     if step == "case_transferred":
         _check_transfer(actor, case, data)
-    person_fix = corrected is not None and corrected.step == "application_submitted" and \
-        isinstance(data.get("fields"), dict) and isinstance(data["fields"].get("person"), dict)
-    if person_fix:
+    application = corrected is not None and corrected.step == "application_submitted" and \
+        isinstance(data.get("fields"), dict)
+    if not application:
+        return _record(actor, case, rows, step, day, data, note, acknowledge, reason,
+                       commit=commit, decision=decision)
+    new_hash = None
+    if isinstance(data["fields"].get("person"), dict):
         data, new_hash = _person_correction(case, data)
-        # the case row's copy of the person follows, in the same transaction as the record
-        case.person = data["fields"]["person"]
+    # the case row's copies of the person and the application date follow the correction, in
+    # its transaction, and only once the record itself was accepted and written
+    result = _record(actor, case, rows, step, day, data, note, acknowledge, reason,
+                     commit=False, decision=decision)
+    fields = data["fields"]
+    if isinstance(fields.get("person"), dict):
+        case.person = fields["person"]
         case.person_name = case.person["name"]
         if new_hash is not None:
             case.id_number_hash = new_hash
-    return _record(actor, case, rows, step, day, data, note, acknowledge, reason, commit=commit,
-                   decision=decision)
+    if "occurred_on" in fields:
+        case.application_date = _occurred_on(fields["occurred_on"])
+    try:
+        db.session.commit() if commit else db.session.flush()
+    except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
+        db.session.rollback()
+        raise Conflict("案件正在被他人修改，请刷新后重试") from exc
+    result["case"] = {**result["case"], **views.summary(case)}
+    return result
 
 
 def _correction_target(rows: list[StepRecordRow], data: dict[str, Any]) -> StepRecordRow:
