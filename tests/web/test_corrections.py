@@ -328,3 +328,19 @@ def test_the_expired_page_never_shows_secrets_nor_serves_a_post_from_elsewhere(w
     r = world.client.post(url, data={"csrf_token": "forged", "data_interviewer": "攻击者"},
                           headers={"Origin": "http://evil.example"})
     assert r.status_code == 400 and "攻击者" not in r.text and "resubmit" not in r.text
+
+
+def test_the_case_page_names_steps_rules_and_deadlines_in_english(world):
+    case = open_case(world, date=HAPPY[0][1])
+    late = post_step(world, case["id"], "applicant_interviewed", "2023-04-10",
+                     {"interviewer": "张伟"}, acknowledge=True, reason="补录")
+    assert late.status_code == 201
+    login(world.client, "sec1")
+    world.client.get("/lang/en")
+    page = world.client.get(f"/cases/{case['id']}").text
+    assert "Applicant interviewed" in page and "Application submitted" in page
+    assert "Interview the applicant within one month" in page  # the rule, in English
+    assert "党组织派人谈话" not in page and "一个月内派人谈话" not in page
+    world.client.get("/lang/zh")
+    page = world.client.get(f"/cases/{case['id']}").text
+    assert "党组织派人谈话" in page and "一个月内派人谈话" in page

@@ -12,8 +12,11 @@ from flask_babel import refresh
 from flask_login import current_user, login_required
 
 from workflow.citations import article_text
+from workflow.deadlines import label as deadline_label
 from workflow.extensions import login_manager
+from workflow.rules import REGISTRY
 from workflow.services import clock
+from workflow.steps import STEPS
 from workflow.web.common import LANGUAGES, audited, babel, csrf, service_error_page
 from workflow.web.common import locale as _locale
 
@@ -39,6 +42,11 @@ def register(app: Flask) -> None:
     app.add_template_filter(_localtime, "localtime")
     app.add_template_filter(lambda article: article_text(article, _locale()), "article")
     app.add_template_filter(_session_words, "session_words")
+    # names of steps, rules and deadlines in the page's language (the views carry Chinese)
+    app.add_template_filter(lambda step: _step_name(step, _locale()), "step_name")
+    app.add_template_filter(lambda rule: REGISTRY[rule].message(_locale())
+                            if rule in REGISTRY else rule, "rule_name")
+    app.add_template_filter(lambda kind: deadline_label(kind, _locale()), "deadline_name")
     app.register_error_handler(404, _not_found)
     app.register_error_handler(403, _forbidden)
 
@@ -71,6 +79,11 @@ def _localtime(stored: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC timestamp as the organisation's local time (TIMEZONE), for the pages."""
     moment = clock.local(stored)
     return moment.strftime(fmt) if moment else ""
+
+
+def _step_name(step: str, lang: str) -> str:
+    spec = STEPS.get(step)
+    return step if spec is None else (spec.en if lang == "en" else spec.zh)
 
 
 def _session_words(ref: str | None) -> str:
