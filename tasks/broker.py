@@ -59,7 +59,9 @@ class Transport(kombu_sqla.Transport):
 def purge_delivered(channel: Channel, older_than: timedelta) -> int:
     """Delete messages a worker has taken (invisible) longer than `older_than` ago."""
     message = channel.message_cls
-    # kombu stamps the row with naive local time when it turns invisible (onupdate=now)
+    # kombu stamps the row with the server's naive local time when it turns invisible
+    # (onupdate=datetime.now): the cutoff must be in that same clock, not the organisation's
+    # day (services.clock), which only matters for dates people see
     cutoff = datetime.now() - older_than
     session = channel.session
     try:

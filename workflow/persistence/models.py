@@ -66,7 +66,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         Set by services.directory.users when a login starts or a session is loaded."""
         key = self.__dict__.get("session_key")
         if not key:
-            raise NotImplementedError("this user object belongs to no login session")
+            raise LookupError("this user object belongs to no login session")
         return str(key)
 
 
