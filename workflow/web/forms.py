@@ -24,6 +24,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from workflow.services.interchange.sheet_columns import CHOICE_LABELS  # one table
 from workflow.steps import (
     DOCUMENT_LABELS,
     LONG_TEXT_MAX,
@@ -34,15 +35,6 @@ from workflow.steps import (
 )
 from workflow.steps import Field as StepField
 
-CHOICE_LABELS = {
-    "pass": "通过", "fail": "不通过", "approved": "同意", "returned": "退回", "rejected": "不同意",
-    "none": "无异议", "resolved": "有异议，已查清", "upheld": "有异议，经查属实",
-    "convert": "按期转正", "extend": "延长预备期", "disqualify": "取消预备党员资格",
-    "member_recommendation": "党员推荐", "mass_org_recommendation": "群团组织推优",
-    "withdrawn": "本人撤回", "not_admitted": "未被接收", "disqualified": "取消资格",
-    "transferred_out": "转出", "deceased": "去世", "male": "男", "female": "女",
-    "secret_ballot": "无记名投票", "show_of_hands": "举手表决",
-}
 FIELD_LABELS = {
     "interviewer": "谈话人", "method": "方式", "committee_meeting_on": "支委会会议日期",
     "cultivators": "培养联系人", "period": "考察期（如 2025H1 / 2025Q3）", "conclusion": "结论",
