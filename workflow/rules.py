@@ -331,6 +331,10 @@ VIOLATIONS: tuple[Rule, ...] = (
     Rule("conversion_approval_within_three_months", "上级党委应在三个月内审批转正",
          "Approve the conversion within three months of the vote", "art. 34", C,
          on=("conversion_approved",), check=_conversion_approval),
+    # judged across the branch's cases of a year (workflow/plans.py), not on one history
+    Rule("admission_within_plan", "发展党员应有计划地进行，通过接收预备党员表决的人数不应超过年度发展计划",
+         "Admission votes passed in a year stay within the branch's yearly plan",
+         "art. 5 (有计划), local", B),
     Rule("documents_complete", "每个步骤的手续材料应齐全",
          "Every document listed for a step is attached or on file", "rubric item 13", None),
 )

@@ -24,6 +24,7 @@ DEFAULT_SETTINGS: Mapping[str, Any] = MappingProxyType({
     "oath_window_months": 3,
     "probation_assessment_months": 3,
     "activist_assessment_months": 6,
+    "yearly_plan_required": True,
 })
 
 SETTING_LABELS: Mapping[str, str] = MappingProxyType({
@@ -35,6 +36,7 @@ SETTING_LABELS: Mapping[str, str] = MappingProxyType({
     "oath_window_months": "入党宣誓期限（月）",
     "probation_assessment_months": "预备期考察间隔（月，0 为不要求）",
     "activist_assessment_months": "积极分子考察间隔（月）",
+    "yearly_plan_required": "要求年度发展计划（有计划地发展）",
 })
 
 
@@ -52,7 +54,7 @@ _NOT_IN_1990 = frozenset({
     "interview_within_one_month", "activist_filed_before_candidacy",
     "candidate_filed_before_review", "political_review_before_prereview",
     "candidate_training_hours", "prereview_before_form", "notice_after_prereview",
-    "notice_working_days", "vote_after_notice", "secret_ballot",
+    "notice_working_days", "vote_after_notice", "secret_ballot", "admission_within_plan",
 })
 
 NATIONAL_1990 = RuleSet(
@@ -85,6 +87,8 @@ class Effective:
         if rule_id == "probation_assessed_quarterly":
             return rule_id in self.rule_set.rules and int(
                 self.settings["probation_assessment_months"]) > 0
+        if rule_id == "admission_within_plan":
+            return rule_id in self.rule_set.rules and bool(self.settings["yearly_plan_required"])
         return rule_id in self.rule_set.rules
 
 
