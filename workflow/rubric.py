@@ -1,7 +1,8 @@
 """The annual assessment's development items (13 and 14), derived from replayed histories.
 
 Item 13 (5 points): −2 per branch-responsible procedure miss, −1 per step whose documents are
-incomplete on the scoring date, 0 if a branch-caused conversion ran over; item 14 (3 points):
+incomplete on the scoring date, −2 for a year of admissions without a plan (workflow/plans.py),
+0 if a branch-caused conversion ran over; item 14 (3 points):
 −1 per invited activist absent from a committee course held in the year. Floors at 0. Every
 deduction names its case, rule and step record; committee misses go to the committee's list.
 """
@@ -47,7 +48,7 @@ class Training:
 
 @dataclass(frozen=True)
 class Deduction:
-    kind: str  # procedure | paperwork | overdue_conversion | training_absence
+    kind: str  # procedure | paperwork | overdue_conversion | training_absence | no_plan
     case_id: int
     rule: str
     step_record_id: int | None
@@ -135,13 +136,15 @@ def _attended(r: Scored, training_id: int) -> bool:
 
 
 def score(org: str, year: int, as_of: date, cases: Mapping[int, Scored],
-          trainings: Iterable[Training] = ()) -> Rubric:
+          trainings: Iterable[Training] = (), plan: Iterable[Deduction] = ()) -> Rubric:
     """Score one branch: `cases` are replays as of `as_of` (or the findings kept of them),
-    keyed by case id."""
+    keyed by case id; `plan` the year's plan deductions (workflow/plans.py: they judge the
+    branch's cases together, not one history)."""
     committee: list[Deduction] = []
     item13: list[Deduction] = []
     for case_id, r in sorted(cases.items()):
         item13 += _case_deductions(org, year, case_id, r, committee)
+    item13 += [d for d in plan if d.on <= as_of]
     return Rubric(org, year, as_of,
                   {"13": _item13(item13), "14": _item14(org, year, as_of, cases, trainings)},
                   tuple(committee))

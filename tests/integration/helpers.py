@@ -47,3 +47,11 @@ def drive(world: Any, case_id: int, entries: list[Entry] = HAPPY, until: str | N
         if step == until:
             break
     return last
+
+
+def plan_year(world: Any, branch: str = "B1", year: int = 2024, quota: int = 5) -> int:
+    """Committee C's yearly development plan for a branch: a year of admission votes without
+    one costs item 13 two points (`no_plan`), which tests about other deductions avoid."""
+    r = world.post("org", "/api/v1/plans", {"org": branch, "year": year, "quota": quota})
+    assert r.status_code == 201, r.json
+    return int(r.json["id"])

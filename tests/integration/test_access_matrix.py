@@ -155,6 +155,15 @@ class Scene:
             return int(r.json["id"])
         return self._once("training", build)
 
+    @property
+    def plan(self) -> int:
+        """Committee C's 2024 plan for B1 (quota 2)."""
+        def build() -> int:
+            r = self.world.post("org", "/api/v1/plans", {"org": "B1", "year": 2024, "quota": 2})
+            assert r.status_code == 201, r.json
+            return int(r.json["id"])
+        return self._once("plan", build)
+
     def user_id(self, who: str) -> int:
         from workflow.persistence.models import User
         return int(db.session.execute(db.select(User.id).filter_by(username=who)).scalar_one())
@@ -298,6 +307,18 @@ WRITES: dict[tuple[str, str], list[Scenario] | Exempt] = {
         "attendance at committee C's course", "org", writes="step_records",
         request=lambda s, w: Call(f"/api/v1/trainings/{s.training}/attendance",
                                   json={"case_id": s.activist, "attended": True}))],
+    ("POST", "/api/v1/plans"): [Scenario(
+        "B1's plan for 2025", "org", writes="development_plans",
+        request=lambda s, w: Call("/api/v1/plans", json={"org": "B1", "year": 2025,
+                                                         "quota": 3}))],
+    ("POST", "/api/v1/plans/<int:plan_id>/adjustments"): [Scenario(
+        "a new version of B1's plan", "org", writes="plan_versions",
+        request=lambda s, w: Call(f"/api/v1/plans/{s.plan}/adjustments",
+                                  json={"quota": 3, "reason": "上级党委追加名额"}))],
+    ("POST", "/api/v1/plans/<int:plan_id>/measures"): [Scenario(
+        "a measure of B1's own plan", "sec1", writes="plan_measures",
+        request=lambda s, w: Call(f"/api/v1/plans/{s.plan}/measures",
+                                  json={"text": "每季度召开积极分子座谈会", "owner": "王芳"}))],
     # ------------------------------------------------------------------ pages
     ("POST", "/cases/new"): [Scenario(
         "open a case in one's own branch", "sec1", also=SECRETARIES, writes="cases",
@@ -563,9 +584,12 @@ def test_outsiders_never_see_or_change_the_case(ctx, world, target):
                        "file": (io.BytesIO(b"%PDF-1.4\n" + SECRET_NAME.encode()),
                                 "letter.pdf")})
     assert upload.status_code == 201, upload.json
+    plan = world.post("org", "/api/v1/plans", {"org": "B1", "year": 2024, "quota": 2})
+    assert plan.status_code == 201, plan.json
     values = {"case_id": target, "id": target, "training_id": 1, "code": "B1",
               "step": "activist_filed", "filename": "app.css", "fmt": "xlsx",
-              "record_id": letter, "document_id": upload.json["id"]}
+              "record_id": letter, "document_id": upload.json["id"],
+              "plan_id": plan.json["id"]}
     scene = Scene(ctx, world)
     for who in OUTSIDERS:
         scene.browser(who)  # log in first: a login is a write of its own

@@ -20,6 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from tests.integration.helpers import drive, open_case
+from workflow.plans import TARGETS as PLAN_TARGETS
 
 pytestmark = pytest.mark.db
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
@@ -45,7 +46,13 @@ EXPLAINED: dict[str, set[str]] = {
     # an end before the start; invitees must be this committee's activists
     "POST /api/v1/trainings": {"end_on", "invitees"},
     "POST /api/v1/trainings/{id}/attendance": {"case_id"},  # must be invited
+    # must be invited and have a recorded attendance to change
+    "POST /api/v1/trainings/{id}/attendance/corrections": {"case_id"},
     "GET /api/v1/rubric": {"org"},  # an organisation that is not a branch
+    # a plan goes to a branch; a structure target is at most the plan's quota
+    "POST /api/v1/plans": {"org", *(f"targets.{t}" for t in PLAN_TARGETS)},
+    # ... and a reason has four characters besides the spaces around it
+    "POST /api/v1/plans/{id}/adjustments": {"reason", *(f"targets.{t}" for t in PLAN_TARGETS)},
 }
 
 
@@ -85,13 +92,16 @@ def _world_to_fuzz(world) -> dict[str, int]:
                                                 "end_on": "2023-06-03", "hours": 24,
                                                 "invitees": [case["id"]]})
     assert r.status_code == 201, r.json
-    return {"case": case["id"], "training": r.json["id"]}
+    plan = world.post("org", "/api/v1/plans", {"org": "B1", "year": 2026, "quota": 3})
+    assert plan.status_code == 201, plan.json
+    return {"case": case["id"], "training": r.json["id"], "plan": plan.json["id"]}
 
 
 def _strategy(operation, ids: dict[str, int], mode: GenerationMode):
     if "{id}" not in operation.path:
         return operation.as_strategy(mode)
-    pinned = ids["training"] if operation.path.startswith("/api/v1/trainings/") else ids["case"]
+    pinned = (ids["training"] if operation.path.startswith("/api/v1/trainings/") else
+              ids["plan"] if operation.path.startswith("/api/v1/plans/") else ids["case"])
     return operation.as_strategy(mode, path_parameters={"id": pinned})
 
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from tests.integration.conftest import world  # noqa: F401  (fixture)
-from tests.integration.helpers import drive, open_case, post_step
+from tests.integration.helpers import drive, open_case, plan_year, post_step
 from tests.unit.builders import HAPPY, PERSON, ROSTER, build, edit, until
 from workflow.persistence.db import db
 from workflow.persistence.models import User
@@ -130,6 +130,7 @@ def test_a_committee_late_approval_costs_the_branch_nothing(world, pin):
     case = open_case(world)
     record_all(world, case["id"], e)
     attach_all(world, case["id"])
+    plan_year(world)
     r = rubric(world, year=2024)
     assert (r["items"]["13"]["score"], r["items"]["14"]["score"]) == (5, 3)
     assert r["items"]["13"]["deductions"] == []
@@ -225,6 +226,7 @@ def test_committee_table_rows_trend_and_sorting_agree_with_the_api(world, pin):
     drive(world, case["id"])
     attach_all(world, case["id"], skip=("assessment_record",))  # −1 per assessment step
     _b2_case(world)
+    plan_year(world)
     org = actor("org")
     table = reports.committee_table(org, None, 2024, date(2026, 1, 15))
     assert table["years"] == [2022, 2023, 2024] and table["org"] == "C"

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from workflow.api.body import json_body, json_object
 from workflow.persistence.db import db
 from workflow.persistence.models import User
-from workflow.services import cases, committee, directory, reports
+from workflow.services import cases, committee, directory, plans, reports
 from workflow.services.cases import decisions, documents
 from workflow.services.clock import as_of
 from workflow.services.directory import audit
@@ -260,6 +260,33 @@ def alert_list() -> Any:
 def rubric() -> Any:
     org = request.args.get("org") or actor().org.code
     return reports.branch_rubric(actor(), org, request.args.get("year", _as_of().year), _as_of())
+
+
+@api.post("/plans")
+@authenticated
+def plan_create() -> Any:
+    """The committee sets a branch's yearly development plan (version 1)."""
+    return plans.create(actor(), body(plans.PLAN_FIELDS)), 201
+
+
+@api.post("/plans/<int:plan_id>/adjustments")
+@authenticated
+def plan_adjust(plan_id: int) -> Any:
+    """A new version of the plan, with its reason; the old versions stay."""
+    return plans.adjust(actor(), plan_id, body(plans.ADJUST_FIELDS)), 201
+
+
+@api.post("/plans/<int:plan_id>/measures")
+@authenticated
+def plan_measure(plan_id: int) -> Any:
+    return plans.add_measure(actor(), plan_id, body(plans.MEASURE_FIELDS)), 201
+
+
+@api.get("/plans")
+@authenticated
+def plan_list() -> Any:
+    """Plan against actual for a branch, or every branch of a committee, for a year."""
+    return plans.overview(actor(), request.args.get("org"), request.args.get("year"))
 
 
 @api.get("/openapi.json")

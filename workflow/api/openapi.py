@@ -5,11 +5,14 @@ import json
 from typing import Any
 
 from workflow.api.body import MAX_DEPTH
+from workflow.plans import QUOTA_MAX
+from workflow.plans import TARGETS as PLAN_TARGETS
 from workflow.services.cases.documents import KINDS
 from workflow.services.clock import today
 from workflow.services.committee.trainings import INVITEES_MAX
 from workflow.services.directory.audit import Action
 from workflow.services.directory.organisations import ROSTER_SINCE_MIN
+from workflow.services.plans.store import PLAN_YEAR_MIN
 from workflow.states import STAGE_IDS
 from workflow.steps import (
     FILENAME_MAX,
@@ -225,6 +228,11 @@ AUDIT_ACTIONS = [a.value for a in Action]
 DOC_TYPES = sorted({d for spec in STEPS.values() for d in spec.documents})
 YEAR = {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX,
         "description": "default: the year of as_of"}  # reports.tables.parse_year
+PLAN_YEAR = {"type": "integer", "minimum": PLAN_YEAR_MIN, "maximum": YEAR_MAX}
+QUOTA = {"type": "integer", "minimum": 0, "maximum": QUOTA_MAX}
+TARGETS = {"type": "object", "additionalProperties": False,
+           "description": "structure targets as counts of new members, each at most the quota",
+           "properties": {name: QUOTA for name in PLAN_TARGETS}}
 AUDIT_ENTRIES = {"type": "object", "properties": {
     "items": {"type": "array", "items": {"type": "object", "properties": {
         "id": {"type": "integer"}, "at": {"type": "string", "description": "UTC, ISO 8601"},
@@ -354,6 +362,46 @@ def _paths() -> dict[str, Any]:
                                                   _param("year", schema=YEAR),
                                                   _param("as_of", schema=_as_of())],
                                    "responses": {**_ok(), **_errors(400, 401, 404, 422)}}},
+        "/api/v1/plans": {
+            "get": {"description": "Plan against actual for a year: for a branch, or every "
+                                   "branch of a committee (default: the caller's "
+                                   "organisation); each row holds the plan (versions, "
+                                   "measures), votes passed, admissions approved, the "
+                                   "pipeline, over-plan votes and, for the current year, "
+                                   "whether the pipeline can still fill the plan.",
+                    "parameters": [_param("org", schema=NO_NUL),
+                                   _param("year", schema={**PLAN_YEAR,
+                                                          "description": "default: this year"})],
+                    "responses": {**_ok(), **_errors(400, 401, 404)}},
+            "post": {"description": "The committee sets a branch's yearly plan (version 1); "
+                                    "one plan per branch and year (409 when it exists: adjust "
+                                    "it). org: a branch in scope (another kind: 422); each "
+                                    "target at most the quota (422 otherwise).",
+                     "requestBody": _json({"type": "object", "required": ["org", "year", "quota"],
+                                           "additionalProperties": False,
+                                           "properties": {"org": text(TEXT_MAX),
+                                                          "year": PLAN_YEAR, "quota": QUOTA,
+                                                          "targets": TARGETS}}),
+                     "responses": {**_ok(201), **_errors(400, 401, 403, 404, 409, 422)}}},
+        "/api/v1/plans/{id}/adjustments": {"parameters": [CASE_ID], "post": {
+            "description": "A new version of the plan from today on, with its reason (the "
+                           "versions before stay); version: the one the caller saw (409 when "
+                           "another adjustment came first).",
+            "requestBody": _json({"type": "object", "required": ["quota", "reason"],
+                                  "additionalProperties": False,
+                                  "properties": {"quota": QUOTA, "targets": TARGETS,
+                                                 "reason": {**text(LONG_TEXT_MAX),
+                                                            "minLength": 4},
+                                                 "version": ID}}),
+            "responses": {**_ok(201), **_errors(400, 401, 403, 404, 409, 422)}}},
+        "/api/v1/plans/{id}/measures": {"parameters": [CASE_ID], "post": {
+            "description": "The branch records a measure of its plan: what, who, by when "
+                           "(the plan's own branch only: 403 otherwise).",
+            "requestBody": _json({"type": "object", "required": ["text", "owner"],
+                                  "additionalProperties": False,
+                                  "properties": {"text": text(LONG_TEXT_MAX),
+                                                 "owner": text(TEXT_MAX), "due_on": DATE}}),
+            "responses": {**_ok(201), **_errors(400, 401, 403, 404, 409, 422)}}},
         "/api/v1/export/events.xes": {"get": {"parameters": [_param("org", schema=NO_NUL)],
                                               "responses": {
             "200": {"description": "XES event log", "content": {"application/xml": {}}},

@@ -395,3 +395,52 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined]
     webhook_id: Mapped[int] = mapped_column(sa.ForeignKey("webhooks.id"), primary_key=True,
                                             index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DevelopmentPlan(db.Model):  # type: ignore[name-defined]
+    """A branch's yearly development plan (年度发展计划). Its quota and targets live in
+    versions: an adjustment adds one, nothing is edited."""
+
+    __tablename__ = "development_plans"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column()
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    org: Mapped[Organisation] = relationship()
+    versions: Mapped[list[PlanVersionRow]] = relationship(order_by="PlanVersionRow.version")
+    measures: Mapped[list[PlanMeasure]] = relationship(order_by="PlanMeasure.id")
+
+    # one plan per branch and year: a second committee user setting it meanwhile gets 409
+    __table_args__ = (sa.UniqueConstraint("org_id", "year", name="uq_development_plans_org_year"),)
+
+
+class PlanVersionRow(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "plan_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("development_plans.id"))
+    version: Mapped[int] = mapped_column()
+    quota: Mapped[int] = mapped_column()
+    targets: Mapped[dict[str, int]] = mapped_column(sa.JSON)
+    effective_on: Mapped[date] = mapped_column(sa.Date)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by: Mapped[User | None] = relationship()
+
+    # two adjustments of the same version: one lands, the other is a conflict
+    __table_args__ = (sa.UniqueConstraint("plan_id", "version", name="uq_plan_versions_plan_version"),)
+
+
+class PlanMeasure(db.Model):  # type: ignore[name-defined]
+    """A branch's measure (措施) for its plan: what, who, by when. Appended, never edited."""
+
+    __tablename__ = "plan_measures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("development_plans.id"), index=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    owner: Mapped[str] = mapped_column(sa.String(100))
+    due_on: Mapped[date | None] = mapped_column(sa.Date)
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by: Mapped[User | None] = relationship()

@@ -12,6 +12,7 @@ from workflow.history import DocumentRef, RosterMember, StepRecord
 from workflow.persistence import reference
 from workflow.persistence.db import db
 from workflow.persistence.models import (
+    Case,
     Document,
     HolidayOverride,
     Organisation,
@@ -160,3 +161,10 @@ def _read_calendar() -> WorkingCalendar:
     rows = db.session.execute(_holidays_query()).all()
     overrides = {r.day: r.is_workday for r in rows}
     return WorkingCalendar(overrides, {d.year for d in overrides})
+
+
+def held_by_any(org_ids: Iterable[int]) -> Any:
+    """Every case a set of branches may have held, as a condition: theirs now, and any
+    transferred one (its past counts for the branch that held it then)."""
+    moved = sa.select(StepRecordRow.case_id).where(StepRecordRow.step == "case_transferred")
+    return Case.branch_id.in_(sorted(org_ids)) | Case.id.in_(moved)

@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from workflow import machine
 from workflow.history import Invalid as InvalidFinding
 from workflow.history import Replay, StepRecord, Violation
 from workflow.persistence import repository as repo
@@ -32,9 +33,9 @@ from workflow.persistence.models import (
     ViolationRow,
     utcnow,
 )
+from workflow.plans import Admission
 from workflow.replay import Folded, extend, finish, fold
 from workflow.rules import REGISTRY
-from workflow.states import OPEN_STAGES, STAGE_IDS
 from workflow.services.alerts import deadline_rows
 from workflow.services.cases import decisions, exemptions, history_chain, views
 from workflow.services.clock import today as real_today
@@ -46,6 +47,8 @@ from workflow.services.errors import (
     Invalid,
     ProcedureViolation,
 )
+from workflow.services.plans import judging as plans
+from workflow.states import OPEN_STAGES, STAGE_IDS
 from workflow.steps import (
     DATE_PROBLEM,
     DOCUMENT_LABELS,
@@ -141,7 +144,10 @@ def pre_review_findings(case: Case, rows: list[Any], on: date) -> list[str]:
 
 def get_case(actor: User, case_id: int, as_of: date | None = None) -> dict[str, Any]:
     loaded = load(actor, case_id, as_of)
-    view = views.case(loaded.case, loaded.rows, loaded.documents, loaded.replay)
+    # a vote over the branch's yearly plan is judged across its cases, not in the replay
+    over = plans.over_plan_of_case(loaded.case, loaded.replay)
+    replayed = replace(loaded.replay, violations=loaded.replay.violations + tuple(over))
+    view = views.case(loaded.case, loaded.rows, loaded.documents, replayed)
     view["pre_review_findings"] = (
         pre_review_findings(loaded.case, loaded.rows, as_of or real_today())
         if loaded.replay.state == AWAITING_PRE_REVIEW else [])
@@ -429,7 +435,7 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
         proposed = replace(proposed, exempt=frozenset(used))
         after = ctx.fed(before, rows, proposed)
     _refuse_invalid(before, after)
-    new = _new_violations(before, after)
+    new = _new_violations(before, after) + _over_plan(case, proposed)
     explained = isinstance(reason, str) and bool(reason.strip())
     if new and acknowledge is True and not explained:  # confirmed, but the why is missing
         raise ProcedureViolation("确认违规记录时必须填写原因说明",
@@ -456,6 +462,16 @@ def _record(actor: User, case: Case, rows: list[StepRecordRow], step: str, day: 
         raise Conflict("案件正在被他人修改，请刷新后重试") from exc
     return {"step": view["steps"][-1], "violations": [views.violation(v) for v in new],
             "case": view}
+
+
+def _over_plan(case: Case, proposed: StepRecord) -> list[Violation]:
+    """A passing admission vote when the branch's passed votes of the year already reach its
+    plan (judged across the branch's cases: services/plans), acknowledged like any other."""
+    if proposed.step != "admission_voted" or not machine.CONDITIONS["vote_passed"](proposed.data):
+        return []
+    code = case.branch.code
+    found = plans.verdict(case, code, Admission(case.id, proposed.seq, proposed.occurred_on, code))
+    return [found] if found else []
 
 
 def _exempted(case: Case, before: Folded, after: Folded) -> set[str]:

@@ -16,7 +16,9 @@ from workflow import alerts, rubric
 from workflow.history import Replay
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
-from workflow.persistence.models import Case, Organisation, StepRecordRow, TrainingInvitee, User
+from workflow.persistence.models import Case, Organisation, TrainingInvitee, User
+from workflow.persistence.repository import held_by_any
+from workflow.services.plans import deductions as plan_deductions
 from workflow.rules import REGISTRY
 from workflow.services.alerts import findings_store, sweep
 from workflow.services.cases.views import violation
@@ -53,17 +55,6 @@ def alert_list(actor: User, as_of: date, org: str | None = None) -> dict[str, An
                           "responsible": d.responsible.value, "org": code})
     items.sort(key=lambda i: (i["case_id"], i["due_on"], i["kind"]))
     return {"items": items}
-
-
-def _moved() -> Any:
-    """Cases ever transferred: their past counts for the branch that held them then."""
-    return db.select(StepRecordRow.case_id).where(StepRecordRow.step == "case_transferred")
-
-
-def held_by_any(org_ids: set[int]) -> Any:
-    """Every case a set of branches may have held, as a condition: theirs now, and any
-    transferred one."""
-    return Case.branch_id.in_(sorted(org_ids)) | Case.id.in_(_moved())
 
 
 def scope_cases(org_ids: set[int]) -> list[Case]:
@@ -106,7 +97,8 @@ def _score(branch: Organisation, year: Any, as_of: date) -> dict[str, Any]:
     if branch.kind != "branch":
         raise Invalid("考核按党支部计分", {"org": "请指定党支部代码"})
     result = rubric.score(branch.code, year_n, as_of, scored({branch.id}, as_of, [year_n]),
-                          _trainings(branch.id))
+                          _trainings(branch.id),
+                          plan_deductions([branch], [year_n], as_of)[branch.code, year_n])
     return rubric_view(result)
 
 
@@ -146,7 +138,8 @@ def person_names(case_ids: set[int]) -> dict[int, str]:
 
 
 KIND_LABELS = {"procedure": "程序不到位", "paperwork": "手续不齐全",
-               "overdue_conversion": "转正超期", "training_absence": "未参加党校培训"}
+               "overdue_conversion": "转正超期", "training_absence": "未参加党校培训",
+               "no_plan": "无年度发展计划"}
 
 
 def rule_label(rule: str) -> str:
@@ -226,11 +219,13 @@ def table_share(branch_ids: list[int], years: list[int], as_of: date,
         Organisation.id.in_(branch_ids)).order_by(Organisation.code)).scalars())
     with collector_paused():  # every case is kept until the last branch is scored
         held = _held_by(scored(set(branch_ids), as_of, years, replayed))
+        planned = plan_deductions(branches, years, as_of)
         result = []
         for b in branches:
             trainings = _trainings(b.id)
             mine = held.get(b.code, {})
-            history = [rubric.score(b.code, y, as_of, mine, trainings) for y in years]
+            history = [rubric.score(b.code, y, as_of, mine, trainings, planned[b.code, y])
+                       for y in years]
             result.append((_table_row(b, history),
                            [{**_deduction(d), "org": b.code, "org_name": b.name}
                             for d in history[-1].committee]))

@@ -1,0 +1,136 @@
+"""Plan against actual: the passed admission votes, approvals and pipeline of branches in a
+year, read from the recorded histories, and what workflow/plans.py makes of them (over-plan
+findings, item 13's plan deductions, the verdict on a vote being recorded).
+
+The votes are read by replaying only the cases with an admission vote recorded within a year
+of the asked years (corrections folded in, each vote counted for the branch that held the case
+that day): a handful per branch and year, not the whole history of a committee.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from workflow import plans
+from workflow.history import Replay, Violation
+from workflow.persistence import repository as repo
+from workflow.persistence.db import db
+from workflow.persistence.models import Case, DeadlineRow, Organisation, StepRecordRow
+from workflow.rubric import Deduction
+from workflow.services.bulk import replay_cases
+from workflow.services.clock import today
+from workflow.services.plans.store import plans_of
+
+
+@dataclass
+class Year:
+    """One branch's year as the plan sees it."""
+
+    org: str
+    admissions: list[plans.Admission] = field(default_factory=list)  # passed admission votes
+    approved: list[tuple[int, date]] = field(default_factory=list)  # (case, approval day)
+
+
+def _voted_cases(org_ids: Iterable[int], years: list[int]) -> list[tuple[int, int, str]]:
+    lo, hi = date(min(years) - 1, 1, 1), date(max(years) + 1, 12, 31)
+    t = StepRecordRow.__table__
+    voted = sa.select(t.c.case_id).where(t.c.step == "admission_voted",
+                                         t.c.occurred_on.between(lo, hi))
+    rows = db.session.execute(
+        sa.select(Case.id, Case.branch_id, Organisation.code).join(Organisation)
+        .where(repo.held_by_any(org_ids), Case.id.in_(voted)).order_by(Case.id)).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def years_of(branches: list[Organisation], years: list[int],
+             as_of: date) -> dict[tuple[str, int], Year]:
+    """Per (branch code, year): its passed admission votes and approved admissions."""
+    found = {(b.code, y): Year(b.code) for b in branches for y in years}
+    if not branches or not years:
+        return found
+    replays = replay_cases(_voted_cases([b.id for b in branches], years), as_of)
+    for case_id, r in replays.items():
+        for a in plans.admissions_of(case_id, r):
+            if (a.org, a.on.year) in found and a.on <= as_of:
+                found[a.org, a.on.year].admissions.append(a)
+        for rec in r.effective:
+            if (rec.step == "admission_approved" and rec.data.get("decision") == "approved"
+                    and rec.occurred_on <= as_of):
+                key = (r.org_on(rec.occurred_on), rec.occurred_on.year)
+                if key in found:
+                    found[key].approved.append((case_id, rec.occurred_on))
+    return found
+
+
+def required_for(branch_id: int) -> Any:
+    """Whether the rules in force on a day ask the branch for a plan (1990: no)."""
+    book = repo.rulebook_for(branch_id)
+    return lambda day: book.on(day).enabled(plans.RULE)
+
+
+def deductions(branches: list[Organisation], years: list[int],
+               as_of: date) -> dict[tuple[str, int], list[Deduction]]:
+    """Item 13's plan deductions per (branch code, year)."""
+    found: dict[tuple[str, int], list[Deduction]] = defaultdict(list)
+    seen = years_of(branches, years, as_of)
+    for year in years:
+        kept = plans_of([b.id for b in branches], year)
+        for b in branches:
+            found[b.code, year] = plans.deductions(b.code, year, kept.get(b.id),
+                                                   seen[b.code, year].admissions,
+                                                   required_for(b.id))
+    return found
+
+
+def over_plan_of_case(case: Case, r: Replay) -> list[Violation]:
+    """The case's passed admission votes that went over their branch's plan: shown on the
+    case page with the case's own findings."""
+    mine = plans.admissions_of(case.id, r)
+    if not mine:
+        return []
+    found = []
+    for a in mine:
+        branch = db.session.execute(db.select(Organisation).filter_by(code=a.org)).scalar_one()
+        year = years_of([branch], [a.on.year], today())[a.org, a.on.year]
+        plan = plans_of([branch.id], a.on.year).get(branch.id)
+        found += [v for v in plans.over_plan(plan, year.admissions, required_for(branch.id))
+                  if v.step_seq == a.step_seq]
+    return found
+
+
+def verdict(case: Case, org: str, proposed: plans.Admission) -> Violation | None:
+    """Would this passing admission vote, about to be recorded, go over the plan?"""
+    branch = db.session.execute(db.select(Organisation).filter_by(code=org)).scalar_one()
+    year = proposed.on.year
+    if not required_for(branch.id)(proposed.on):
+        return None
+    plan = plans_of([branch.id], year).get(branch.id)
+    others = [a for a in years_of([branch], [year], today())[org, year].admissions
+              if a.case_id != case.id]
+    return plans.verdict(plan, others, proposed)
+
+
+def pipeline(branch_ids: list[int]) -> dict[int, list[plans.Prospect]]:
+    """Open activists and candidates of each branch, with the dates that bound their vote
+    (from the kept deadline rows: earliest candidacy, and the end of a notice)."""
+    cases = db.session.execute(
+        sa.select(Case.id, Case.branch_id, Case.stage).where(
+            Case.branch_id.in_(branch_ids), Case.stage.in_(("activist", "candidate")))).all()
+    dates: dict[tuple[int, str], date] = {}
+    if cases:
+        for case_id, kind, due in db.session.execute(
+                sa.select(DeadlineRow.case_id, DeadlineRow.kind, DeadlineRow.due_on).where(
+                    DeadlineRow.case_id.in_([c[0] for c in cases]),
+                    DeadlineRow.kind.in_(("earliest_candidacy", "earliest_vote")))):
+            dates[case_id, kind] = due
+    found: dict[int, list[plans.Prospect]] = defaultdict(list)
+    for case_id, branch_id, stage in cases:
+        found[branch_id].append(plans.Prospect(
+            case_id, stage, dates.get((case_id, "earliest_candidacy")),
+            dates.get((case_id, "earliest_vote"))))
+    return found
