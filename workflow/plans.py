@@ -23,6 +23,7 @@ from workflow import machine
 from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_years
 from workflow.history import Replay, Responsible, Violation
 from workflow.rubric import PROCEDURE_POINTS, Deduction
+from workflow.steps import OCCUPATIONS
 
 RULE = "admission_within_plan"
 NO_PLAN_POINTS = PROCEDURE_POINTS
@@ -37,17 +38,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "college": ("大专及以上学历", "College-educated"),
 }
 
-# The occupations of the party statistics (党内统计); the first three count as front line.
-OCCUPATIONS: dict[str, tuple[str, str]] = {
-    "worker": ("工人", "Worker"),
-    "farmer": ("农牧渔民", "Farmer, herder or fisher"),
-    "professional": ("专业技术人员", "Professional or technical staff"),
-    "manager": ("企事业单位管理人员", "Manager in an enterprise or institution"),
-    "official": ("党政机关工作人员", "Government or party staff"),
-    "student": ("学生", "Student"),
-    "military": ("解放军、武警", "Armed forces"),
-    "other": ("其他", "Other"),
-}
+# the occupations (workflow/steps.OCCUPATIONS) that count as front line (生产、工作一线)
 FRONT_LINE = frozenset({"worker", "farmer", "professional"})
 
 # 学历 is free text on the application; these words mark 大专 and above.

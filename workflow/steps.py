@@ -187,6 +187,19 @@ def is_committee_decision(step: str, corrected_step: str | None = None) -> bool:
     return step in COMMITTEE_DECISIONS
 
 
+# The occupations of the party statistics (党内统计), asked on the application (optional):
+# the year-end report counts new members by them, and the first three are "front line".
+OCCUPATIONS: dict[str, tuple[str, str]] = {
+    "worker": ("工人", "Worker"),
+    "farmer": ("农牧渔民", "Farmer, herder or fisher"),
+    "professional": ("专业技术人员", "Professional or technical staff"),
+    "manager": ("企事业单位管理人员", "Manager in an enterprise or institution"),
+    "official": ("党政机关工作人员", "Government or party staff"),
+    "student": ("学生", "Student"),
+    "military": ("解放军、武警", "Armed forces"),
+    "other": ("其他职业", "Other"),
+}
+
 PERSON_FIELDS = (
     F("name", T.STR, max_len=NAME_MAX), F("gender", T.ENUM, choices=("male", "female")),
     F("birth_date", T.DATE),
@@ -194,6 +207,7 @@ PERSON_FIELDS = (
     # only ever the masked form (`services.cases.recording.mask_id`), set by the system
     F("id_number_masked", T.STR, required=False, pattern=MASKED_ID_PATTERN),
     F("ethnicity", T.STR, required=False), F("education", T.STR, required=False),
+    F("occupation", T.ENUM, required=False, choices=tuple(OCCUPATIONS)),
     F("unit", T.STR, required=False), F("phone", T.STR, required=False),
 )
 

@@ -156,6 +156,16 @@ class Scene:
         return self._once("training", build)
 
     @property
+    def attended(self) -> int:
+        """Committee C's course with the activist's attendance recorded (present)."""
+        def build() -> int:
+            r = self.world.post("org", f"/api/v1/trainings/{self.training}/attendance",
+                                {"case_id": self.activist, "attended": True})
+            assert r.status_code == 201, r.json
+            return self.training
+        return self._once("attended", build)
+
+    @property
     def plan(self) -> int:
         """Committee C's 2024 plan for B1 (quota 2)."""
         def build() -> int:
@@ -307,6 +317,11 @@ WRITES: dict[tuple[str, str], list[Scenario] | Exempt] = {
         "attendance at committee C's course", "org", writes="step_records",
         request=lambda s, w: Call(f"/api/v1/trainings/{s.training}/attendance",
                                   json={"case_id": s.activist, "attended": True}))],
+    ("POST", "/api/v1/trainings/<int:training_id>/attendance/corrections"): [Scenario(
+        "change a recorded attendance with a reason", "org", writes="step_records",
+        request=lambda s, w: Call(f"/api/v1/trainings/{s.attended}/attendance/corrections",
+                                  json={"case_id": s.activist, "attended": False,
+                                        "reason": "签到表核对有误"}))],
     ("POST", "/api/v1/plans"): [Scenario(
         "B1's plan for 2025", "org", writes="development_plans",
         request=lambda s, w: Call("/api/v1/plans", json={"org": "B1", "year": 2025,
@@ -359,6 +374,11 @@ WRITES: dict[tuple[str, str], list[Scenario] | Exempt] = {
         "attendance at committee C's course", "org", writes="step_records",
         request=lambda s, w: Call(f"/trainings/{s.training}/attendance",
                                   form={"case_id": str(s.activist), "attended": "y"}))],
+    ("POST", "/trainings/<int:training_id>/attendance/change"): [Scenario(
+        "change a recorded attendance on the course page", "org", writes="step_records",
+        refusal="message", request=lambda s, w: Call(
+            f"/trainings/{s.attended}/attendance/change",
+            form={"case_id": str(s.activist), "attended": "n", "reason": "签到表核对有误"}))],
     ("POST", "/admin/roster/<code>"): [Scenario(
         "a roster member of B1", "sec1", also=("org",), writes="roster_members",
         refusal="message", request=lambda s, w: Call("/admin/roster/B1", form={

@@ -98,6 +98,51 @@ def test_training_and_attendance(world):
     assert bad.status_code == 422
 
 
+def test_course_numbers_are_text_and_attendance_changes_by_correction(world):
+    case = open_case(world)
+    drive(world, case["id"], until="activist_assessed")
+    body = {"title": "积极分子培训班", "number": "2023-第3期", "start_on": "2023-10-09",
+            "end_on": "2023-10-11", "hours": 24, "invitees": [case["id"]]}
+    r = world.post("org", "/api/v1/trainings", body)
+    assert r.status_code == 201, r.json
+    assert r.json["number"] == "2023-第3期"
+    long = world.post("org", "/api/v1/trainings", {**body, "number": "期" * 51})
+    assert long.status_code == 422 and "number" in long.json["error"]["fields"]
+    tid, cid = r.json["id"], case["id"]
+    url = f"/api/v1/trainings/{tid}/attendance"
+    # nothing to change yet
+    none = world.post("org", url + "/corrections", {"case_id": cid, "attended": True,
+                                                    "reason": "补记"})
+    assert none.status_code == 422, none.json
+    assert world.post("org", url, {"case_id": cid, "attended": False}).status_code == 201
+    # a second record would be an edit without a reason: refused, pointing to the correction
+    again = world.post("org", url, {"case_id": cid, "attended": True})
+    assert again.status_code == 409, again.json
+    no_reason = world.post("org", url + "/corrections", {"case_id": cid, "attended": True})
+    assert no_reason.status_code == 422 and "reason" in no_reason.json["error"]["fields"]
+    blank = world.post("org", url + "/corrections", {"case_id": cid, "attended": True,
+                                                     "reason": "  "})
+    assert blank.status_code == 422 and "reason" in blank.json["error"]["fields"]
+    same = world.post("org", url + "/corrections", {"case_id": cid, "attended": False,
+                                                    "reason": "再次确认"})
+    assert same.status_code == 422 and "attended" in same.json["error"]["fields"]
+    assert world.post("sec1", url + "/corrections", {"case_id": cid, "attended": True,
+                                                     "reason": "签到表漏登"}).status_code == 403
+    ok = world.post("org", url + "/corrections", {"case_id": cid, "attended": True,
+                                                  "reason": "签到表漏登，已核对"})
+    assert ok.status_code == 201, ok.json
+    assert ok.json["name"] == case["person"]["name"]
+    rubric = world.get("org", "/api/v1/rubric?org=B1&year=2023&as_of=2023-12-31").json
+    assert rubric["items"]["14"]["score"] == 3  # attended now: no deduction
+    history = world.get("org", f"/api/v1/cases/{cid}").json
+    steps = [s for s in history["steps"] if s["step"] in ("training_attended", "step_corrected")]
+    assert [s["step"] for s in steps] == ["training_attended", "step_corrected"]
+    first, fix = steps
+    assert fix["data"]["corrects"] == first["id"]
+    assert fix["data"]["reason"] == "签到表漏登，已核对"
+    assert fix["data"]["fields"] == {"attended": True, "hours": 24.0}
+
+
 def test_rubric_endpoint_counts_branch_misses(world):
     case = open_case(world)
     post_step(world, case["id"], "applicant_interviewed", "2023-04-05", {"interviewer": "张伟"},
@@ -146,6 +191,7 @@ def test_openapi_describes_every_route(ctx, client):
             continue
         path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
         path = path.replace("{case_id}", "{id}").replace("{training_id}", "{id}")
+        path = path.replace("{plan_id}", "{id}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             actual.add((path, method.lower()))
     assert actual == documented

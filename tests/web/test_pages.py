@@ -91,6 +91,36 @@ def test_step_form_records_and_shows_field_errors(world):
     assert got["steps"][1]["documents"][0]["reference"] == "A-1"
 
 
+def test_a_paper_location_and_a_file_are_both_kept(world):
+    """Issue 19 item 4: the original in the cabinet and its scan, given together, are both
+    recorded, from the step form and from the case page's paperwork form."""
+    import io
+    case = open_case(world)
+    login(world.client, "sec1")
+    url = f"/cases/{case['id']}/steps/applicant_interviewed"
+    token = _csrf(world.client.get(url).text)
+    r = world.client.post(url, content_type="multipart/form-data", data={
+        "csrf_token": token, "occurred_on": "2023-03-15", "data_interviewer": "张伟",
+        "doc_interview_record_ref": "档案柜 A-1",
+        "doc_interview_record_file": (io.BytesIO(b"%PDF-1.4 talk"), "talk.pdf")})
+    assert r.status_code == 302
+    step = world.get("sec1", f"/api/v1/cases/{case['id']}").json["steps"][1]
+    assert sorted((d["reference"] or "", d["filename"] or "") for d in step["documents"]) == [
+        ("", "talk.pdf"), ("档案柜 A-1", "")]
+    letter = world.get("sec1", f"/api/v1/cases/{case['id']}").json["steps"][0]
+    show = world.client.get(f"/cases/{case['id']}").text
+    r = world.client.post(f"/cases/{case['id']}/documents", content_type="multipart/form-data",
+                          data={"csrf_token": _csrf(show), "step_record_id": str(letter["id"]),
+                                "doc_type": "application_letter", "reference": "档案柜 B-2",
+                                "file": (io.BytesIO(b"%PDF-1.4 letter"), "letter.pdf")})
+    assert r.status_code == 302
+    letter = world.get("sec1", f"/api/v1/cases/{case['id']}").json["steps"][0]
+    assert sorted((d["reference"] or "", d["filename"] or "") for d in letter["documents"]) == [
+        ("", "letter.pdf"), ("档案柜 B-2", "")]
+    page = world.client.get(f"/cases/{case['id']}").text
+    assert "档案柜 B-2" in page and "letter.pdf" in page
+
+
 def test_english_is_available(world):
     login(world.client, "sec1")
     world.client.get("/lang/en")

@@ -16,7 +16,7 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.integration.conftest import world  # noqa: F401  (fixture)
-from tests.integration.helpers import drive, open_case, post_step
+from tests.integration.helpers import drive, open_case, plan_year, post_step
 from tests.integration.test_reports import attach_all, pin, record_all, rubric  # noqa: F401
 from tests.unit.builders import HAPPY, PERSON, edit
 from tests.web.test_pages import _csrf, login
@@ -34,6 +34,7 @@ def _history(world) -> dict[str, int]:
     b1 = open_case(world)
     record_all(world, b1["id"], e)
     attach_all(world, b1["id"], skip=("assessment_record",))
+    plan_year(world)  # B1 held its 2024 admission vote under a plan
     r = world.post("sec2", "/api/v1/cases", {"branch": "B2", "person": {**PERSON, "name": "李娜"},
                                              "application_date": "2024-03-01"})
     post_step(world, r.json["id"], "applicant_interviewed", "2024-04-05", {"interviewer": "王芳"},
@@ -212,10 +213,26 @@ def test_training_pages_create_invite_and_record_attendance(world, pin):
     show = world.client.get(f"/trainings/{tid}").text
     assert "缺席" in show and "未记录" not in show
     name = cases[1]["person"]["name"]
-    assert f"已记录{name}的出勤情况" in show and "已记录案件" not in show  # the person named
+    assert f"已记录{name}的出勤" in show and "已记录案件" not in show  # the person named
     assert "2023年秋季入党积极分子培训班" in world.client.get("/trainings/").text
     item14 = rubric(world, year=2023)["items"]["14"]
     assert item14["score"] == 2 and [d["case_id"] for d in item14["deductions"]] == [cases[1]["id"]]
+    # a recorded attendance is changed by a correction with a reason, offered on the page
+    assert show.count(f'action="/trainings/{tid}/attendance/change"') == 2
+    r = world.client.post(f"/trainings/{tid}/attendance/change", data={
+        "csrf_token": _csrf(show), "case_id": str(cases[1]["id"]), "attended": "y",
+        "reason": ""})
+    show = world.client.get(f"/trainings/{tid}").text
+    assert "必须说明改动的原因" in show and show.count("缺席") >= 1
+    r = world.client.post(f"/trainings/{tid}/attendance/change", data={
+        "csrf_token": _csrf(show), "case_id": str(cases[1]["id"]), "attended": "y",
+        "reason": "签到表漏登"})
+    assert r.status_code == 302
+    show = world.client.get(f"/trainings/{tid}").text
+    assert f"已更正{name}的出勤" in show
+    assert rubric(world, year=2023)["items"]["14"]["score"] == 3
+    history = world.client.get(f"/cases/{cases[1]['id']}").text
+    assert "签到表漏登" in history  # the reason is in the case's history
     login(world.client, "aud")
     assert world.client.get(f"/trainings/{tid}").status_code == 200
     assert world.client.get("/trainings/new").status_code == 403

@@ -249,6 +249,13 @@ def training_attendance(training_id: int) -> Any:
     return committee.record_attendance(actor(), training_id, body()), 201
 
 
+@api.post("/trainings/<int:training_id>/attendance/corrections")
+@authenticated
+def training_attendance_change(training_id: int) -> Any:
+    """Change a recorded attendance: a correction with its reason (the first record kept)."""
+    return committee.change_attendance(actor(), training_id, body()), 201
+
+
 @api.get("/alerts")
 @authenticated
 def alert_list() -> Any:

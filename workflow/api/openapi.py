@@ -9,7 +9,7 @@ from workflow.plans import QUOTA_MAX
 from workflow.plans import TARGETS as PLAN_TARGETS
 from workflow.services.cases.documents import KINDS
 from workflow.services.clock import today
-from workflow.services.committee.trainings import INVITEES_MAX
+from workflow.services.committee.trainings import CHANGE_REASON_MAX, INVITEES_MAX, NUMBER_MAX
 from workflow.services.directory.audit import Action
 from workflow.services.directory.organisations import ROSTER_SINCE_MIN
 from workflow.services.plans.store import PLAN_YEAR_MIN
@@ -336,7 +336,12 @@ def _paths() -> dict[str, Any]:
                                   "description": "end_on not before start_on; invitees: "
                                                  "activists of the committee's branches (422 "
                                                  "otherwise)",
-                                  "properties": {"title": text(TEXT_MAX), "start_on": DATE,
+                                  "properties": {"title": text(TEXT_MAX),
+                                                 "number": {**text(NUMBER_MAX),
+                                                            "description": "the committee's "
+                                                            "course number, free text such "
+                                                            "as 2026-第3期"},
+                                                 "start_on": DATE,
                                                  "end_on": DATE,
                                                  "hours": {"type": "number", "minimum": 0,
                                                            "exclusiveMinimum": True,
@@ -348,10 +353,24 @@ def _paths() -> dict[str, Any]:
             "requestBody": _json({"type": "object", "required": ["case_id", "attended"],
                                   "additionalProperties": False,
                                   "description": "case_id: a case invited to the course (422 "
-                                                 "otherwise)",
+                                                 "otherwise); 409 when its attendance is "
+                                                 "already recorded: change it through "
+                                                 "/attendance/corrections",
                                   "properties": {"case_id": ID, "attended": {"type": "boolean"},
                                                  "acknowledge": {"type": "boolean"},
                                                  "reason": text(LONG_TEXT_MAX)}}),
+            "responses": {**_ok(201), **_errors(400, 401, 403, 404, 409, 422)}}},
+        "/api/v1/trainings/{id}/attendance/corrections": {"parameters": [CASE_ID], "post": {
+            "requestBody": _json({"type": "object", "required": ["case_id", "attended", "reason"],
+                                  "additionalProperties": False,
+                                  "description": "change a recorded attendance: stored as a "
+                                                 "step_corrected of each differing "
+                                                 "training_attended record of this course, "
+                                                 "the first record kept; 409 on POST "
+                                                 "/attendance when one exists; 422 when none "
+                                                 "exists or nothing changes",
+                                  "properties": {"case_id": ID, "attended": {"type": "boolean"},
+                                                 "reason": text(CHANGE_REASON_MAX)}}),
             "responses": {**_ok(201), **_errors(400, 401, 403, 404, 409, 422)}}},
         "/api/v1/alerts": {"get": {"parameters": [_param("as_of", schema=_as_of()),
                                                   _param("org", schema=NO_NUL)],

@@ -208,6 +208,8 @@ class Training(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
     title: Mapped[str] = mapped_column(sa.String(200))
+    # the committee's own course number, free text such as "2026-第3期" (not our id)
+    number: Mapped[str] = mapped_column(sa.String(50), default="", server_default="")
     start_on: Mapped[date] = mapped_column(sa.Date)
     end_on: Mapped[date] = mapped_column(sa.Date)
     hours: Mapped[float] = mapped_column(sa.Float)

@@ -17,7 +17,7 @@ from workflow.extensions import login_manager
 from workflow.rules import REGISTRY
 from workflow.services import clock
 from workflow.steps import STEPS
-from workflow.web.common import LANGUAGES, audited, babel, csrf, service_error_page
+from workflow.web.common import LANGUAGES, audited, babel, csrf, service_error_page, tr
 from workflow.web.common import locale as _locale
 
 
@@ -47,6 +47,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(lambda rule: REGISTRY[rule].message(_locale())
                             if rule in REGISTRY else rule, "rule_name")
     app.add_template_filter(lambda kind: deadline_label(kind, _locale()), "deadline_name")
+    app.add_template_filter(tr, "tr")  # labels made in Chinese, in the page's language
     app.register_error_handler(404, _not_found)
     app.register_error_handler(403, _forbidden)
 

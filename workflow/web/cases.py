@@ -14,21 +14,22 @@ from workflow.services import cases
 from workflow.services.cases import decisions, documents
 from workflow.services.clock import today
 from workflow.services.directory import access
-from workflow.services.interchange import excel_export
 from workflow.services.errors import (
     BadRequest,
-    DuplicatePerson,
     Conflict,
+    DuplicatePerson,
     Forbidden,
     Invalid,
     NotFound,
     ProcedureViolation,
     ServiceError,
 )
+from workflow.services.interchange import excel_export
+from workflow.services.interchange.sheet_columns import choice_label
 from workflow.services.reports import worklist
-from workflow.steps import COMMITTEE_DECISIONS, DOCUMENT_LABELS, STEPS
+from workflow.steps import COMMITTEE_DECISIONS, DOCUMENT_LABELS, STEPS, FieldType
 from workflow.web import auth, diagram
-from workflow.web.common import audited, locale, service_error_page
+from workflow.web.common import audited, locale, service_error_page, tr
 from workflow.web.forms import (
     FIELD_LABELS,
     CaseForm,
@@ -91,7 +92,7 @@ def new() -> Any:
     violations: list[Any] = []
     if form.validate_on_submit():
         person = {k: getattr(form, k).data for k in ("name", "gender", "ethnicity", "education",
-                                                     "unit", "phone", "id_number")
+                                                     "occupation", "unit", "phone", "id_number")
                   if getattr(form, k).data}
         person["birth_date"] = form.birth_date.data.isoformat()
         try:
@@ -110,17 +111,41 @@ def new() -> Any:
     return render_template("cases/new.html", form=form, violations=violations)
 
 
+def _summary_en(step: str, data: dict[str, Any], names: dict[int, str]) -> str:
+    """A step's data in one line of English (excel_export.summarize is the Chinese one):
+    labels and choices from the catalogue, people by name, a vote by its counts."""
+    parts = []
+    for f in STEPS[step].fields:
+        value = data.get(f.name)
+        if value is None or f.name == "branch" or f.type is FieldType.PERSON:
+            continue
+        if f.type is FieldType.VOTE and isinstance(value, dict):
+            text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())
+        elif f.type is FieldType.ROSTER_IDS and isinstance(value, list):
+            text = ", ".join(names.get(i, f"#{i}") for i in value)
+        elif f.type is FieldType.BOOL:
+            text = "yes" if value else "no"
+        elif f.type is FieldType.FIELDS and isinstance(value, dict):
+            text = "; ".join(f"{tr(FIELD_LABELS.get(k, k))} → {tr(choice_label(v))}"
+                             for k, v in value.items())
+        else:
+            text = str(tr(choice_label(value)))
+        parts.append(f"{tr(FIELD_LABELS.get(f.name, f.name))}: {text}")
+    return "; ".join(parts)
+
+
 @bp.get("/<int:case_id>")
 def show(case_id: int) -> Any:
     try:
-        case = cases.get_case(current_user, case_id, today())
+        case = cases.get_case(current_user, case_id, today(),
+                              label=tr if locale() == "en" else None)
     except NotFound:
         abort(404)
     audited("view_case", case_id=case_id)
     names = _names(case_id)  # what each step recorded, in words: people by name, votes, …
-    summaries = {s["id"]: excel_export.summarize(s["step"], s["data"], names)
-                 for s in case["steps"]}
-    originals = {s["id"]: excel_export.summarize(s["step"], s["original"]["data"], names)
+    summarize = _summary_en if locale() == "en" else excel_export.summarize
+    summaries = {s["id"]: summarize(s["step"], s["data"], names) for s in case["steps"]}
+    originals = {s["id"]: summarize(s["step"], s["original"]["data"], names)
                  for s in case["steps"] if s["original"]}
     return render_template("cases/show.html", case=case, steps=STEPS,
                            summaries=summaries, originals=originals,
@@ -269,7 +294,7 @@ def correct(case_id: int, record_id: int) -> Any:
                            violations=violations, nxt=None, correcting=target)
 
 
-PERSON_KEYS = ("name", "gender", "ethnicity", "education", "unit", "phone")
+PERSON_KEYS = ("name", "gender", "ethnicity", "education", "occupation", "unit", "phone")
 
 
 def _correct_person(case: dict[str, Any], target: dict[str, Any]) -> Any:
@@ -322,14 +347,16 @@ def _attach(case_id: int, record_id: int, spec: Any, form: Any) -> None:
     for doc in spec.documents:
         upload = getattr(form, f"doc_{doc}_file").data
         ref = getattr(form, f"doc_{doc}_ref").data
+        # a paper location and a file are both kept (two entries): the original in the
+        # cabinet and its scan are different things, and neither replaces the other
         try:
-            if upload and upload.filename:
-                documents.upload(current_user, case_id, record_id, doc, upload.filename,
-                                 upload.stream, upload.mimetype)
-            elif ref:
+            if ref:
                 documents.mark_on_file(current_user, case_id, {"doc_type": doc, "on_file": True,
                                                                "step_record_id": record_id,
                                                                "reference": ref})
+            if upload and upload.filename:
+                documents.upload(current_user, case_id, record_id, doc, upload.filename,
+                                 upload.stream, upload.mimetype)
         except ServiceError as exc:
             flash(f"材料未保存：{exc.message}", "error")
 
@@ -339,13 +366,15 @@ def attach(case_id: int) -> Any:
     form = request.form
     try:
         upload = request.files.get("file")
-        if upload and upload.filename:
-            documents.upload(current_user, case_id, form.get("step_record_id"), form.get("doc_type"),
-                             upload.filename, upload.stream, upload.mimetype)
-        else:
+        has_file = bool(upload and upload.filename)
+        # both given: both kept, the paper location first (a refused file leaves it recorded)
+        if not has_file or form.get("reference", "").strip():
             documents.mark_on_file(current_user, case_id, {
                 "doc_type": form.get("doc_type"), "step_record_id": form.get("step_record_id"),
                 "on_file": True, "reference": form.get("reference", "")})
+        if upload and has_file:
+            documents.upload(current_user, case_id, form.get("step_record_id"), form.get("doc_type"),
+                             upload.filename, upload.stream, upload.mimetype)
     except NotFound:
         abort(404)
     except ServiceError as exc:

@@ -21,6 +21,16 @@ def locale() -> str:
     return lang if lang in LANGUAGES else "zh"
 
 
+def tr(text: Any) -> Any:
+    """A label the system made in Chinese (a stage, a sub-state, a document type, a choice),
+    in the page's language: looked up in the catalogue, which holds every label
+    (workflow/web/label_messages.py); parts joined by " · " are looked up one by one."""
+    if locale() != "en" or not isinstance(text, str) or not text:
+        return text
+    from flask_babel import gettext
+    return " · ".join(gettext(part) if part else part for part in text.split(" · "))
+
+
 def service_error_page(exc: ServiceError) -> Any:
     status = 404 if exc.status == 404 else exc.status
     return render_template("error.html", code=status, message=exc.message), status

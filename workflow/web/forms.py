@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -29,6 +30,7 @@ from workflow.steps import (
     DOCUMENT_LABELS,
     LONG_TEXT_MAX,
     NAME_MAX,
+    OCCUPATIONS,
     TEXT_MAX,
     FieldType,
     StepSpec,
@@ -38,7 +40,7 @@ from workflow.steps import Field as StepField
 FIELD_LABELS = {
     "interviewer": "谈话人", "method": "方式", "committee_meeting_on": "支委会会议日期",
     "cultivators": "培养联系人", "period": "考察期（如 2025H1 / 2025Q3）", "conclusion": "结论",
-    "training_id": "培训班编号", "attended": "是否参加", "hours": "学时",
+    "training_id": "培训班序号（培训班页面地址中的数字，不是期次）", "attended": "是否参加", "hours": "学时",
     "opinions_heard": "已听取党小组、培养联系人和党员群众意见", "introducers": "入党介绍人",
     "start_on": "开始日期", "end_on": "结束日期", "result": "审查结果", "decision": "决定",
     "comments": "意见", "objections": "异议情况", "form_number": "志愿书编号", "vote": "表决",
@@ -55,7 +57,7 @@ def _at_most(n: int) -> Length:
 
 
 def _choices(values: tuple[str, ...]) -> list[SelectChoice]:
-    return [SelectChoice(v, CHOICE_LABELS.get(v, v)) for v in values]
+    return [SelectChoice(v, _l(CHOICE_LABELS.get(v, v))) for v in values]
 
 
 def _pairs(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
@@ -63,33 +65,33 @@ def _pairs(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
 
 
 class LoginForm(FlaskForm):
-    username = StringField("用户名", validators=[DataRequired("请输入用户名")])
-    password = PasswordField("密码", validators=[DataRequired("请输入密码")])
+    username = StringField(_l("用户名"), validators=[DataRequired("请输入用户名")])
+    password = PasswordField(_l("密码"), validators=[DataRequired("请输入密码")])
 
 
 class PasswordForm(FlaskForm):
-    old_password = PasswordField("原密码", validators=[DataRequired("请输入原密码")])
+    old_password = PasswordField(_l("原密码"), validators=[DataRequired("请输入原密码")])
     # the rules (length, common passwords, username, not the old one) are the service's alone
-    new_password = PasswordField("新密码", validators=[DataRequired("请输入新密码")])
+    new_password = PasswordField(_l("新密码"), validators=[DataRequired("请输入新密码")])
 
 
 class VoteForm(Form):
-    eligible = IntegerField("应到有表决权的正式党员", validators=[InputRequired("必填"), NumberRange(min=1)])
-    present = IntegerField("实到", validators=[InputRequired("必填"), NumberRange(min=0)])
-    written = IntegerField("书面意见", default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
-    yes = IntegerField("赞成", validators=[InputRequired("必填"), NumberRange(min=0)])
-    no = IntegerField("反对", default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
-    abstain = IntegerField("弃权", default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
-    method = SelectField("表决方式", choices=_choices(("secret_ballot", "show_of_hands")))
+    eligible = IntegerField(_l("应到有表决权的正式党员"), validators=[InputRequired("必填"), NumberRange(min=1)])
+    present = IntegerField(_l("实到"), validators=[InputRequired("必填"), NumberRange(min=0)])
+    written = IntegerField(_l("书面意见"), default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
+    yes = IntegerField(_l("赞成"), validators=[InputRequired("必填"), NumberRange(min=0)])
+    no = IntegerField(_l("反对"), default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
+    abstain = IntegerField(_l("弃权"), default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
+    method = SelectField(_l("表决方式"), choices=_choices(("secret_ballot", "show_of_hands")))
 
 
 def _field(f: StepField, roster: list[tuple[int, str]]) -> Field:
-    label = FIELD_LABELS.get(f.name, f.name)
+    label = _l(FIELD_LABELS.get(f.name, f.name))  # the catalogue has them (label_messages)
     req = [InputRequired("必填")] if f.required else [Optional()]
     if f.type is FieldType.DATE:
         return DateField(label, validators=req)
     if f.type is FieldType.BOOL:
-        return RadioField(label, choices=_pairs([("true", "是"), ("false", "否")]), validators=req)
+        return RadioField(label, choices=_pairs([("true", _l("是")), ("false", _l("否"))]), validators=req)
     if f.type is FieldType.INT:
         return IntegerField(label, validators=req)
     if f.type is FieldType.NUMBER:
@@ -118,11 +120,11 @@ def step_form(spec: StepSpec, roster: list[tuple[int, str]],
     with `deciders`, the picker naming who took a committee decision; with `correction`, the
     same step's form for correcting a record, which asks for the reason and takes no papers."""
     class StepForm(FlaskForm):
-        occurred_on = DateField("发生日期", validators=[InputRequired("请填写实际发生的日期")])
-        note = TextAreaField("备注", validators=[Optional(), _at_most(LONG_TEXT_MAX)])
+        occurred_on = DateField(_l("发生日期"), validators=[InputRequired("请填写实际发生的日期")])
+        note = TextAreaField(_l("备注"), validators=[Optional(), _at_most(LONG_TEXT_MAX)])
         version = HiddenField()
-        acknowledge = BooleanField("我确认上述情况属实，仍需记录")
-        reason = TextAreaField("原因说明", validators=[Optional(), _at_most(LONG_TEXT_MAX)])
+        acknowledge = BooleanField(_l("我确认上述情况属实，仍需记录"))
+        reason = TextAreaField(_l("原因说明"), validators=[Optional(), _at_most(LONG_TEXT_MAX)])
 
     if correction:
         StepForm.correction_reason = TextAreaField(  # type: ignore[attr-defined]
@@ -139,10 +141,12 @@ def step_form(spec: StepSpec, roster: list[tuple[int, str]],
             label, choices=_pairs([("", "— 请选择 —")] + [(str(i), n) for i, n in deciders]),
             validators=[Optional()], validate_choice=False)  # the service says what is wrong
     for doc in () if correction else spec.documents:
-        setattr(StepForm, f"doc_{doc}_ref", StringField(f"{DOCUMENT_LABELS[doc]}：纸质存放位置",
+        setattr(StepForm, f"doc_{doc}_ref", StringField(_l("%(doc)s：纸质存放位置",
+                                                                 doc=_l(DOCUMENT_LABELS[doc])),
                                                         validators=[Optional(),
                                                                     _at_most(TEXT_MAX)]))
-        setattr(StepForm, f"doc_{doc}_file", FileField(f"{DOCUMENT_LABELS[doc]}：上传文件"))
+        setattr(StepForm, f"doc_{doc}_file", FileField(_l("%(doc)s：上传文件",
+                                                                doc=_l(DOCUMENT_LABELS[doc]))))
     return StepForm()
 
 
@@ -198,28 +202,31 @@ def form_data(spec: StepSpec, form: FlaskForm) -> dict[str, Any]:
 
 
 class CaseForm(FlaskForm):
-    name = StringField("姓名", validators=[DataRequired("请填写姓名"), _at_most(NAME_MAX)])
-    gender = SelectField("性别", choices=_choices(("male", "female")))
-    birth_date = DateField("出生日期", validators=[InputRequired("请填写出生日期")])
-    id_number = StringField("身份证号码", validators=[Optional(), _at_most(18)])
-    ethnicity = StringField("民族", validators=[Optional(), _at_most(TEXT_MAX)])
-    education = StringField("学历", validators=[Optional(), _at_most(TEXT_MAX)])
-    unit = StringField("工作单位", validators=[Optional(), _at_most(TEXT_MAX)])
-    phone = StringField("联系电话", validators=[Optional(), _at_most(TEXT_MAX)])
-    application_date = DateField("递交申请书日期", validators=[InputRequired("请填写日期")])
-    acknowledge = BooleanField("我确认上述情况属实，仍需记录")
-    reason = TextAreaField("原因说明", validators=[Optional(), _at_most(LONG_TEXT_MAX)])
+    name = StringField(_l("姓名"), validators=[DataRequired("请填写姓名"), _at_most(NAME_MAX)])
+    gender = SelectField(_l("性别"), choices=_choices(("male", "female")))
+    birth_date = DateField(_l("出生日期"), validators=[InputRequired("请填写出生日期")])
+    id_number = StringField(_l("身份证号码"), validators=[Optional(), _at_most(18)])
+    ethnicity = StringField(_l("民族"), validators=[Optional(), _at_most(TEXT_MAX)])
+    education = StringField(_l("学历"), validators=[Optional(), _at_most(TEXT_MAX)])
+    occupation = SelectField(_l("职业"), choices=[SelectChoice("", _l("（未填）")),
+                                                  *_choices(tuple(OCCUPATIONS))],
+                             validators=[Optional()])
+    unit = StringField(_l("工作单位"), validators=[Optional(), _at_most(TEXT_MAX)])
+    phone = StringField(_l("联系电话"), validators=[Optional(), _at_most(TEXT_MAX)])
+    application_date = DateField(_l("递交申请书日期"), validators=[InputRequired("请填写日期")])
+    acknowledge = BooleanField(_l("我确认上述情况属实，仍需记录"))
+    reason = TextAreaField(_l("原因说明"), validators=[Optional(), _at_most(LONG_TEXT_MAX)])
 
 
 class PersonCorrectionForm(CaseForm):
     """The application's own form, prefilled, for correcting the applicant's details; the ID
     number is never shown in clear, so a blank one means unchanged."""
-    correction_reason = TextAreaField("更正原因", validators=[
+    correction_reason = TextAreaField(_l("更正原因"), validators=[
         InputRequired("请填写更正原因"), _at_most(CORRECTION_REASON_MAX)])
 
 
 class SignOffForm(FlaskForm):
-    decision = RadioField("预审意见", choices=_choices(("approved", "returned")),
+    decision = RadioField(_l("预审意见"), choices=_choices(("approved", "returned")),
                           validators=[InputRequired("请选择")])
-    comments = TextAreaField("意见", validators=[Optional(), _at_most(LONG_TEXT_MAX)])
-    occurred_on = DateField("预审日期", validators=[InputRequired("请填写日期")])
+    comments = TextAreaField(_l("意见"), validators=[Optional(), _at_most(LONG_TEXT_MAX)])
+    occurred_on = DateField(_l("预审日期"), validators=[InputRequired("请填写日期")])

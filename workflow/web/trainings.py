@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from workflow.services import committee
 from workflow.services.clock import today
 from workflow.services.directory import audit
-from workflow.services.errors import Invalid, ProcedureViolation, ServiceError
+from workflow.services.errors import Conflict, Invalid, ProcedureViolation, ServiceError
 from workflow.web.common import audited, service_error_page
 
 bp = Blueprint("trainings", __name__, url_prefix="/trainings")
@@ -33,7 +34,8 @@ def _form_body() -> dict[str, Any]:
         hours = float(hours)
     except ValueError:
         pass
-    return {"title": request.form.get("title", ""), "start_on": request.form.get("start_on"),
+    return {"title": request.form.get("title", ""), "number": request.form.get("number", ""),
+            "start_on": request.form.get("start_on"),
             "end_on": request.form.get("end_on"), "hours": hours,
             "invitees": [int(i) for i in request.form.getlist("invitee") if i.isdigit()]}
 
@@ -51,7 +53,8 @@ def new() -> Any:
             errors = exc.extra.get("fields", {})
             flash(exc.message, "error")
         else:
-            flash(f"已创建培训班「{created['title']}」，邀请 {len(created['invitees'])} 人", "info")
+            flash(_("已创建培训班「%(title)s」，邀请 %(n)d 人", title=created["title"],
+                    n=len(created["invitees"])), "info")
             return redirect(url_for("trainings.show", training_id=created["id"]))
     audited("list_cases", subjects=sum(len(g["cases"]) for g in choices), detail="培训班邀请名单")
     return render_template("trainings/new.html", choices=choices, errors=errors, body=body,
@@ -77,15 +80,35 @@ def attendance(training_id: int) -> Any:
             "reason": request.form.get("reason") or None}
     invited = {i["case_id"]: i["name"]
                for i in committee.training_detail(current_user, training_id)["invitees"]}
-    who = invited.get(body["case_id"], f"案件 {case_id}")  # the person, not a case number
+    who = invited.get(body["case_id"], _("不在名单中的人"))  # the person, never a case number
     try:
         committee.record_attendance(current_user, training_id, body)
     except ProcedureViolation as exc:
         rules = "、".join(v["message"] for v in exc.extra["violations"])
         flash(f"{who}：{rules}（如确需记录，请勾选确认并填写原因）", "error")
-    except Invalid as exc:
+    except (Invalid, Conflict) as exc:
         fields = "".join(f"（{v}）" for v in exc.extra.get("fields", {}).values())
         flash(f"{who}：{exc.message}{fields}", "error")
     else:
-        flash(f"已记录{who}的出勤情况", "info")
+        flash(_("已记录%(name)s的出勤", name=who), "info")
+    return redirect(url_for("trainings.show", training_id=training_id))
+
+
+@bp.post("/<int:training_id>/attendance/change")
+def change_attendance(training_id: int) -> Any:
+    """Change a recorded attendance: a correction with its reason, the first record kept."""
+    case_id = request.form.get("case_id", "")
+    body = {"case_id": int(case_id) if case_id.isdigit() else None,
+            "attended": {"y": True, "n": False}.get(request.form.get("attended", "")),
+            "reason": request.form.get("reason", "")}
+    invited = {i["case_id"]: i["name"]
+               for i in committee.training_detail(current_user, training_id)["invitees"]}
+    who = invited.get(body["case_id"], _("不在名单中的人"))
+    try:
+        committee.change_attendance(current_user, training_id, body)
+    except (Invalid, Conflict) as exc:
+        fields = "".join(f"（{v}）" for v in exc.extra.get("fields", {}).values())
+        flash(f"{who}：{exc.message}{fields}", "error")
+    else:
+        flash(_("已更正%(name)s的出勤（原记录保留在案件历史中）", name=who), "info")
     return redirect(url_for("trainings.show", training_id=training_id))

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -122,34 +123,47 @@ def load(actor: User, case_id: int, as_of: date | None = None) -> Loaded:
 AWAITING_PRE_REVIEW = "candidate.awaiting_pre_review"
 
 
-def pre_review_findings(case: Case, rows: list[Any], on: date) -> list[str]:
+def pre_review_findings(case: Case, rows: list[Any], on: date,
+                        label: Callable[[str], str] | None = None) -> list[str]:
     """What the committee's pre-review will find missing, shown (never enforced) while the
     case waits for it: the violations an approval dated `on` would bring (the same rules
-    the pre-review is judged by), missing introducers, and papers not yet attached."""
+    the pre-review is judged by), missing introducers, and papers not yet attached.
+    With `label` (a page in English: a Chinese label in English), the findings are English."""
     ctx = _context(case)
     before = ctx.fold(rows, on)
     if before.state != AWAITING_PRE_REVIEW:
         return []
     approval = StepRecord(PROPOSED_SEQ, "pre_review_decided", on,
                           {"decision": "approved", "comments": "预审"}, "committee")
-    found = [f"{REGISTRY[v.rule].zh}：{v.detail}"
-             for v in _new_violations(before, ctx.fed(before, rows, approval))]
+    new = _new_violations(before, ctx.fed(before, rows, approval))
+    missing = finish(before, ctx.documents).paperwork
+    if label is not None:  # English: the rule's English message (its detail is Chinese only)
+        found = [REGISTRY[v.rule].message("en") for v in new]
+        if len(before.facts.introducers) < 2:
+            found.append("Two introducers have not been assigned yet")
+        for p in missing:
+            names = ", ".join(label(DOCUMENT_LABELS.get(d, d)) for d in p.missing)
+            found.append(f"“{STEPS[p.step].en}” ({p.on}) lacks papers: {names}")
+        return found
+    found = [f"{REGISTRY[v.rule].zh}：{v.detail}" for v in new]
     if len(before.facts.introducers) < 2:
         found.append("尚未确定两名入党介绍人")
-    for p in finish(before, ctx.documents).paperwork:
+    for p in missing:
         names = "、".join(DOCUMENT_LABELS.get(d, d) for d in p.missing)
         found.append(f"「{STEPS[p.step].zh}」（{p.on}）缺少材料：{names}")
     return found
 
 
-def get_case(actor: User, case_id: int, as_of: date | None = None) -> dict[str, Any]:
+def get_case(actor: User, case_id: int, as_of: date | None = None,
+             label: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The case view; with `label` (pages in English), its pre-review findings in English."""
     loaded = load(actor, case_id, as_of)
     # a vote over the branch's yearly plan is judged across its cases, not in the replay
     over = plans.over_plan_of_case(loaded.case, loaded.replay)
     replayed = replace(loaded.replay, violations=loaded.replay.violations + tuple(over))
     view = views.case(loaded.case, loaded.rows, loaded.documents, replayed)
     view["pre_review_findings"] = (
-        pre_review_findings(loaded.case, loaded.rows, as_of or real_today())
+        pre_review_findings(loaded.case, loaded.rows, as_of or real_today(), label)
         if loaded.replay.state == AWAITING_PRE_REVIEW else [])
     # the chain check reuses the records just read; only acknowledgements are read for it
     check = history_chain.check_case(loaded.case, steps=loaded.rows, documents=loaded.documents)

@@ -8,6 +8,7 @@ from workflow.services.committee.pre_reviews import pre_reviews
 from workflow.services.committee.trainings import (
     access_code,
     activist_choices,
+    change_attendance,
     create_training,
     record_attendance,
     training_detail,
@@ -15,5 +16,15 @@ from workflow.services.committee.trainings import (
     trainings_for_rubric,
 )
 
-__all__ = ["access_code", "approvals", "activist_choices", "create_training", "pre_reviews",
-           "record_attendance", "training_detail", "training_list", "trainings_for_rubric"]
+__all__ = [
+    "access_code",
+    "activist_choices",
+    "approvals",
+    "change_attendance",
+    "create_training",
+    "pre_reviews",
+    "record_attendance",
+    "training_detail",
+    "training_list",
+    "trainings_for_rubric",
+]

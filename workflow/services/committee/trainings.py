@@ -12,18 +12,22 @@ from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Training, TrainingInvitee, User
 from workflow.replay import apply_corrections
-from workflow.services import cases
+from workflow.services import cases, clock
 from workflow.services.directory import access
-from workflow.services.errors import BadRequest, Forbidden, Invalid, NotFound
+from workflow.services.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from workflow.steps import DATE_PROBLEM, HOURS_MAX, TEXT_MAX, is_id, parse_date, text_problem
 
-TRAINING_FIELDS = ("title", "start_on", "end_on", "hours", "invitees")
+TRAINING_FIELDS = ("title", "number", "start_on", "end_on", "hours", "invitees")
 ATTENDANCE_FIELDS = ("case_id", "attended", "acknowledge", "reason")
+CHANGE_FIELDS = ("case_id", "attended", "reason")
 INVITEES_MAX = 500
+NUMBER_MAX = 50  # a course number is the committee's own text: "2026-第3期"
+CHANGE_REASON_MAX = 500  # as a correction's reason on the case page
 
 
 def _training_view(t: Training, invitees: list[int]) -> dict[str, Any]:
-    return {"id": t.id, "title": t.title, "start_on": t.start_on.isoformat(),
+    return {"id": t.id, "title": t.title, "number": t.number or "",
+            "start_on": t.start_on.isoformat(),
             "end_on": t.end_on.isoformat(), "hours": t.hours, "org": access_code(t.org_id),
             "invitees": invitees}
 
@@ -43,6 +47,11 @@ def create_training(actor: User, body: Any) -> dict[str, Any]:
     problem = text_problem(body.get("title"), TEXT_MAX)
     if problem:
         errors["title"] = problem
+    number = body.get("number", "")
+    if number not in (None, ""):
+        problem = text_problem(number, NUMBER_MAX)
+        if problem:
+            errors["number"] = problem
     if start is None:
         errors["start_on"] = DATE_PROBLEM
     if end is None or (start and end < start):
@@ -63,8 +72,8 @@ def create_training(actor: User, body: Any) -> dict[str, Any]:
     if not_activists:
         raise Invalid("只能邀请入党积极分子", {"invitees": f"这些案件不是积极分子：{not_activists}"})
     assert start and end
-    t = Training(org_id=actor.org_id, title=body["title"].strip(), start_on=start, end_on=end,
-                 hours=float(hours))
+    t = Training(org_id=actor.org_id, title=body["title"].strip(),
+                 number=(number or "").strip(), start_on=start, end_on=end, hours=float(hours))
     db.session.add(t)
     db.session.flush()
     for c in invited:
@@ -89,9 +98,62 @@ def record_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any
     invited = db.session.get(TrainingInvitee, (training_id, case_id)) if is_id(case_id) else None
     if invited is None:
         raise Invalid("该案件不在培训班邀请名单中", {"case_id": "不在邀请名单中"})
+    if _records_of(case_id, t.id):
+        # a second record would change the attendance silently: a change is a correction
+        raise Conflict("已记录该人的出勤；如需改动，请提交更正并说明原因",
+                       fields={"case_id": "已有出勤记录"})
     data = {"training_id": t.id, "attended": body["attended"], "hours": t.hours if body["attended"] else 0}
     return cases.record_step(actor, case_id, "training_attended", t.end_on.isoformat(), data,
                              acknowledge=bool(body.get("acknowledge")), reason=body.get("reason"))
+
+
+def change_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any]:
+    """Change a recorded attendance later: a `step_corrected` of each `training_attended` record
+    of this course whose (corrected) value differs, with the reason, so the history keeps what
+    was recorded first, who changed it and why; never an edit in place. Returns the last
+    correction and `name`, the person's name for the confirmation."""
+    access.require_committee(actor)
+    t = db.session.get(Training, training_id)
+    if t is None or t.org_id not in access.subtree_ids(actor.org_id):
+        raise NotFound(f"培训班 {training_id} 不存在")
+    if not isinstance(body, dict):
+        raise BadRequest("请求体必须是对象")
+    errors = {k: "未知字段" for k in sorted(set(body) - set(CHANGE_FIELDS))}
+    if not isinstance(body.get("attended"), bool):
+        errors["attended"] = "必须是 true 或 false"
+    problem = text_problem(body.get("reason"), CHANGE_REASON_MAX)
+    if problem:
+        errors["reason"] = "必须说明改动的原因" if problem in ("必填", "必须填写文字") else problem
+    case_id = body.get("case_id")
+    invited = db.session.get(TrainingInvitee, (training_id, case_id)) if is_id(case_id) else None
+    if invited is None:
+        errors["case_id"] = "不在邀请名单中"
+    if errors:
+        raise Invalid("出勤改动不正确", errors)
+    records = _records_of(case_id, t.id)
+    if not records:
+        raise Invalid("还没有出勤记录，请先记录出勤", {"case_id": "没有出勤记录"})
+    attended = body["attended"]
+    differing = [r for r in records if (r.data.get("attended") is True) != attended]
+    if not differing:
+        raise Invalid("出勤情况没有变化", {"attended": "与已记录的相同"})
+    fields = {"attended": attended, "hours": t.hours if attended else 0}
+    on = clock.today().isoformat()
+    result: dict[str, Any] = {}
+    for r in differing:  # one transaction: all of them or none
+        result = cases.record_step(actor, case_id, "step_corrected", on,
+                                   {"corrects": r.seq, "fields": fields,
+                                    "reason": body["reason"].strip()}, commit=False)
+    db.session.commit()
+    case = db.session.get(Case, case_id)
+    return {**result, "name": case.person_name if case else ""}
+
+
+def _records_of(case_id: int, training_id: int) -> list[Any]:
+    """This course's attendance records of the case, corrections folded in."""
+    records = apply_corrections([repo.to_record(r) for r in repo.step_rows(case_id)], [])
+    return [r for r in records
+            if r.step == "training_attended" and r.data.get("training_id") == training_id]
 
 
 def trainings_for_rubric(committee_ids: set[int]) -> list[Training]:
@@ -130,9 +192,7 @@ def _invited(training_id: int) -> list[int]:
 def _attendance(case_id: int, training_id: int) -> bool | None:
     """Read as the rubric reads it (corrections folded in; one attended record suffices), so the
     course page never contradicts item 14: True, False (recorded absent) or None (no record)."""
-    records = apply_corrections([repo.to_record(r) for r in repo.step_rows(case_id)], [])
-    found = [r.data.get("attended") is True for r in records
-             if r.step == "training_attended" and r.data.get("training_id") == training_id]
+    found = [r.data.get("attended") is True for r in _records_of(case_id, training_id)]
     return any(found) if found else None
 
 

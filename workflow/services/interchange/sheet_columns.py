@@ -12,14 +12,14 @@ from typing import Any
 
 from workflow import votes
 from workflow.states import STAGES
-from workflow.steps import STEPS, FieldType
+from workflow.steps import OCCUPATIONS, STEPS, FieldType
 
 MAIN_SHEET, MORE_SHEET, HELP_SHEET = "案件", "续表", "填写说明"
 
 
 PERSON_COLUMNS = (("姓名", "name"), ("性别", "gender"), ("出生日期", "birth_date"),
                   ("身份证号码", "id_number"), ("民族", "ethnicity"), ("学历", "education"),
-                  ("工作单位", "unit"), ("联系电话", "phone"))
+                  ("职业", "occupation"), ("工作单位", "unit"), ("联系电话", "phone"))
 
 
 APPLIED, PAPERS, REMARK = "申请日期", "材料存放位置", "说明（导入时忽略）"
@@ -67,6 +67,7 @@ CHOICE_LABELS = {
     "withdrawn": "本人撤回", "not_admitted": "未被接收", "disqualified": "取消资格",
     "transferred_out": "转出", "deceased": "去世", "male": "男", "female": "女",
     "secret_ballot": "无记名投票", "show_of_hands": "举手表决",
+    **{value: zh for value, (zh, _) in OCCUPATIONS.items()},
 }
 
 
