@@ -374,6 +374,18 @@ WRITES: dict[tuple[str, str], list[Scenario] | Exempt] = {
         "attendance at committee C's course", "org", writes="step_records",
         request=lambda s, w: Call(f"/trainings/{s.training}/attendance",
                                   form={"case_id": str(s.activist), "attended": "y"}))],
+    ("POST", "/plans/new"): [Scenario(
+        "set B1's plan for 2025 from the plan table", "org", writes="development_plans",
+        request=lambda s, w: Call("/plans/new", form={"org": "B1", "year": "2025",
+                                                      "quota": "3", "target_women": "1"}))],
+    ("POST", "/plans/<int:plan_id>/adjust"): [Scenario(
+        "adjust B1's plan with a reason", "org", writes="plan_versions",
+        request=lambda s, w: Call(f"/plans/{s.plan}/adjust", form={
+            "quota": "3", "reason": "上级党委追加名额"}))],
+    ("POST", "/plans/<int:plan_id>/measures"): [Scenario(
+        "a measure of B1's own plan", "sec1", writes="plan_measures",
+        request=lambda s, w: Call(f"/plans/{s.plan}/measures", form={
+            "text": "每季度召开积极分子座谈会", "owner": "王芳"}))],
     ("POST", "/trainings/<int:training_id>/attendance/change"): [Scenario(
         "change a recorded attendance on the course page", "org", writes="step_records",
         refusal="message", request=lambda s, w: Call(

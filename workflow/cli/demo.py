@@ -14,11 +14,11 @@ from typing import Any
 from workflow.calendar import add_years
 from workflow.persistence.db import db
 from workflow.persistence.models import Organisation, StepRecordRow, User
-from workflow.services import cases, directory
+from workflow.services import cases, directory, plans
 from workflow.services.cases import decisions, documents
 from workflow.services.clock import today
 from workflow.services.errors import ServiceError
-from workflow.steps import STEPS
+from workflow.steps import OCCUPATIONS, STEPS
 
 COMMITTEE = ("C01", "城南街道党工委")
 BRANCHES = [("B01", "机关第一党支部"), ("B02", "社区联合党支部"), ("B03", "非公企业党支部")]
@@ -96,10 +96,36 @@ def seed() -> list[str]:
     member = directory.add_roster_member(users["organizer"], COMMITTEE[0],
                                          {"name": "刘洋", "status": "full", "since": "2003-07-01"})
     directory.link_member("organizer", member["id"])
+    _plans(users)
     for i, stop in enumerate(STOPS):
         code = BRANCHES[i % 3][0]
         _demo_case(i, stop, code, users, rosters[code], rng)
     return [f"已加载演示数据：1 个党工委、3 个党支部、{len(STOPS)} 个发展对象案件。", *_logins()]
+
+
+# yearly development plans (quota, targets) for the last two years and this one; 非公企业党支部
+# has none before this year, so its earlier admission votes show item 13's `no_plan`
+PLANS = {"B01": (3, {"women": 1, "under_35": 2}), "B02": (2, {"front_line": 1}),
+         "B03": (2, {})}
+MEASURES = [("每季度召开一次入党积极分子座谈会，听取培养联系人汇报", "组织委员"),
+            ("从青年骨干中推荐优秀分子，重点做好一线职工的培养", "支部书记")]
+
+
+def _plans(users: dict[str, User]) -> None:
+    year = today().year
+    for code, (quota, targets) in PLANS.items():
+        for y in (year - 2, year - 1, year):
+            if code == "B03" and y < year:
+                continue
+            plan = plans.create(users["organizer"], {"org": code, "year": y, "quota": quota,
+                                                     "targets": targets})
+            if y == year and code == "B01":
+                plans.adjust(users["organizer"], plan["id"], {
+                    "quota": quota + 1, "targets": targets,
+                    "reason": "上级党委追加一名发展名额（一线职工）"})
+                for text, owner in MEASURES:
+                    plans.add_measure(users["b01"], plan["id"], {
+                        "text": text, "owner": owner, "due_on": date(year, 12, 31).isoformat()})
 
 
 def _name(rng: random.Random) -> str:
@@ -164,6 +190,9 @@ def _demo_case(i: int, stop: int, code: str, users: dict[str, User], roster: lis
     person = {"name": _name(rng), "gender": rng.choice(("male", "female")),
               "birth_date": birth.isoformat(), "education": rng.choice(("本科", "大专", "研究生")),
               "unit": rng.choice(("街道办事处", "社区居委会", "科技公司", "社区卫生服务中心"))}
+    more = random.Random(i)  # its own sequence: the cases above stay what they were
+    person["occupation"] = more.choice(list(OCCUPATIONS))
+    person["ethnicity"] = more.choice(("汉族", "汉族", "汉族", "回族", "满族"))
     case = cases.open_case(secretary, code, person, app.isoformat(), True, "演示数据：补录纸质档案")
     _attach(secretary, case["id"], mistakes)
     for step, offset, raw in TEMPLATE[:stop]:

@@ -22,7 +22,17 @@ from workflow.web.common import locale as _locale
 
 
 def register(app: Flask) -> None:
-    from workflow.web import admin, auth, cases, committee, inbox, reports, security, transfer
+    from workflow.web import (
+        admin,
+        auth,
+        cases,
+        committee,
+        inbox,
+        plans,
+        reports,
+        security,
+        transfer,
+    )
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
     babel.init_app(app, locale_selector=_locale)
@@ -33,7 +43,7 @@ def register(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
     for bp in (auth.bp, cases.bp, committee.bp, admin.bp, reports.bp, reports.trainings_bp,
-               transfer.bp, inbox.bp):
+               transfer.bp, inbox.bp, plans.bp):
         app.register_blueprint(bp)
     app.add_url_rule("/", "home", _home)
     app.add_url_rule("/lang/<code>", "set_lang", _set_lang)

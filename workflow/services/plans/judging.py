@@ -115,12 +115,17 @@ def verdict(case: Case, org: str, proposed: plans.Admission) -> Violation | None
     return plans.verdict(plan, others, proposed)
 
 
+VOTED = "candidate.voted"  # passed its admission vote: counted as voted, not in the pipeline
+
+
 def pipeline(branch_ids: list[int]) -> dict[int, list[plans.Prospect]]:
-    """Open activists and candidates of each branch, with the dates that bound their vote
-    (from the kept deadline rows: earliest candidacy, and the end of a notice)."""
+    """Open activists and candidates of each branch still to hold a passing admission vote,
+    with the dates that bound it (from the kept deadline rows: earliest candidacy, and the
+    end of a notice)."""
     cases = db.session.execute(
         sa.select(Case.id, Case.branch_id, Case.stage).where(
-            Case.branch_id.in_(branch_ids), Case.stage.in_(("activist", "candidate")))).all()
+            Case.branch_id.in_(branch_ids), Case.stage.in_(("activist", "candidate")),
+            Case.state != VOTED)).all()
     dates: dict[tuple[int, str], date] = {}
     if cases:
         for case_id, kind, due in db.session.execute(

@@ -111,6 +111,89 @@ def statistics_report(stats: dict[str, Any]) -> Report:
                   [Sheet("发展统计", header, rows, [10, 22, *[14] * len(ids)])])
 
 
+
+# Yearly development plans (issue 21): the plan table and the year-end report.
+
+def _plan_targets(table: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(t["id"], t["label"]) for t in table["targets"]]
+
+
+def _targets_words(values: dict[str, int], targets: list[tuple[str, str]]) -> str:
+    return "；".join(f"{label} {values[k]}" for k, label in targets if k in values)
+
+
+def plans_report(table: dict[str, Any]) -> Report:
+    """The plan table: plan against actual per branch, each plan's versions and measures."""
+    targets = _plan_targets(table)
+    header = ["支部代码", "党支部", "计划发展人数", "计划版本",
+              *[f"{label}（计划）" for _, label in targets], "已通过支部大会表决", "已批准接收",
+              "入党积极分子", "发展对象", "尚差", "超计划表决", "年底前可参加表决", "提示"]
+    rows = []
+    for r in table["rows"]:
+        plan, o = r["plan"], r["outlook"]
+        notes = ["未下达计划即表决（第13项扣2分）" if r["no_plan"] else
+                 "未下达计划" if plan is None else "",
+                 "年内难以完成" if o and o["cannot_fill"] else ""]
+        rows.append([r["org"], r["org_name"], r["quota"], plan["version"] if plan else None,
+                     *[(plan["targets"].get(k) if plan else None) for k, _ in targets],
+                     r["votes_passed"], r["admitted"], r["pipeline"]["activists"],
+                     r["pipeline"]["candidates"], r["gap"], len(r["over_plan"]),
+                     o["reachable"] if o else None, "；".join(n for n in notes if n)])
+    t = table["total"]
+    rows.append(["", "合计", t["quota"], None, *[None] * len(targets), t["votes_passed"],
+                 t["admitted"], t["activists"], t["candidates"], None, t["over_plan"], None,
+                 f"{t['branches_without_plan']} 个党支部未下达计划"
+                 if t["branches_without_plan"] else ""])
+    plans_ = [r["plan"] for r in table["rows"] if r["plan"]]
+    versions = Sheet("版本记录", ["支部代码", "党支部", "版本", "计划发展人数", "结构指标",
+                                "生效日期", "调整原因", "记录人"],
+                     [[p["org"], p["org_name"], v["version"], v["quota"],
+                       _targets_words(v["targets"], targets), v["effective_on"],
+                       v["reason"] or "首次下达", v["recorded_by"]]
+                      for p in plans_ for v in p["versions"]], [10, 20, 6, 10, 24, 11, 30, 10])
+    measures = Sheet("落实措施", ["支部代码", "党支部", "措施", "责任人", "完成时限", "记录人"],
+                     [[p["org"], p["org_name"], m["text"], m["owner"], m["due_on"],
+                       m["recorded_by"]] for p in plans_ for m in p["measures"]],
+                     [10, 20, 40, 12, 11, 10])
+    return Report(f"{table['org_name']} {table['year']}年度发展党员计划",
+                  [(f"统计日期：{table['as_of']}；已通过表决计入计划数，已批准接收为上级党委"
+                    "批准的预备党员。")],
+                  [Sheet("发展计划", header, rows,
+                         [10, 20, 10, 8, *[10] * len(targets), 12, 10, 10, 10, 8, 10, 12, 24]),
+                   versions, measures])
+
+
+def year_end_report(data: dict[str, Any]) -> Report:
+    """The year-end report: plan against actual per branch and for the committee, and the
+    structure of the year's new probationary members (sex, age band, education, occupation,
+    ethnicity)."""
+    targets = _plan_targets(data)
+    header = ["支部代码", "党支部", "计划发展人数", "已通过支部大会表决", "已批准接收", "尚差",
+              "超计划表决", *[f"{label}（实际/计划）" for _, label in targets]]
+    rows = []
+    for r in data["rows"]:
+        planned = r["plan"]["targets"] if r["plan"] else {}
+        rows.append([r["org"], r["org_name"] + ("" if r["plan"] else "（未下达计划）"),
+                     r["quota"], r["votes_passed"], r["admitted"], r["gap"], len(r["over_plan"]),
+                     *[f"{r['targets_actual'][k]} / {planned.get(k, '—')}"
+                       for k, _ in targets]])
+    t = data["total"]
+    rows.append(["", "合计", t["quota"], t["votes_passed"], t["admitted"],
+                 sum(r["gap"] or 0 for r in data["rows"]), t["over_plan"],
+                 *[f"{sum(r['targets_actual'][k] for r in data['rows'])} / "
+                   f"{sum((r['plan'] or {}).get('targets', {}).get(k, 0) for r in data['rows'])}"
+                   for k, _ in targets]])
+    structure, labels = data["structure"], data["structure_labels"]
+    from workflow.services.plans import STRUCTURE_TITLES
+    counts = [[STRUCTURE_TITLES[dim][0], zh, structure[dim].get(key, 0)]
+              for dim, names in labels.items() for key, (zh, _en) in names.items()
+              if key != "unknown" or structure[dim].get(key)]
+    return Report(f"{data['org_name']} {data['year']}年度发展党员计划执行情况",
+                  [f"统计日期：{data['as_of']}；本年度批准接收预备党员 {structure['total']} 名。"],
+                  [Sheet("计划与实际", header, rows, [10, 20, 10, 12, 10, 8, 10,
+                                                    *[12] * len(targets)]),
+                   Sheet("预备党员构成", ["类别", "项目", "人数"], counts, [16, 30, 8])])
+
 # --- writers --------------------------------------------------------------------------------------
 
 def cell_value(value: Any) -> Any:

@@ -1,0 +1,207 @@
+"""Yearly development plan pages (issue 21): the committee's table of its branches' plans
+against actual (set and adjust a plan from it), a plan's versions and measures (the branch
+records its measures), the year-end report, and their Excel and PDF files.
+
+Thin over services.plans, the same calls as POST /api/v1/plans, /adjustments and /measures, so
+pages and API accept and refuse the same things: a form's value goes to the service as typed
+(digits as a number) and the service names what is wrong; the page shows that in a message
+and changes nothing. Who may do what is the service's too (a refusal is its 403/404 page).
+"""
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from workflow import plans as core
+from workflow.services import plans
+from workflow.services.directory import audit
+from workflow.services.errors import Conflict, Invalid, ServiceError
+from workflow.services.plans import store
+from workflow.services.reports import files as report_files
+from workflow.web.common import audited, service_error_page
+
+bp = Blueprint("plans", __name__)
+bp.register_error_handler(ServiceError, service_error_page)
+READERS = ("committee_organizer", "auditor", "branch_secretary")
+FORMATS = ("xlsx", "pdf")
+_NUMBER = re.compile(r"[0-9]{1,6}")
+
+# What a field problem's key means, for the message shown on the page (the services' are
+# Chinese, as are the messages of every other page's refused form).
+FIELD_NAMES = {"org": "党支部", "year": "年度", "quota": "计划发展人数", "targets": "结构指标",
+               "reason": "调整原因", "text": "措施", "owner": "责任人", "due_on": "完成时限",
+               **{f"targets.{k}": zh for k, (zh, _en) in core.TARGETS.items()}}
+
+
+@bp.before_request
+@login_required
+def _readers_only() -> Any:
+    """The committee's organisers and auditors, and the branch secretaries; an administrator
+    keeps accounts and settings, not plans."""
+    if current_user.role not in READERS:
+        abort(403)
+    return None
+
+
+def _number(raw: str | None) -> Any:
+    """A typed count as a number; anything else as typed, for the service to refuse by name."""
+    text = (raw or "").strip()
+    return int(text) if _NUMBER.fullmatch(text) else text
+
+
+def _targets() -> dict[str, Any]:
+    """The four optional target fields (`target_<name>`); a blank one is no target."""
+    found = {}
+    for name in core.TARGETS:
+        raw = request.form.get(f"target_{name}", "")
+        if raw.strip():
+            found[name] = _number(raw)
+    return found
+
+
+def _refused(exc: Invalid | Conflict) -> None:
+    fields = exc.extra.get("fields") or {}
+    named = "；".join(f"{FIELD_NAMES.get(k, k)}{'：' + v if v else ''}"
+                     for k, v in fields.items())
+    flash(f"{exc.message}{'（' + named + '）' if named else ''}，未作任何修改", "error")
+
+
+def _table_args(year: Any) -> dict[str, Any]:
+    """The table's own query (its year, and the organisation asked for) to return to."""
+    args = {"year": year}
+    if request.form.get("scope"):
+        args["org"] = request.form["scope"]
+    return args
+
+
+def _back(plan_id: int, year: Any) -> Any:
+    if request.form.get("back") == "plan":
+        return redirect(url_for("plans.show", plan_id=plan_id))
+    return redirect(url_for("plans.index", **_table_args(year)))
+
+
+def _table() -> dict[str, Any]:
+    table = plans.overview(current_user, request.args.get("org") or None,
+                           request.args.get("year") or None)
+    table["total"]["gap"] = sum(r["gap"] or 0 for r in table["rows"])
+    return table
+
+
+@bp.get("/plans")
+def index() -> Any:
+    table = _table()
+    own = None
+    if current_user.role == "branch_secretary":
+        # the branch's own plan in full: versions, measures, the form to add one
+        own = next((r["plan"] for r in table["rows"] if r["org"] == current_user.org.code),
+                   None)
+    return render_template("plans/index.html", table=table, own=own,
+                           organiser=current_user.role == "committee_organizer")
+
+
+@bp.get("/plans/<int:plan_id>")
+def show(plan_id: int) -> Any:
+    plan = store.view(store.visible_plan(current_user, plan_id))
+    return render_template("plans/show.html", plan=plan, targets=_target_list(),
+                           organiser=current_user.role == "committee_organizer")
+
+
+def _target_list() -> list[dict[str, str]]:
+    return [{"id": k, "label": zh, "label_en": en} for k, (zh, en) in core.TARGETS.items()]
+
+
+@bp.post("/plans/new")
+def create() -> Any:
+    year = _number(request.form.get("year"))
+    body = {"org": request.form.get("org", ""), "year": year,
+            "quota": _number(request.form.get("quota")), "targets": _targets()}
+    try:
+        made = plans.create(current_user, body)
+    except (Invalid, Conflict) as exc:
+        _refused(exc)
+    else:
+        flash(_("已下达%(org)s %(year)s 年度发展计划：%(n)d 名", org=made["org_name"],
+                year=made["year"], n=made["quota"]), "info")
+    return redirect(url_for("plans.index", **_table_args(year if isinstance(year, int)
+                                                         else None)))
+
+
+@bp.post("/plans/<int:plan_id>/adjust")
+def adjust(plan_id: int) -> Any:
+    version = _number(request.form.get("version"))
+    body = {"quota": _number(request.form.get("quota")), "targets": _targets(),
+            "reason": request.form.get("reason", ""),
+            "version": version if isinstance(version, int) else None}
+    try:
+        made = plans.adjust(current_user, plan_id, body)
+    except (Invalid, Conflict) as exc:
+        _refused(exc)
+        return _back(plan_id, store.visible_plan(current_user, plan_id).year)
+    flash(_("已调整%(org)s %(year)s 年度发展计划为第 %(v)d 版：%(n)d 名", org=made["org_name"],
+            year=made["year"], v=made["version"], n=made["quota"]), "info")
+    return _back(plan_id, made["year"])
+
+
+@bp.post("/plans/<int:plan_id>/measures")
+def add_measure(plan_id: int) -> Any:
+    body = {"text": request.form.get("text", ""), "owner": request.form.get("owner", ""),
+            "due_on": request.form.get("due_on") or None}
+    try:
+        made = plans.add_measure(current_user, plan_id, body)
+    except (Invalid, Conflict) as exc:
+        _refused(exc)
+        return _back(plan_id, store.visible_plan(current_user, plan_id).year)
+    flash(_("已添加落实措施"), "info")
+    return _back(plan_id, made["year"])
+
+
+# ---------------------------------------------------------------- the year-end report, files
+
+def _year_end() -> dict[str, Any]:
+    data = plans.year_end(current_user, request.args.get("org") or None,
+                          request.args.get("year") or None)
+    data["total"]["gap"] = sum(r["gap"] or 0 for r in data["rows"])
+    data["total"]["targets"] = {k: sum((r["plan"] or {}).get("targets", {}).get(k, 0)
+                                       for r in data["rows"]) for k in core.TARGETS}
+    data["total"]["targets_actual"] = {k: sum(r["targets_actual"][k] for r in data["rows"])
+                                       for k in core.TARGETS}
+    data["structure_titles"] = plans.STRUCTURE_TITLES
+    return data
+
+
+@bp.get("/plans/year-end")
+def year_end() -> Any:
+    return render_template("plans/year_end.html", data=_year_end())
+
+
+def _send(report: report_files.Report, fmt: str, name: str) -> Any:
+    data, mimetype = report_files.render(report, fmt)
+    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                     download_name=f"{name}.{fmt}", max_age=0)
+
+
+@bp.get("/plans.xlsx")
+def table_file() -> Any:
+    table = _table()
+    audited("export_report", subjects=audit.people_in(
+        [o for r in table["rows"] for o in r["over_plan"]]),
+        detail=f"发展计划 {table['org']} {table['year']}.xlsx")
+    return _send(report_files.plans_report(table), "xlsx",
+                 f"plans-{table['org']}-{table['year']}")
+
+
+@bp.get("/plans/year-end.<fmt>")
+def year_end_file(fmt: str) -> Any:
+    if fmt not in FORMATS:
+        abort(404)
+    data = _year_end()
+    # the structure counts are of the year's new members: the people the file describes
+    audited("export_report", subjects=data["structure"]["total"],
+            detail=f"发展计划年终报告 {data['org']} {data['year']}.{fmt}")
+    return _send(report_files.year_end_report(data), fmt,
+                 f"plans-year-end-{data['org']}-{data['year']}")
