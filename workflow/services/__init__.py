@@ -6,7 +6,11 @@ for; each package's docstring says what it owns:
 
 - `cases/`: open a case, record and correct its steps, documents, committee decisions named
   by person, exemptions, the tamper-evident history chain, and the views of a case.
-- `committee/`: the committee's own work: the pre-review queue and training courses.
+- `committee/`: the committee's own work: the pre-review and approval queues and training
+  courses.
+- `plans/`: yearly development plans: set and adjusted by the committee (versions), the
+  branch's measures, plan against actual, the over-plan verdict on a vote being recorded and
+  item 13's plan deductions.
 - `alerts/`: deadline rows and kept findings per case, and the daily sweep into the outbox.
 - `reports/`: what is derived over a scope: work queues, the alert list, rubric tables,
   annual statistics, their Excel and PDF files, and reports in several processes.
@@ -17,6 +21,6 @@ for; each package's docstring says what it owns:
 
 Shared infrastructure stays here: `errors` (what adapters map), `clock` (the organisation's
 today) and `bulk` (reading and replaying many cases at once). Packages import downwards only
-(directory → alerts; cases → directory, alerts; committee → cases; reports → committee, cases;
-interchange → all): tests/unit/test_import_graph.py fails on any circle.
+(directory → alerts; plans → directory; cases → directory, alerts, plans; committee → cases;
+reports → committee, cases, plans; interchange → all): tests/unit/test_import_graph.py fails on any circle.
 """
