@@ -15,9 +15,29 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "workflow" / "web" / "label_messages.py"
 
 
+# The services' fixed error messages (and field reasons) a person meets most on the pages:
+# the pages look them up in the catalogue (workflow.web.common.error_text); a message with
+# data in it (a case number, a version) stays Chinese.
+ERRORS = [
+    "案件正在被他人修改，请刷新后重试", "申请人信息不完整或不正确", "日期格式不正确",
+    "日期不能晚于今天", "不能晚于今天", "必填", "格式不正确", "未知字段", "未知步骤",
+    "身份证号码校验位不正确", "身份证号码第 17 位（奇数为男性、偶数为女性）与性别不一致",
+    "备注或原因说明不正确", "确认违规记录时必须填写原因说明",
+    "该步骤违反发展党员程序，确认属实并填写原因后方可记录", "更正对象不存在",
+    "更正后的个人信息不正确", "案件只能建立在党支部", "您的角色只能查看，不能修改记录",
+    "只有上级党委组织员可以进行此操作", "只有系统管理员可以进行此操作",
+    "党支部只能更正本支部记录的步骤；上级党委的记录请由上级党委更正", "原密码不正确",
+    "不正确", "密码不符合要求", "纸质材料须注明存放位置", "不支持的文件类型", "文件超过大小限制",
+    "文件为空", "文件内容不是允许的类型", "文件内容与扩展名不符", "该步骤不需要这种材料",
+    "材料信息不正确", "决定人不正确", "决定人必须是正式党员", "year 必须是年份，例如 2025",
+    "考核按党支部计分", "请指定党支部代码", "党组织不存在",
+]
+
+
 def labels() -> list[str]:
     from workflow.services.interchange.sheet_columns import CHOICE_LABELS
     from workflow.services.reports.statistics import COLUMNS
+    from workflow.services.reports.tables import KIND_LABELS
     from workflow.states import STAGES
     from workflow.steps import DOCUMENT_LABELS, STEPS
     from workflow.web.forms import FIELD_LABELS
@@ -28,6 +48,12 @@ def labels() -> list[str]:
     found += [s.zh for s in STEPS.values()]
     found += [*DOCUMENT_LABELS.values(), *CHOICE_LABELS.values(), *FIELD_LABELS.values()]
     found += [label for _id, label in COLUMNS]
+    found += [*KIND_LABELS.values()]
+    from workflow.steps import DATE_PROBLEM
+    found += [*ERRORS, DATE_PROBLEM]
+    from workflow.services.directory import audit
+    found += [*audit.ACTION_LABELS.values(), *audit.CHANNEL_LABELS.values(),
+              *audit.DETAIL_PHRASES]
     return list(dict.fromkeys(found))
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 
 _DIGITS = "零一二三四五六七八九"
+# the Chinese glosses some articles carry (Rule.article), in English
+_GLOSSES_EN = {"(回避)": "(recusal)", "(有计划)": "(planned)"}
 _ART = re.compile(r"art\. ?([0-9]+(?:[–-][0-9]+)?(?:, ?[0-9]+(?:[–-][0-9]+)?)*)")
 
 
@@ -31,7 +33,10 @@ def article_text(article: str, lang: str = "zh") -> str:
     `rubric item 13` → 考核细则第十三项; anything else as it is. English: as stored, with
     `local` spelled out."""
     if lang == "en":
-        return article.replace("local", "local rules")
+        text = article.replace("local", "local rules")
+        for zh, en in _GLOSSES_EN.items():
+            text = text.replace(zh, en)
+        return text
     text = _ART.sub(lambda m: "第" + "、".join(_span(p) for p in m.group(1).split(",")) + "条",
                     article)
     text = re.sub(r"rubric item ([0-9]+)",

@@ -148,11 +148,21 @@ def deductions(org: str, year: int, plan: Plan | None, admissions: Iterable[Admi
             return []
         return [Deduction("no_plan", first.case_id, RULE, first.step_seq, NO_PLAN_POINTS,
                           f"{year} 年举行了接收预备党员表决，但没有年度发展计划（有计划和措施）",
-                          first.on, "报请上级党委下达本年度发展党员计划，并制定落实措施")]
+                          first.on, "报请上级党委下达本年度发展党员计划，并制定落实措施",
+                          f"An admission vote was held in {year} without a yearly development "
+                          "plan (art. 5)",
+                          "Ask the committee for this year's development plan and set out "
+                          "the measures")]
     by_seq = {a.step_seq: a for a in votes}
+    earlier = {a.step_seq: n for n, a in enumerate(votes)}  # as over_plan counts them
     return [Deduction("procedure", by_seq[v.step_seq].case_id, RULE, v.step_seq,
                       PROCEDURE_POINTS, f"超计划发展（art. 5）：{v.detail}", v.on,
-                      "报请上级党委调整年度计划后再提交表决，或推迟到下一年度")
+                      "报请上级党委调整年度计划后再提交表决，或推迟到下一年度",
+                      f"Over the plan (art. 5): the {year} plan allows "
+                      f"{plan.in_force(v.on).quota}, {earlier[v.step_seq]} had already "
+                      "passed the branch meeting's vote",
+                      "Ask the committee to adjust the yearly plan before the vote, or "
+                      "postpone it to next year")
             for v in over_plan(plan, votes, required)]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from workflow.citations import article_text
 from workflow.history import Paperwork, Responsible, Violation
 from workflow.rules import REGISTRY
 from workflow.steps import DOCUMENT_LABELS, STEPS
@@ -56,6 +57,12 @@ class Deduction:
     message: str
     on: date
     fix: str = ""
+    # the same in English, for pages in English (`message`/`fix` are the Chinese of the API
+    # and of the report files); a paperwork deduction's missing document types, so that a
+    # page names them in its own language
+    message_en: str = ""
+    fix_en: str = ""
+    documents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,20 @@ def _procedure(case_id: int, v: Violation) -> Deduction:
     return Deduction("overdue_conversion" if overdue else "procedure", case_id, v.rule,
                      v.step_seq, ITEM13_MAX if overdue else PROCEDURE_POINTS,
                      f"{rule.zh}（{rule.article}）：{v.detail}", v.due_on or v.on,
-                     _FIXES.get(v.rule, "按程序补正并在备注中说明原因"))
+                     _FIXES.get(v.rule, "按程序补正并在备注中说明原因"),
+                     _procedure_en(rule.en, rule.article, v),
+                     _FIXES_EN.get(v.rule, "Put the procedure right and give the reason in a note"))
+
+
+def _procedure_en(statement: str, article: str, v: Violation) -> str:
+    """The miss in English from what the violation records as data (its dates); the check's
+    Chinese detail (names, counts) is not repeated: the rule's statement says what is wrong."""
+    head = f"{statement} ({article_text(article, 'en')})"
+    if v.due_on is None:
+        return head
+    if v.step_seq is None:
+        return f"{head}: due {v.due_on.isoformat()}, not done"
+    return f"{head}: due {v.due_on.isoformat()}, done {v.on.isoformat()}"
 
 
 def _case_deductions(org: str, year: int, case_id: int, r: Scored,
@@ -102,7 +122,10 @@ def _case_deductions(org: str, year: int, case_id: int, r: Scored,
         names = "、".join(DOCUMENT_LABELS.get(t, t) for t in p.missing)
         d = Deduction("paperwork", case_id, "documents_complete", p.step_seq, PAPERWORK_POINTS,
                       f"「{STEPS[p.step].zh}」缺少手续：{names}", p.on,
-                      f"上传或登记纸质存档：{names}")
+                      f"上传或登记纸质存档：{names}",
+                      f"“{STEPS[p.step].en}” lacks papers",
+                      "Upload, or record where the paper copy is kept",
+                      tuple(p.missing))
         (found if p.responsible is Responsible.BRANCH else committee).append(d)
     return found
 
@@ -127,7 +150,9 @@ def _item14(org: str, year: int, as_of: date, cases: Mapping[int, Scored],
                 continue
             found.append(Deduction("training_absence", case_id, "training_attended", None,
                                    ABSENCE_POINTS, f"未参加党校培训「{t.title}」", t.end_on,
-                                   "督促入党积极分子参加下一期培训"))
+                                   "督促入党积极分子参加下一期培训",
+                                   f"Absent from the party school course “{t.title}”",
+                                   "See that the activist attends the next course"))
     return Item(ITEM14_MAX, max(0, ITEM14_MAX - sum(d.points for d in found)), tuple(found))
 
 
@@ -165,4 +190,26 @@ _FIXES = {
     "oath_within_window": "尽快组织入党宣誓",
     "probation_assessed_quarterly": "补记该季度考察情况，今后每季度考察一次",
     "conversion_vote_on_time": "立即召开支部大会讨论转正",
+}
+
+_FIXES_EN = {
+    "interview_within_one_month": "From now on hold the interview within one month of the "
+                                  "application; record the interview",
+    "activist_after_interview": "Hold the interview, upload its record and give the reason the "
+                                "activist was designated without one",
+    "activist_filed_before_candidacy": "File the activist with the committee and record the "
+                                       "filing papers",
+    "activist_assessed_half_yearly": "Record the half-year's assessment; assess every six "
+                                     "months from now on",
+    "candidate_filed_before_review": "File the candidate's papers with the committee",
+    "two_introducers": "Assign two full members as introducers",
+    "political_review_before_prereview": "Add the political review's written conclusion",
+    "notice_working_days": "Extend the notice to the required working days before voting",
+    "vote_after_notice": "Put the vote to the branch meeting again after the notice ends",
+    "vote_rules": "Vote again with more than half of the members entitled to attend present",
+    "secret_ballot": "Vote by secret ballot from now on",
+    "oath_within_window": "Hold the oath as soon as possible",
+    "probation_assessed_quarterly": "Record the quarter's assessment; assess every quarter "
+                                    "from now on",
+    "conversion_vote_on_time": "Hold the branch meeting on the conversion at once",
 }

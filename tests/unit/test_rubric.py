@@ -408,3 +408,34 @@ def test_item_14_counts_each_course_and_floors_at_zero():
         (1, "未参加党校培训「秋季培训班」"), (2, "未参加党校培训「2024年春季入党积极分子培训班」"),
         (2, "未参加党校培训「秋季培训班」")]
     assert r.items["14"].score == 0
+
+
+def test_each_procedure_deduction_also_reads_in_english():
+    """A page in English shows `message_en`/`fix_en`: the rule's English statement and its
+    article, with the dates the miss records (a deadline not met, a step done late); the
+    Chinese `message` (API, files) keeps the check's detail."""
+    from workflow.history import Responsible, Violation
+    from workflow.rubric import _case_deductions
+
+    class Findings:
+        org, orgs, paperwork, attended = "B", (), (), frozenset()
+        violations = (
+            Violation("activist_assessed_half_yearly", Responsible.BRANCH, None,
+                      d("2024-04-09"), "2024-04-09 到期未完成", d("2024-04-09"), "B"),
+            Violation("interview_within_one_month", Responsible.BRANCH, 3, d("2024-04-20"),
+                      "谈话应于 2024-04-01 前完成，实际 2024-04-20", d("2024-04-01"), "B"),
+            Violation("two_introducers", Responsible.BRANCH, 5, d("2024-05-02"), "张三 不是正式党员",
+                      None, "B"))
+
+        def org_on(self, day):
+            return "B"
+
+    found = _case_deductions("B", 2024, 7, Findings(), [])
+    assert [x.message_en for x in found] == [
+        "Assess activists at least every six months (art. 11): due 2024-04-09, not done",
+        ("Interview the applicant within one month of the application (art. 7): "
+         "due 2024-04-01, done 2024-04-20"),
+        "Two full members must introduce the candidate (art. 14)"]
+    assert found[1].message.endswith("谈话应于 2024-04-01 前完成，实际 2024-04-20")
+    assert found[2].fix_en == "Assign two full members as introducers"
+    assert all(x.fix_en and not any("\u4e00" <= c <= "\u9fff" for c in x.fix_en) for x in found)

@@ -160,6 +160,38 @@ def test_branch_page_explains_each_deduction(world, pin):
     assert world.client.get("/reports/rubric?org=B1&year=nope").status_code == 400
 
 
+def test_deductions_read_in_english_on_english_pages(world, pin):
+    """The rubric and the committee table in English: each deduction's kind, reason, rule and
+    fix in English (the missing papers named from the catalogue); the API keeps Chinese."""
+    import html
+
+    from tests.e2e.test_english import HAN
+    _history(world)
+    login(world.client, "org")
+    world.client.get("/lang/en")
+    api = rubric(world, who="org", org="B1", year=2024)
+    deductions = api["items"]["13"]["deductions"] + api["committee"]
+    assert {"paperwork", "procedure"} <= {d["kind"] for d in deductions}
+    assert all(HAN.search(d["message"]) for d in deductions)  # the API is unchanged
+    assert not {"message_en", "fix_en"} & {k for d in deductions for k in d}
+    for path in ("/reports/rubric?org=B1&year=2024", "/reports/committee?year=2024"):
+        page = html.unescape(world.client.get(path).text)
+        rows = re.findall(r"<tbody>(.*?)</tbody>", page, re.DOTALL)
+        assert rows
+        for body in rows:  # people's and branches' names are data; nothing else is Chinese
+            text = re.sub(r"<[^>]+>", " ", body)
+            for name in ("陈晓", "李娜", "第一党支部", "第二党支部"):
+                text = text.replace(name, "")
+            assert not HAN.search(text), (path, HAN.findall(text))
+    page = html.unescape(world.client.get("/reports/rubric?org=B1&year=2024").text)
+    assert "Papers incomplete" in page
+    assert "“Activist assessed” lacks papers: assessment record" in page
+    assert "Upload, or record where the paper copy is kept: assessment record" in page
+    # the committee's late approval: the rule in English with the dates the miss records
+    assert "Approve within three months of the vote (six with a reason) (art. 25): " \
+        "due 2024-09-12, done 2024-09-13" in page
+
+
 def test_committee_page_sorts_and_shows_committee_items(world, pin):
     _history(world)
     login(world.client, "org")

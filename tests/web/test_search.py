@@ -63,3 +63,23 @@ def test_the_search_page(world, people):
     page = world.client.get("/cases/search?q=陈").text
     assert "陈晓" in page and "吴晨" not in page
     assert 'id="branch"' not in page  # one branch: no branch filter
+
+
+def test_pinyin_initials_find_a_name(world, people):
+    """"cx" finds 陈晓 (the stored initials, one SQL condition); a surname's other reading too
+    (曾 is zeng in a name: "zgf" and "cgf" both find 曾国藩); letters start a variant, so "x"
+    alone does not find 陈晓; a corrected name is found under its new initials."""
+    from tests.integration.test_identity import _correct_person
+    zeng = open_case(world, date="2023-03-01", person={**PERSON, "name": "曾国藩"})["id"]
+    assert _ids(world, "org", "q=cx") == [people["chen"]]
+    assert _ids(world, "org", "q=CX") == [people["chen"]]
+    assert _ids(world, "org", "q=lq") == [people["lin"]]
+    assert _ids(world, "org", "q=zgf") == [zeng] and _ids(world, "org", "q=cgf") == [zeng]
+    assert _ids(world, "org", "q=x") == [] and _ids(world, "org", "q=cxz") == []
+    assert _ids(world, "sec1", "q=wc") == []  # 吴晨 is in another branch: out of scope
+    r = _correct_person(world, people["chen"], {"name": "张伟", "id_number": ID_CHEN})
+    assert r.status_code == 201, r.json
+    assert _ids(world, "org", "q=zw") == [people["chen"]] and _ids(world, "org", "q=cx") == []
+    login(world.client, "org")
+    page = world.client.get("/cases/search?q=zw").text
+    assert "张伟" in page and "林青" not in page

@@ -95,11 +95,19 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     user: Mapped[User] = relationship()
 
 
+def _initials_default(context: Any) -> str | None:
+    from workflow.initials import name_initials
+    return name_initials(context.get_current_parameters().get("person_name"))
+
+
 class Case(db.Model):  # type: ignore[name-defined]
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
     person_name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    # the name's pinyin initials (workflow/initials.py), for the search: filled on insert (the
+    # ORM's and Core's alike) and set again when the name is corrected
+    name_initials: Mapped[str | None] = mapped_column(sa.String(500), default=_initials_default)
     person: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # without the clear ID number
     id_number_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     application_date: Mapped[date] = mapped_column(sa.Date)

@@ -17,7 +17,15 @@ from workflow.extensions import login_manager
 from workflow.rules import REGISTRY
 from workflow.services import clock
 from workflow.steps import STEPS
-from workflow.web.common import LANGUAGES, audited, babel, csrf, service_error_page, tr
+from workflow.web.common import (
+    LANGUAGES,
+    audit_detail,
+    audited,
+    babel,
+    csrf,
+    service_error_page,
+    tr,
+)
 from workflow.web.common import locale as _locale
 
 
@@ -58,6 +66,7 @@ def register(app: Flask) -> None:
                             if rule in REGISTRY else rule, "rule_name")
     app.add_template_filter(lambda kind: deadline_label(kind, _locale()), "deadline_name")
     app.add_template_filter(tr, "tr")  # labels made in Chinese, in the page's language
+    app.add_template_filter(audit_detail, "audit_detail")
     app.register_error_handler(404, _not_found)
     app.register_error_handler(403, _forbidden)
 

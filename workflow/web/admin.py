@@ -12,7 +12,7 @@ from workflow.services import directory
 from workflow.services.directory import access, admin, audit
 from workflow.services.directory import webhooks as robots
 from workflow.services.errors import Forbidden, NotFound, ServiceError
-from workflow.web.common import audited
+from workflow.web.common import audited, error_text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(login_required(lambda: None))
@@ -24,7 +24,7 @@ def _guard() -> None:
 
 
 def _flash_error(exc: ServiceError) -> None:
-    flash(exc.message + "".join(f"（{v}）" for v in exc.extra.get("fields", {}).values()), "error")
+    flash(error_text(exc, with_fields=True), "error")
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -137,7 +137,7 @@ def roster(code: str) -> Any:
     except NotFound:
         abort(404)
     except Forbidden as exc:
-        flash(exc.message, "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("admin.roster", code=code))
     except ServiceError as exc:
         _flash_error(exc)

@@ -23,6 +23,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
@@ -30,6 +31,7 @@ from workflow.extensions import login_manager
 from workflow.services import directory
 from workflow.services.cases import decisions
 from workflow.services.errors import Invalid
+from workflow.web.common import error_text, tr
 from workflow.web.forms import LoginForm, PasswordForm
 from workflow.web.security import LOGIN_LIMIT, limiter
 
@@ -71,7 +73,7 @@ def _came_from() -> str | None:
 def _to_login() -> Any:
     """A page that needs a login (none, expired, or ended elsewhere): to the login form, which
     brings the user back here afterwards."""
-    flash(login_manager.login_message or "请先登录", login_manager.login_message_category)
+    flash(_(login_manager.login_message or "请先登录"), login_manager.login_message_category)
     return redirect(url_for("auth.login", next=_came_from()))
 
 
@@ -82,10 +84,10 @@ def _page_expired(exc: CSRFError) -> Any:
     page the form was on; still logged in (the token alone expired): a page that says so.
     Nothing is written either way."""
     if request.endpoint == "auth.login":
-        flash("页面已过期，请重新登录", "error")
+        flash(_("页面已过期，请重新登录"), "error")
         return render_template("auth/login.html", form=LoginForm()), 400
     if not current_user.is_authenticated:
-        flash("登录已过期，请重新登录；未保存的内容需要重新填写", "error")
+        flash(_("登录已过期，请重新登录；未保存的内容需要重新填写"), "error")
         return redirect(url_for("auth.login", next=_came_from()))
     # logged in, the form's token alone expired: what was typed comes back, visible and
     # editable, to be sent again with a fresh token by a deliberate click (files and secrets
@@ -93,7 +95,7 @@ def _page_expired(exc: CSRFError) -> Any:
     # of this site: a post from elsewhere gets the plain page, so it cannot ride on this.
     if not _same_site_post():
         return render_template("error.html", code=400,
-                               message="页面已过期，内容未保存。请刷新页面后重新提交。"), 400
+                               message=_("页面已过期，内容未保存。请刷新页面后重新提交。")), 400
     typed = [(k, v) for k, v in request.form.items(multi=True)
              if k != "csrf_token" and not SECRET_FIELD.search(k)]
     withheld = any(SECRET_FIELD.search(k) for k in request.form)
@@ -128,7 +130,7 @@ def login() -> Any:
     if form.validate_on_submit():
         user = directory.authenticate(form.username.data or "", form.password.data or "")
         if user is None:
-            flash("用户名或密码不正确", "error")
+            flash(_("用户名或密码不正确"), "error")
         else:
             session.permanent = True
             directory.start_session(user)  # user.get_id() is now this login session's key
@@ -145,7 +147,7 @@ def logout() -> Any:
         directory.end_session(key)
     logout_user()
     session.pop(SESSION_ID, None)
-    flash("已退出登录", "info")
+    flash(_("已退出登录"), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -159,13 +161,13 @@ def password() -> Any:
                                       form.new_password.data or "",
                                       keep_session=current_user.get_id())
         except Invalid as exc:  # the message above the form, the reason at its field
-            flash(exc.message, "error")
+            flash(error_text(exc), "error")
             for name, why in exc.extra.get("fields", {}).items():
                 field = getattr(form, name, None)
                 if field is not None:
-                    field.errors = [*field.errors, why]
+                    field.errors = [*field.errors, tr(why)]
         else:
-            flash("密码已修改；其他设备上的登录已退出，您的 API 令牌已全部吊销", "info")
+            flash(_("密码已修改；其他设备上的登录已退出，您的 API 令牌已全部吊销"), "info")
             return redirect(url_for("home"))
     return render_template("auth/password.html", form=form)
 

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from workflow.persistence import repository as repo
@@ -29,7 +30,7 @@ from workflow.services.interchange.sheet_columns import choice_label
 from workflow.services.reports import worklist
 from workflow.steps import COMMITTEE_DECISIONS, DOCUMENT_LABELS, STEPS, FieldType
 from workflow.web import auth, diagram
-from workflow.web.common import audited, locale, service_error_page, tr
+from workflow.web.common import audited, error_text, locale, service_error_page, tr
 from workflow.web.forms import (
     FIELD_LABELS,
     CaseForm,
@@ -74,7 +75,7 @@ def search() -> Any:
             found = cases.list_cases(current_user, branch, stage, q, max(page, 1), 20,
                                      overdue=overdue, waiting_for_me=mine)
         except (BadRequest, NotFound) as exc:
-            flash(exc.message, "error")
+            flash(error_text(exc), "error")
         audited("list_cases", subjects=len(found["items"]),
                 detail=" ".join(f"{k}={'(已检索)' if k == 'q' else v}" for k, v in (
                     ("q", q), ("stage", stage), ("branch", branch), ("overdue", overdue),
@@ -104,9 +105,9 @@ def new() -> Any:
         except (Invalid, Forbidden, NotFound) as exc:
             _field_errors(form, exc, prefix="person.")
         except DuplicatePerson as exc:  # the person already has a case: say so on the field
-            form.id_number.errors = [exc.message]
+            form.id_number.errors = [error_text(exc)]
         else:
-            flash("已建立案件并记录入党申请书", "info")
+            flash(_("已建立案件并记录入党申请书"), "info")
             return redirect(url_for("cases.show", case_id=case["id"]))
     return render_template("cases/new.html", form=form, violations=violations)
 
@@ -161,11 +162,11 @@ def _field_errors(form: Any, exc: ServiceError, prefix: str = "") -> None:
         for candidate in (name, f"data_{name}"):
             field = getattr(form, candidate, None)
             if field is not None:
-                field.errors = [*field.errors, message]
+                field.errors = [*field.errors, tr(message)]
                 shown = True
                 break
-    flash(exc.message if shown else f"{exc.message}" +
-          "".join(f"（{k}：{v}）" for k, v in exc.extra.get("fields", {}).items()), "error")
+    flash(error_text(exc) if shown else error_text(exc) +
+          "".join(f"（{k}：{tr(v)}）" for k, v in exc.extra.get("fields", {}).items()), "error")
 
 
 def _names(case_id: int) -> dict[int, str]:
@@ -220,12 +221,12 @@ def record(case_id: int, step: str) -> Any:
             if exc.extra.get("fields"):  # confirmed without a reason: say so on the field
                 _field_errors(form, exc)
         except Conflict as exc:
-            flash(exc.message, "error")
+            flash(error_text(exc), "error")
         except (Invalid, Forbidden) as exc:
             _field_errors(form, exc)
         else:
             _attach(case_id, result["step"]["id"], spec, form)
-            flash(f"已记录「{spec.zh}」", "info")
+            flash(_("已记录「%(step)s」", step=spec.en if locale() == "en" else spec.zh), "info")
             return redirect(url_for("cases.show", case_id=case_id))
     audited("view_case", case_id=case_id, detail=f"步骤表单 {step}")
     return render_template("cases/step.html", case=case, spec=spec, form=form,
@@ -282,11 +283,12 @@ def correct(case_id: int, record_id: int) -> Any:
                 if exc.extra.get("fields"):
                     _field_errors(form, exc)
             except Conflict as exc:
-                flash(exc.message, "error")
+                flash(error_text(exc), "error")
             except (Invalid, Forbidden) as exc:
                 _field_errors(form, exc)
             else:
-                flash(f"已更正「{spec.zh}」（#{record_id}）", "info")
+                flash(_("已更正「%(step)s」（#%(id)s）", id=record_id,
+                        step=spec.en if locale() == "en" else spec.zh), "info")
                 return redirect(url_for("cases.show", case_id=case_id,
                                         _anchor=f"step-{record_id}"))
     audited("view_case", case_id=case_id, detail=f"更正表单 #{record_id}")
@@ -327,9 +329,9 @@ def _correct_person(case: dict[str, Any], target: dict[str, Any]) -> Any:
             except (Invalid, Forbidden, ProcedureViolation, Conflict) as exc:
                 _field_errors(form, exc, prefix="fields.person.")
             except DuplicatePerson as exc:
-                form.id_number.errors = [exc.message]
+                form.id_number.errors = [error_text(exc)]
             else:
-                flash("已更正申请人信息", "info")
+                flash(_("已更正申请人信息"), "info")
                 return redirect(url_for("cases.show", case_id=case["id"]))
     audited("view_case", case_id=case["id"], detail=f"更正表单 #{target['id']}")
     return render_template("cases/correct_person.html", case=case, form=form, target=target)
@@ -358,7 +360,7 @@ def _attach(case_id: int, record_id: int, spec: Any, form: Any) -> None:
                 documents.upload(current_user, case_id, record_id, doc, upload.filename,
                                  upload.stream, upload.mimetype)
         except ServiceError as exc:
-            flash(f"材料未保存：{exc.message}", "error")
+            flash(_("材料未保存：%(why)s", why=error_text(exc)), "error")
 
 
 @bp.post("/<int:case_id>/documents")
@@ -378,9 +380,9 @@ def attach(case_id: int) -> Any:
     except NotFound:
         abort(404)
     except ServiceError as exc:
-        flash(exc.message + "".join(f"（{v}）" for v in exc.extra.get("fields", {}).values()), "error")
+        flash(error_text(exc, with_fields=True), "error")
     else:
-        flash("材料已登记", "info")
+        flash(_("材料已登记"), "info")
     return redirect(url_for("cases.show", case_id=case_id) + "#timeline")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from workflow.services import cases, committee
@@ -13,7 +14,7 @@ from workflow.services.errors import ProcedureViolation, ServiceError
 from workflow.services.reports import worklist
 from workflow.steps import parse_date
 from workflow.web import auth
-from workflow.web.common import audited
+from workflow.web.common import audited, error_text, violation_text
 from workflow.web.forms import decider_value
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")
@@ -51,12 +52,13 @@ def sign_off() -> Any:
     decision = request.form.get("decision")
     day = parse_date(request.form.get("occurred_on"))
     if not ids or decision not in ("approved", "returned") or day is None:
-        flash("请选择案件、预审意见和日期", "error")
+        flash(_("请选择案件、预审意见和日期"), "error")
         return redirect(url_for("committee.home"))
     origin = auth.origin()
     decided_by = decider_value(request.form.get("decided_by"))
     if decided_by is None and decisions.must_name(current_user, origin):
-        flash("请选择决定人：多人共用或未关联花名册成员的账号签署预审意见时，必须注明由谁决定", "error")
+        flash(_("请选择决定人：多人共用或未关联花名册成员的账号签署预审意见时，必须注明由谁决定"),
+              "error")
         return redirect(url_for("committee.home"))
     done, problems = 0, []
     for case_id in ids:
@@ -69,12 +71,13 @@ def sign_off() -> Any:
                               origin=origin)
             done += 1
         except ProcedureViolation as exc:
-            rules = "、".join(v["message"] for v in exc.extra["violations"])
-            problems.append(f"案件 {case_id}：{rules}（如确需记录，请勾选确认并填写原因）")
+            rules = "; ".join(violation_text(v) for v in exc.extra["violations"])
+            problems.append(_("案件 %(id)s：%(rules)s（如确需记录，请勾选确认并填写原因）",
+                              id=case_id, rules=rules))
         except ServiceError as exc:
-            problems.append(f"案件 {case_id}：{exc.message}")
+            problems.append(_("案件 %(id)s：%(why)s", id=case_id, why=error_text(exc)))
     if done:
-        flash(f"已完成 {done} 件预审", "info")
+        flash(_("已完成 %(n)s 件预审", n=done), "info")
     for p in problems:
         flash(p, "error")
     return redirect(url_for("committee.home"))

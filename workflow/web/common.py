@@ -31,9 +31,44 @@ def tr(text: Any) -> Any:
     return " · ".join(gettext(part) if part else part for part in text.split(" · "))
 
 
+def audit_detail(detail: str | None) -> str | None:
+    """An access log entry's detail, stored in Chinese as written, in the page's language: its
+    fixed words (services.directory.audit.DETAIL_PHRASES, alone or as `key=word`) through the
+    catalogue; data (codes, years, ids, file names) as it is."""
+    if locale() != "en" or not detail:
+        return detail
+    from flask_babel import gettext
+
+    from workflow.services.directory.audit import DETAIL_PHRASES
+
+    def word(token: str) -> str:
+        key, eq, value = token.rpartition("=")
+        return f"{key}{eq}{gettext(value)}" if value in DETAIL_PHRASES else token
+    return " ".join(word(t) for t in detail.split(" "))
+
+
+def error_text(exc: ServiceError, with_fields: bool = False) -> str:
+    """A service error's message (and, `with_fields`, its field reasons) in the page's
+    language: the services word their errors in Chinese (the API's messages); the common fixed
+    ones have an English text in the catalogue (scripts/label_messages.py), others stay
+    Chinese."""
+    text = tr(exc.message)
+    if with_fields:
+        text += "".join(f"（{tr(v)}）" for v in exc.extra.get("fields", {}).values())
+    return text
+
+
+def violation_text(v: dict[str, Any]) -> str:
+    """A procedure violation of a refused step (ProcedureViolation's `violations`): its rule's
+    statement in the page's language."""
+    from workflow.rules import REGISTRY
+    rule = REGISTRY.get(v.get("rule", ""))
+    return rule.message(locale()) if rule is not None else tr(v.get("message", ""))
+
+
 def service_error_page(exc: ServiceError) -> Any:
     status = 404 if exc.status == 404 else exc.status
-    return render_template("error.html", code=status, message=exc.message), status
+    return render_template("error.html", code=status, message=error_text(exc)), status
 
 
 def audited(action: str, *, case_id: int | None = None, subjects: int = 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from workflow.deadlines import label as deadline_label
@@ -50,8 +51,8 @@ def read() -> Any:
         ids = [int(i) for i in request.form.getlist("id")[:MAX_IDS]
                if i.isascii() and i.isdigit() and len(i) < 10]
         if not ids:
-            flash("请选择要标为已读的提醒", "error")
+            flash(_("请选择要标为已读的提醒"), "error")
             return redirect(url_for("inbox.index"))
         done = inapp.mark_read(current_user, ids)
-    flash(f"已将 {done} 条提醒标为已读", "info")
+    flash(_("已将 %(n)s 条提醒标为已读", n=done), "info")
     return redirect(url_for("inbox.index"))

@@ -20,8 +20,9 @@ from workflow.services.directory import audit
 from workflow.services.errors import BadRequest, ServiceError
 from workflow.services.reports import files as report_files
 from workflow.services.reports import statistics
+from workflow.steps import DOCUMENT_LABELS
 from workflow.web import trainings
-from workflow.web.common import audited, service_error_page
+from workflow.web.common import audited, locale, service_error_page, tr
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 bp.before_request(login_required(lambda: None))
@@ -59,6 +60,8 @@ def rubric() -> Any:
     result = reports.branch_report(current_user, code, year, as_of) if code else None
     if result is not None:
         audited("view_report", subjects=_named(result), detail=f"考核得分 {code} {year}")
+        _in_page_language([d for i in result["items"].values() for d in i["deductions"]]
+                          + result["committee"])
     return render_template("reports/rubric.html", result=result, branches=branches, code=code,
                            year=year, as_of=as_of.isoformat())
 
@@ -81,6 +84,19 @@ def _named(result: dict[str, Any]) -> int:
                            + result["committee"])
 
 
+def _in_page_language(deductions: list[dict[str, Any]]) -> None:
+    """On a page in English, the deductions' English texts in place of the Chinese ones the
+    API and the report files keep (the missing papers named from the label catalogue)."""
+    if locale() != "en":
+        return
+    for d in deductions:
+        documents = ", ".join(tr(DOCUMENT_LABELS.get(t, t)) for t in d.get("documents", ()))
+        d["message"] = d["message_en"] + (f": {documents}" if documents else "")
+        d["fix"] = d["fix_en"] + (f": {documents}" if documents else "")
+        d["kind_label"] = tr(d["kind_label"])
+        d["rule_label"] = reports.rule_label(d["rule"], "en")
+
+
 def _table(as_of: date) -> dict[str, Any]:
     return reports.committee_table(current_user, request.args.get("org"), _year(as_of), as_of,
                                    request.args.get("sort", "org"), request.args.get("dir", "asc"))
@@ -92,6 +108,7 @@ def committee() -> Any:
     table = _table(as_of)
     audited("view_report", subjects=audit.people_in(table["committee"]),
             detail=f"考核汇总 {table['org']} {table['year']}")
+    _in_page_language(table["committee"])
     return render_template("reports/committee.html", table=table, as_of=as_of.isoformat())
 
 

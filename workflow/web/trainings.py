@@ -14,7 +14,7 @@ from workflow.services import committee
 from workflow.services.clock import today
 from workflow.services.directory import audit
 from workflow.services.errors import Conflict, Invalid, ProcedureViolation, ServiceError
-from workflow.web.common import audited, service_error_page
+from workflow.web.common import audited, error_text, service_error_page, tr, violation_text
 
 bp = Blueprint("trainings", __name__, url_prefix="/trainings")
 bp.before_request(login_required(lambda: None))
@@ -50,8 +50,8 @@ def new() -> Any:
         try:
             created = committee.create_training(current_user, body)
         except Invalid as exc:
-            errors = exc.extra.get("fields", {})
-            flash(exc.message, "error")
+            errors = {k: tr(v) for k, v in exc.extra.get("fields", {}).items()}
+            flash(error_text(exc), "error")
         else:
             flash(_("已创建培训班「%(title)s」，邀请 %(n)d 人", title=created["title"],
                     n=len(created["invitees"])), "info")
@@ -84,11 +84,11 @@ def attendance(training_id: int) -> Any:
     try:
         committee.record_attendance(current_user, training_id, body)
     except ProcedureViolation as exc:
-        rules = "、".join(v["message"] for v in exc.extra["violations"])
-        flash(f"{who}：{rules}（如确需记录，请勾选确认并填写原因）", "error")
+        rules = "; ".join(violation_text(v) for v in exc.extra["violations"])
+        flash(_("%(name)s：%(rules)s（如确需记录，请勾选确认并填写原因）", name=who, rules=rules),
+              "error")
     except (Invalid, Conflict) as exc:
-        fields = "".join(f"（{v}）" for v in exc.extra.get("fields", {}).values())
-        flash(f"{who}：{exc.message}{fields}", "error")
+        flash(f"{who}：{error_text(exc, with_fields=True)}", "error")
     else:
         flash(_("已记录%(name)s的出勤", name=who), "info")
     return redirect(url_for("trainings.show", training_id=training_id))
@@ -107,8 +107,7 @@ def change_attendance(training_id: int) -> Any:
     try:
         committee.change_attendance(current_user, training_id, body)
     except (Invalid, Conflict) as exc:
-        fields = "".join(f"（{v}）" for v in exc.extra.get("fields", {}).values())
-        flash(f"{who}：{exc.message}{fields}", "error")
+        flash(f"{who}：{error_text(exc, with_fields=True)}", "error")
     else:
         flash(_("已更正%(name)s的出勤（原记录保留在案件历史中）", name=who), "info")
     return redirect(url_for("trainings.show", training_id=training_id))

@@ -25,6 +25,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from workflow.extensions import login_manager
@@ -84,7 +85,7 @@ def _stashed(token: str) -> Path:
 def upload() -> Any:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        flash("请选择要导入的 Excel 文件", "error")
+        flash(_("请选择要导入的 Excel 文件"), "error")
         return redirect(url_for("transfer.index"))
     data = upload.read()
     report = excel_import.preview(current_user, data)
@@ -106,7 +107,8 @@ def confirm() -> Any:
                                filename=""), 422
     path.unlink(missing_ok=True)
     c = report["counts"]
-    flash(f"已导入 {c['new']} 人（{report['steps']} 个步骤）；已在系统中跳过 {c['existing']} 人", "info")
+    flash(_("已导入 %(new)s 人（%(steps)s 个步骤）；已在系统中跳过 %(existing)s 人", new=c["new"],
+            steps=report["steps"], existing=c["existing"]), "info")
     return redirect(url_for("cases.home"))
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from workflow import machine
+from workflow import initials, machine
 from workflow.history import Invalid as InvalidFinding
 from workflow.history import Replay, StepRecord, Violation
 from workflow.persistence import repository as repo
@@ -183,9 +183,10 @@ NOT_A_TASK = ("earliest_candidacy", "earliest_vote", "probation_expiry")  # date
 def list_cases(actor: User, branch: str | None = None, stage: str | None = None,
                q: str | None = None, page: int = 1, per_page: int = 20, *,
                overdue: bool = False, waiting_for_me: bool = False) -> dict[str, Any]:
-    """The cases in scope, newest first, filtered by branch, stage, a search (name, or the
-    last digits of the ID number), overdue (a duty past its due date, from the deadline rows)
-    and "waiting for me" (the committee: pre-reviews and approvals; a branch: the rest)."""
+    """The cases in scope, newest first, filtered by branch, stage, a search (name, its pinyin
+    initials, or the last digits of the ID number), overdue (a duty past its due date, from the
+    deadline rows) and "waiting for me" (the committee: pre-reviews and approvals; a branch:
+    the rest)."""
     if not 1 <= page <= 1_000_000 or not 1 <= per_page <= 200:
         raise BadRequest("page 必须 ≥ 1，per_page 必须在 1–200 之间")
     q = (q or "").strip() or None
@@ -200,9 +201,11 @@ def list_cases(actor: User, branch: str | None = None, stage: str | None = None,
     waits = None
     if waiting_for_me:
         waits = "committee" if actor.role == "committee_organizer" else "branch"
-    counted, listed = _list_queries(bool(stage), bool(q), by_id, overdue, waits)
+    letters = bool(q and initials.QUERY.fullmatch(q))
+    counted, listed = _list_queries(bool(stage), bool(q), by_id, overdue, waits, letters)
     params = {"scope": sorted(scope), "stage": stage, "q": _like(q) if q else None,
               "suffix": q.upper() if by_id and q else None, "today": real_today(),
+              "initials": f" {q.lower()}" if letters and q else None,
               "limit": per_page, "offset": (page - 1) * per_page}
     total = db.session.execute(counted, params).scalar()
     items = db.session.execute(listed, params).scalars()
@@ -217,7 +220,8 @@ def _like(text: str) -> str:
 
 @functools.cache
 def _list_queries(stage: bool, q: bool, by_id: bool = False, overdue: bool = False,
-                  waits: str | None = None) -> tuple[sa.Select[Any], sa.Select[Any]]:
+                  waits: str | None = None, letters: bool = False
+                  ) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The count and the page of the case list, built once per filter combination: every list
     request runs both, and composing them cost more than running them for a branch."""
     query = db.select(Case).where(Case.branch_id.in_(sa.bindparam("scope", expanding=True)))
@@ -225,6 +229,8 @@ def _list_queries(stage: bool, q: bool, by_id: bool = False, overdue: bool = Fal
         query = query.where(Case.stage == sa.bindparam("stage"))
     if q:
         named = Case.person_name.contains(sa.bindparam("q"), escape="\\")
+        if letters:  # also the pinyin initials ("zw" finds 张伟), from any variant's start
+            named = sa.or_(named, Case.name_initials.contains(sa.bindparam("initials")))
         if by_id:  # the stored masked form keeps the last four characters
             masked = sa.func.upper(Case.person["id_number_masked"].as_string())
             named = sa.or_(named, masked.endswith(sa.bindparam("suffix")))
@@ -364,6 +370,7 @@ def record_step(actor: User, case_id: int, step: Any, occurred_on: Any, data: An
     if isinstance(fields.get("person"), dict):
         case.person = fields["person"]
         case.person_name = case.person["name"]
+        case.name_initials = initials.name_initials(case.person_name)
         if new_hash is not None:
             case.id_number_hash = new_hash
     if "occurred_on" in fields:

@@ -70,6 +70,13 @@ ONLY_WHEN_NAMED = {Action.LIST_CASES, Action.VIEW_REPORT, Action.VIEW_ROSTER,
                    Action.EXPORT_CALENDAR}
 CHANNELS = ("web", "api", "cli")
 CHANNEL_LABELS = {"web": "网页", "api": "API", "cli": "命令行"}
+# The fixed words the pages, the API and the CLI write into `detail` (beside data: codes,
+# years, ids, file names), so that a page in English can show them in English; a detail is
+# stored as written, in Chinese. Add a phrase here when a new call writes one.
+DETAIL_PHRASES = ("工作台", "党委工作台", "提醒", "培训班", "培训班邀请名单", "花名册", "发展计划",
+                  "发展计划年终报告", "考核得分", "考核扣分明细", "考核汇总", "日历订阅",
+                  "步骤表单", "更正表单", "材料", "预审", "待审批", "(已检索)",
+                  "发展公示", "预审请示", "表决计票单", "全程纪实表")
 READERS = (Role.COMMITTEE_ORGANIZER, Role.AUDITOR, Role.ADMIN)
 # 18-digit resident ID numbers (last character may be X) and the old 15-digit ones
 ID_NUMBER = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9])")

@@ -18,13 +18,13 @@ from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, TrainingInvitee, User
 from workflow.persistence.repository import held_by_any
-from workflow.services.plans import deductions as plan_deductions
 from workflow.rules import REGISTRY
 from workflow.services.alerts import findings_store, sweep
 from workflow.services.cases.views import violation
 from workflow.services.committee import trainings_for_rubric
 from workflow.services.directory import access
 from workflow.services.errors import BadRequest, Invalid
+from workflow.services.plans import deductions as plan_deductions
 from workflow.services.reports import fanout
 from workflow.steps import STEPS, YEAR_MAX, YEAR_MIN
 
@@ -92,14 +92,15 @@ def parse_year(year: Any) -> int:
     return year_n
 
 
-def _score(branch: Organisation, year: Any, as_of: date) -> dict[str, Any]:
+def _score(branch: Organisation, year: Any, as_of: date, english: bool = False
+           ) -> dict[str, Any]:
     year_n = parse_year(year)
     if branch.kind != "branch":
         raise Invalid("考核按党支部计分", {"org": "请指定党支部代码"})
     result = rubric.score(branch.code, year_n, as_of, scored({branch.id}, as_of, [year_n]),
                           _trainings(branch.id),
                           plan_deductions([branch], [year_n], as_of)[branch.code, year_n])
-    return rubric_view(result)
+    return rubric_view(result, english)
 
 
 def _trainings(branch_id: int) -> list[rubric.Training]:
@@ -114,18 +115,22 @@ def _invitees(training_id: int) -> list[TrainingInvitee]:
     return list(db.session.execute(db.select(TrainingInvitee).filter_by(training_id=training_id)).scalars())
 
 
-def _deduction(d: rubric.Deduction) -> dict[str, Any]:
-    return {"kind": d.kind, "case_id": d.case_id, "rule": d.rule,
+def _deduction(d: rubric.Deduction, english: bool = False) -> dict[str, Any]:
+    """A deduction as the API gives it; `english`: with its English texts too (the pages)."""
+    view = {"kind": d.kind, "case_id": d.case_id, "rule": d.rule,
             "step_record_id": d.step_record_id, "points": d.points, "message": d.message,
             "on": d.on.isoformat(), "fix": d.fix}
+    if english:
+        view |= {"message_en": d.message_en, "fix_en": d.fix_en, "documents": list(d.documents)}
+    return view
 
 
-def rubric_view(r: rubric.Rubric) -> dict[str, Any]:
+def rubric_view(r: rubric.Rubric, english: bool = False) -> dict[str, Any]:
     return {"org": r.org, "year": r.year, "as_of": r.as_of.isoformat(),
             "items": {k: {"max": i.max, "score": i.score,
-                          "deductions": [_deduction(d) for d in i.deductions]}
+                          "deductions": [_deduction(d, english) for d in i.deductions]}
                       for k, i in r.items.items()},
-            "committee": [_deduction(d) for d in r.committee]}
+            "committee": [_deduction(d, english) for d in r.committee]}
 
 
 # --- the pages' and report files' views --------------------------------------------------------
@@ -142,10 +147,12 @@ KIND_LABELS = {"procedure": "程序不到位", "paperwork": "手续不齐全",
                "no_plan": "无年度发展计划"}
 
 
-def rule_label(rule: str) -> str:
+def rule_label(rule: str, lang: str = "zh") -> str:
     if rule in REGISTRY:
-        return REGISTRY[rule].zh
-    return STEPS[rule].zh if rule in STEPS else rule
+        return REGISTRY[rule].message(lang)
+    if rule in STEPS:
+        return STEPS[rule].en if lang == "en" else STEPS[rule].zh
+    return rule
 
 
 def _named(deductions: list[dict[str, Any]], names: dict[int, str]) -> None:
@@ -159,7 +166,7 @@ def _named(deductions: list[dict[str, Any]], names: dict[int, str]) -> None:
 def branch_report(actor: User, org: str, year: Any, as_of: date) -> dict[str, Any]:
     """The API's rubric plus what a reader needs: the branch's name and each person's name."""
     branch = access.visible_org(actor, org)
-    result = _score(branch, year, as_of)
+    result = _score(branch, year, as_of, english=True)
     everything = [d for i in result["items"].values() for d in i["deductions"]]
     everything += result["committee"]
     names = person_names({d["case_id"] for d in everything})
@@ -227,7 +234,8 @@ def table_share(branch_ids: list[int], years: list[int], as_of: date,
             history = [rubric.score(b.code, y, as_of, mine, trainings, planned[b.code, y])
                        for y in years]
             result.append((_table_row(b, history),
-                           [{**_deduction(d), "org": b.code, "org_name": b.name}
+                           [{**_deduction(d, english=True), "org": b.code,
+                             "org_name": b.name}
                             for d in history[-1].committee]))
     return result
 
