@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from workflow.calendar import add_months, add_years
@@ -84,21 +85,40 @@ class Facts:
         return add_months(add_years(self.admission_vote_on, 1), self.extension_months)
 
     def apply(self, rec: StepRecord, passed: bool) -> None:
-        handler = _APPLY.get(rec.step)
-        if handler:
-            handler(self, rec, passed)
+        apply = _APPLY.get(rec.step)
+        if apply:
+            apply(self, rec, passed)
         self.last_step_on = rec.occurred_on
 
 
+def handler(step: str) -> Callable[[Facts, StepRecord, bool], None] | None:
+    """How a step changes the facts (besides `last_step_on`, which every step moves); None for
+    a step that establishes nothing. Replay looks it up once per step id, not per record."""
+    return _APPLY.get(step)
+
+
+def day_in(value: object) -> date | None:
+    """`steps.parse_date`, remembered for text: replay reads the same few thousand dates in
+    every history (notices, trainings, birth dates), and the parse costs more than a lookup."""
+    if isinstance(value, str):
+        return _parsed(value)
+    return parse_date(value)
+
+
+@lru_cache(maxsize=1 << 14)
+def _parsed(text: str) -> date | None:
+    return parse_date(text)
+
+
 def _d(rec: StepRecord, key: str) -> date:
-    value = parse_date(rec.data.get(key))
+    value = day_in(rec.data.get(key))
     assert value is not None, f"{rec.step}.{key} was validated before replay"
     return value
 
 
 def _application(f: Facts, rec: StepRecord, _: bool) -> None:
     f.applied_on = rec.occurred_on
-    f.birth_date = parse_date(rec.data.get("person", {}).get("birth_date"))
+    f.birth_date = day_in(rec.data.get("person", {}).get("birth_date"))
     f.org = str(rec.data.get("branch", f.org))
     f.orgs.append((rec.occurred_on, f.org))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from transitions import MachineError
@@ -22,9 +22,34 @@ INITIAL_STATE = "new"
 SEPARATOR = "."
 
 
+_ABSENT = object()  # a vote field missing from the data (distinct from any stored value)
+_VOTE_KEYS = (*votes.COUNT_FIELDS, "method")
+
+
+def vote_result(vote: Any) -> votes.VoteResult:
+    """`votes.tally(votes.Vote.from_data(vote))`, remembered by the vote's values: a replay
+    asks it up to three times per vote (the machine's condition, the facts, the quorum rule)
+    and most recorded votes repeat a few counts. Raises what the tally raises."""
+    if isinstance(vote, Mapping):
+        key = tuple(vote.get(k, _ABSENT) for k in _VOTE_KEYS)
+        try:
+            hash(key)
+        except TypeError:  # an unhashable value (a list for a count): not remembered
+            pass
+        else:
+            return _remembered_tally(*key)
+    return votes.tally(votes.Vote.from_data(vote))
+
+
+@lru_cache(maxsize=4096, typed=True)  # typed: True and 1 are different counts
+def _remembered_tally(*values: Any) -> votes.VoteResult:
+    return votes.tally(votes.Vote.from_data(
+        {k: v for k, v in zip(_VOTE_KEYS, values) if v is not _ABSENT}))
+
+
 def _vote_passed(data: Mapping[str, Any]) -> bool:
     try:
-        return votes.tally(votes.Vote.from_data(data["vote"])).passed
+        return vote_result(data["vote"]).passed
     except (votes.VoteInvalid, KeyError, TypeError):
         return False
 
@@ -158,14 +183,36 @@ def _resolve(dest: str) -> str:
     return dest
 
 
+Condition = Callable[[Mapping[str, Any]], bool]
+Compiled = dict[str, dict[str, tuple[tuple[tuple[Condition, ...], str | None], ...]]]
+
+
+@cache
+def compiled() -> Compiled:
+    """`table()` ready to run: each arc's conditions as functions and its destination resolved
+    to the leaf the machine enters (None: an internal transition, the state stays)."""
+    return {state: {step_id: tuple((tuple(CONDITIONS[c] for c in arc.conditions),
+                                    None if arc.dest is None else _resolve(arc.dest))
+                                   for arc in arcs)
+                    for step_id, arcs in steps.items()}
+            for state, steps in table().items()}
+
+
+_NOWHERE: dict[str, Any] = {}
+
+
 def step(state: str, step_id: str, data: Mapping[str, Any]) -> str:
     """Table form of `fire`: the same answer without the machine's per-trigger overhead."""
-    for arc in table().get(state, {}).get(step_id, ()):
-        if all(CONDITIONS[c](data) for c in arc.conditions):
-            return state if arc.dest is None else _resolve(arc.dest)
+    for conditions, dest in compiled().get(state, _NOWHERE).get(step_id, ()):
+        for condition in conditions:
+            if not condition(data):
+                break
+        else:
+            return state if dest is None else dest
     raise StepNotAllowed(state, step_id)
 
 
+@cache
 def allowed_steps(state: str) -> tuple[str, ...]:
     """Step ids the machine accepts in this state (before any rule is consulted)."""
     return tuple(table().get(state, {}))

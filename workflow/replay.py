@@ -11,12 +11,15 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
+from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from workflow import deadlines as dl
 from workflow import machine
 from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_years
-from workflow.facts import Facts
+from workflow.facts import Facts, day_in
+from workflow.facts import handler as facts_handler
 from workflow.history import (
     Deadline,
     DocumentRef,
@@ -29,8 +32,16 @@ from workflow.history import (
     StepRecord,
     Violation,
 )
-from workflow.rules import REGISTRY, STEP_RULES, RuleClass, RuleContext, step_article
-from workflow.rulesets import DEFAULT_RULEBOOK, RuleBook
+from workflow.rules import (
+    REGISTRY,
+    STEP_RULES,
+    Rule,
+    RuleClass,
+    RuleContext,
+    step_article,
+    working_days,
+)
+from workflow.rulesets import DEFAULT_RULEBOOK, Effective, RuleBook
 from workflow.steps import STEPS, Recorder, parse_date, validate_data
 
 CORRECTION = "step_corrected"
@@ -69,6 +80,44 @@ def apply_corrections(records: Iterable[StepRecord],
     return list(by_seq.values())
 
 
+class _Plan:
+    """What replay does with one step id, looked up once per record instead of once per rule:
+    the refusal checks, the violation rules that have a check (enabled per rule book in
+    `_enabled`), how the step changes the facts, and whether it needs the vote or calendar."""
+
+    __slots__ = ("apply", "notice", "refusals", "repeatable", "rules", "vote")
+
+    def __init__(self, step_id: str) -> None:
+        rules = STEP_RULES.get(step_id, ())
+        self.repeatable = STEPS[step_id].repeatable
+        self.refusals = tuple(r for r in rules if r.cls is RuleClass.INVALID and r.check)
+        self.rules = tuple(r for r in rules if r.cls is RuleClass.VIOLATION and r.check)
+        self.apply = facts_handler(step_id)
+        self.vote = step_id in ("admission_voted", "conversion_voted")
+        self.notice = step_id in ("public_notice_held", "conversion_notice_held")
+
+
+_PLANS = {step_id: _Plan(step_id) for step_id in STEPS if step_id != CORRECTION}
+_NO_SETTINGS = RuleContext({})  # refusal checks read the facts and the record, not settings
+
+# id(Effective) -> (the Effective, step -> its enabled violation rules); the Effective is kept
+# so that its id is not reused. Books share their Effectives (rulesets._MEMOS), so this stays
+# small; it is emptied if books that keep their own memo ever fill it.
+_ENABLED: dict[int, tuple[Effective, dict[str, tuple[Rule, ...]]]] = {}
+
+
+def _enabled(eff: Effective) -> dict[str, tuple[Rule, ...]]:
+    """Each step's violation rules that this rule set and its settings enable."""
+    found = _ENABLED.get(id(eff))
+    if found is None or found[0] is not eff:
+        if len(_ENABLED) >= 1024:
+            _ENABLED.clear()
+        table = {step_id: tuple(r for r in plan.rules if eff.enabled(r.id))
+                 for step_id, plan in _PLANS.items() if plan.rules}
+        found = _ENABLED[id(eff)] = (eff, table)
+    return found[1]
+
+
 class _Replayer:
     def __init__(self, book: RuleBook, calendar: WorkingCalendar,
                  roster: Mapping[int, RosterMember] | None, validate: bool, org: str,
@@ -83,6 +132,7 @@ class _Replayer:
         self.today = date.min
         self.effective: list[StepRecord] = []
         self.last_seq = 0  # the highest seq fed or not: a new record must come after it
+        self._context: tuple[Effective | None, RuleContext] = (None, _NO_SETTINGS)
 
     @property
     def stage(self) -> str:
@@ -98,17 +148,23 @@ class _Replayer:
         return other
 
     def feed(self, rec: StepRecord) -> None:
-        problem = self._refusal(rec)
+        plan = _PLANS.get(rec.step)
+        problem = self._refusal(rec, plan)
         if problem:
             self.invalid.append(problem)
             return
-        try:
-            new_state = machine.step(self.state, rec.step, rec.data)
-        except machine.StepNotAllowed:
+        assert plan is not None  # an unknown step was refused
+        new_state = _advance(self.state, rec.step, rec.data)
+        if new_state is None:
             self.invalid.append(_invalid("step_not_allowed", rec.seq, self._out_of_order(rec)))
             return
-        self._check_rules(rec)
-        self.facts.apply(rec, passed=_passed(rec))
+        if plan.rules:
+            self._check_rules(rec, plan)
+        if plan.notice:
+            self._warn_calendar(rec)
+        if plan.apply is not None:
+            plan.apply(self.facts, rec, plan.vote and _vote_passed(rec.data))
+        self.facts.last_step_on = rec.occurred_on
         self.state = new_state
         self.done.add(rec.step)
 
@@ -123,7 +179,100 @@ class _Replayer:
         article = step_article(first)
         return text + f"：应先记录「{STEPS[first].zh}」" + (f"（{article}）" if article else "")
 
-    def _refusal(self, rec: StepRecord) -> Invalid | None:
+    def _refusal(self, rec: StepRecord, plan: _Plan | None) -> Invalid | None:
+        if plan is None:
+            return _invalid("step_not_allowed", rec.seq, f"未知步骤 {rec.step}")
+        if self.validate:
+            errors = validate_data(rec.step, rec.data, self.roster)
+            if errors:
+                return _invalid("data_invalid", rec.seq, "", errors)
+        if not plan.repeatable and rec.step in self.done:
+            return _invalid("step_already_recorded", rec.seq, STEPS[rec.step].zh)
+        for rule in plan.refusals:
+            detail = rule.check(_NO_SETTINGS, self.facts, rec)  # type: ignore[misc]
+            if detail:
+                return _invalid(rule.id, rec.seq, detail)
+        return None
+
+    def _check_rules(self, rec: StepRecord, plan: _Plan) -> None:
+        eff = self.book.on(rec.occurred_on)
+        rules = _enabled(eff)[rec.step]
+        if not rules:
+            return
+        held, ctx = self._context
+        if held is not eff:  # one context per rule set in force, not one per step
+            ctx = RuleContext(eff.settings, self.calendar, self.roster)
+            self._context = (eff, ctx)
+        for rule in rules:
+            detail = rule.check(ctx, self.facts, rec)  # type: ignore[misc]
+            if detail:
+                responsible = rule.responsible or _recorder(rec)
+                self.violations.append(Violation(
+                    rule.id, responsible, rec.seq, rec.occurred_on, str(detail),
+                    due_on=getattr(detail, "due_on", None), org=self.facts.org))
+
+    def _warn_calendar(self, rec: StepRecord) -> None:
+        start, end = day_in(rec.data.get("start_on")), day_in(rec.data.get("end_on"))
+        if start and end and working_days(self.calendar, start, end).unverified:
+            self.warnings.append(
+                f"公示 {start} 至 {end} 涉及官方日历尚未公布的年份，工作日按周一至周五推算，"
+                "请管理员录入该年节假日安排后核实")
+
+
+_vote_passed = machine.CONDITIONS["vote_passed"]
+_TRANSITIONS = machine.compiled()
+_NOWHERE: dict[str, Any] = {}
+
+
+def _advance(state: str, step_id: str, data: Mapping[str, Any]) -> str | None:
+    """`machine.step` without its exception: the state a step leads to, None if not allowed."""
+    for conditions, dest in _TRANSITIONS.get(state, _NOWHERE).get(step_id, ()):
+        for condition in conditions:
+            if not condition(data):
+                break
+        else:
+            return state if dest is None else dest
+    return None
+
+
+class _Reference(_Replayer):
+    """The plain reading of the same rules, kept as the reference the compiled path must
+    agree with (tests/unit/test_replay_properties.py): every rule of the registry asked per
+    record whether it is enabled, the `transitions` machine fired, the facts applied by their
+    method, a context and a working-day count made afresh each time."""
+
+    def feed(self, rec: StepRecord) -> None:
+        problem = self._reference_refusal(rec)
+        if problem:
+            self.invalid.append(problem)
+            return
+        try:
+            new_state = machine.fire(self.state, rec.step, rec.data)
+        except machine.StepNotAllowed:
+            self.invalid.append(_invalid("step_not_allowed", rec.seq, self._out_of_order(rec)))
+            return
+        eff = self.book.on(rec.occurred_on)
+        ctx = RuleContext(eff.settings, self.calendar, self.roster)
+        for rule in STEP_RULES.get(rec.step, ()):
+            if rule.cls is RuleClass.VIOLATION and rule.check and eff.enabled(rule.id):
+                detail = rule.check(ctx, self.facts, rec)
+                if detail:
+                    self.violations.append(Violation(
+                        rule.id, rule.responsible or _recorder(rec), rec.seq, rec.occurred_on,
+                        str(detail), due_on=getattr(detail, "due_on", None),
+                        org=self.facts.org))
+        if rec.step in ("public_notice_held", "conversion_notice_held"):
+            start, end = parse_date(rec.data.get("start_on")), parse_date(rec.data.get("end_on"))
+            if start and end and self.calendar.working_days(start, end).unverified:
+                self.warnings.append(
+                    f"公示 {start} 至 {end} 涉及官方日历尚未公布的年份，工作日按周一至周五推算，"
+                    "请管理员录入该年节假日安排后核实")
+        passed = rec.step in ("admission_voted", "conversion_voted") and _vote_passed(rec.data)
+        self.facts.apply(rec, passed=passed)
+        self.state = new_state
+        self.done.add(rec.step)
+
+    def _reference_refusal(self, rec: StepRecord) -> Invalid | None:
         if rec.step not in STEPS or rec.step == CORRECTION:
             return _invalid("step_not_allowed", rec.seq, f"未知步骤 {rec.step}")
         if self.validate:
@@ -138,32 +287,6 @@ class _Replayer:
                 if detail:
                     return _invalid(rule.id, rec.seq, detail)
         return None
-
-    def _check_rules(self, rec: StepRecord) -> None:
-        eff = self.book.on(rec.occurred_on)
-        ctx = RuleContext(eff.settings, self.calendar, self.roster)
-        for rule in STEP_RULES.get(rec.step, ()):
-            if rule.cls is RuleClass.VIOLATION and rule.check and eff.enabled(rule.id):
-                detail = rule.check(ctx, self.facts, rec)
-                if detail:
-                    responsible = rule.responsible or _recorder(rec)
-                    self.violations.append(Violation(
-                        rule.id, responsible, rec.seq, rec.occurred_on, str(detail),
-                        due_on=getattr(detail, "due_on", None), org=self.facts.org))
-        self._warn_calendar(rec)
-
-    def _warn_calendar(self, rec: StepRecord) -> None:
-        if rec.step in ("public_notice_held", "conversion_notice_held"):
-            start, end = parse_date(rec.data.get("start_on")), parse_date(rec.data.get("end_on"))
-            if start and end and self.calendar.working_days(start, end).unverified:
-                self.warnings.append(
-                    f"公示 {start} 至 {end} 涉及官方日历尚未公布的年份，工作日按周一至周五推算，"
-                    "请管理员录入该年节假日安排后核实")
-
-
-def _passed(rec: StepRecord) -> bool:
-    return rec.step in ("admission_voted", "conversion_voted") and machine.CONDITIONS[
-        "vote_passed"](rec.data)
 
 
 def _recorder(rec: StepRecord) -> Responsible:
@@ -198,6 +321,8 @@ def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
         if doc.attached_on <= today:
             have.setdefault(doc.step_seq, set()).add(doc.doc_type)
     missing = []
+    # one branch held the case throughout (no transfer): its code, without a search per record
+    org = facts.org_on(date.min) if len(facts.orgs) <= 1 else None
     for rec in records:
         wanted = _WANTED.get(rec.step)
         if not wanted:
@@ -206,12 +331,18 @@ def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
         lacking = wanted if got is None else tuple(d for d in wanted if d not in got)
         if lacking:
             missing.append(Paperwork(rec.seq, rec.step, rec.occurred_on, lacking,
-                                     _recorder(rec), facts.org_on(rec.occurred_on)))
+                                     _FIXED_RECORDER.get(rec.step) or _recorder(rec),
+                                     org if org is not None else facts.org_on(rec.occurred_on)))
     return missing
+
+
+_SPECIAL_EARLIEST = frozenset({"candidate_designated", "admission_voted", "conversion_voted"})
 
 
 def _earliest(step_id: str, f: Facts, book: RuleBook, calendar: WorkingCalendar) -> date:
     base = f.last_step_on or date.min
+    if step_id not in _SPECIAL_EARLIEST:
+        return base
     special: date | None = None
     if step_id == "candidate_designated" and f.activist_on:
         special = add_years(f.activist_on, 1)
@@ -235,14 +366,22 @@ def _after_notice(notice_end: date | None, approved_on: date | None, base: date,
 def next_steps(state: str, f: Facts, done: set[str], book: RuleBook,
                calendar: WorkingCalendar) -> list[NextStep]:
     result = []
-    for step_id in machine.allowed_steps(state):
-        if step_id in done and not STEPS[step_id].repeatable or step_id == CORRECTION:
-            continue
-        result.append(NextStep(step_id, _earliest(step_id, f, book, calendar)))
+    for step_id, repeatable in _candidates(state):
+        if repeatable or step_id not in done:
+            result.append(NextStep(step_id, _earliest(step_id, f, book, calendar)))
     return result
 
 
+@cache
+def _candidates(state: str) -> tuple[tuple[str, bool], ...]:
+    """The steps the machine accepts in a state, corrections left out, each with whether it
+    may be recorded again."""
+    return tuple((step_id, STEPS[step_id].repeatable) for step_id in machine.allowed_steps(state)
+                 if step_id != CORRECTION)
+
+
 Folded = _Replayer  # a history fed up to a day, before the day's deadlines are derived
+_ORDER = attrgetter("occurred_on", "seq")  # the order records are replayed in
 
 
 def fold(records: Iterable[StepRecord], today: date, *,
@@ -250,15 +389,23 @@ def fold(records: Iterable[StepRecord], today: date, *,
          rulebook: RuleBook = DEFAULT_RULEBOOK,
          calendar: WorkingCalendar = DEFAULT_CALENDAR,
          validate: bool = True, org: str = "",
-         applicant_member: int | None = None) -> Folded:
-    """Feed a case's effective records as they stood on `today`: the costly half of a replay."""
+         applicant_member: int | None = None, reference: bool = False) -> Folded:
+    """Feed a case's effective records as they stood on `today`: the costly half of a replay.
+    `reference`: by the plain reading of the rules and the `transitions` machine (`_Reference`,
+    for tests), not the compiled path; the result is the same."""
     records = list(records)
     invalid: list[Invalid] = []
-    effective = sorted((r for r in apply_corrections(records, invalid) if r.occurred_on <= today),
-                       key=lambda r: (r.occurred_on, r.seq))
-    r = _Replayer(rulebook, calendar, roster, validate, org, applicant_member)
+    seqs = {rec.seq for rec in records}
+    if (reference or len(seqs) < len(records)
+            or any(rec.step == CORRECTION for rec in records)):
+        records_now = apply_corrections(records, invalid)
+    else:  # nothing to fold in (most histories): what apply_corrections would return
+        records_now = records
+    effective = sorted([rec for rec in records_now if rec.occurred_on <= today], key=_ORDER)
+    r = (_Reference if reference else _Replayer)(rulebook, calendar, roster, validate, org,
+                                                 applicant_member)
     r.invalid, r.today, r.effective = invalid, today, effective
-    r.last_seq = max((rec.seq for rec in records), default=0)
+    r.last_seq = max(seqs, default=0)
     for rec in effective:
         r.feed(rec)
     return r

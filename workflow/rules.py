@@ -11,12 +11,38 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from workflow import votes
-from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_months, add_years
-from workflow.facts import Facts, Notice
+from workflow import machine
+from workflow.calendar import (
+    DEFAULT_CALENDAR,
+    WorkdayCount,
+    WorkingCalendar,
+    add_months,
+    add_years,
+)
+from workflow.facts import Facts, Notice, day_in
 from workflow.history import Responsible, RosterMember, StepRecord
-from workflow.steps import STEPS, parse_date
+from workflow.steps import STEPS
+
+# calendar -> (start, end) -> its count: replay counts a notice for its rule and again for its
+# warning, and many cases share notice dates. A holiday change builds a new calendar (the old
+# one and its counts are then dropped); a calendar is never changed in place.
+_COUNTED: WeakKeyDictionary[WorkingCalendar, dict[tuple[date, date], WorkdayCount]] = (
+    WeakKeyDictionary())
+
+
+def working_days(calendar: WorkingCalendar, start: date, end: date) -> WorkdayCount:
+    """`calendar.working_days(start, end)`, remembered per calendar."""
+    counted = _COUNTED.get(calendar)
+    if counted is None:
+        counted = _COUNTED[calendar] = {}
+    found = counted.get((start, end))
+    if found is None:
+        if len(counted) >= 1 << 16:
+            counted.clear()
+        found = counted[(start, end)] = calendar.working_days(start, end)
+    return found
 
 
 class RuleClass(StrEnum):
@@ -127,17 +153,17 @@ def _prereview(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
 
 def _notice_after(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     approved = f.pre_review_approved_on
-    start = parse_date(r.data.get("start_on"))
+    start = day_in(r.data.get("start_on"))
     if approved is None:
         return "公示开始时尚未通过预审"
     return f"公示开始 {start} 早于预审通过 {approved}" if start and start < approved else None
 
 
 def _notice_days(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
-    start, end = parse_date(r.data.get("start_on")), parse_date(r.data.get("end_on"))
+    start, end = day_in(r.data.get("start_on")), day_in(r.data.get("end_on"))
     assert start and end
     need = int(ctx.settings["notice_working_days"])
-    counted = ctx.calendar.working_days(start, end)
+    counted = working_days(ctx.calendar, start, end)
     if counted.count >= need:
         return None
     return f"公示 {start} 至 {end} 仅 {counted.count} 个工作日，少于 {need} 个"
@@ -157,7 +183,7 @@ def _vote_after_notice(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
 
 
 def _vote_rules(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
-    result = votes.tally(votes.Vote.from_data(r.data["vote"]))
+    result = machine.vote_result(r.data["vote"])
     return None if result.quorum else "；".join(result.reasons)
 
 
@@ -212,7 +238,7 @@ def _conversion_approval(ctx: RuleContext, f: Facts, r: StepRecord) -> str | Non
 
 
 def _adult(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
-    birth = parse_date(r.data.get("person", {}).get("birth_date"))
+    birth = day_in(r.data.get("person", {}).get("birth_date"))
     if birth and add_years(birth, 18) > r.occurred_on:
         return f"申请日 {r.occurred_on} 未满十八周岁"
     return None

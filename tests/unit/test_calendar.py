@@ -5,11 +5,17 @@ from datetime import date, timedelta
 
 import chinese_calendar
 import pytest
+from dateutil.relativedelta import relativedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
 from workflow.calendar import (
-    DEFAULT_CALENDAR, UnknownCalendarYear, WorkdayCount, WorkingCalendar, add_months, add_years,
+    DEFAULT_CALENDAR,
+    UnknownCalendarYear,
+    WorkdayCount,
+    WorkingCalendar,
+    add_months,
+    add_years,
 )
 
 
@@ -59,6 +65,13 @@ def test_add_months_lands_in_the_right_month_never_later_day(start, n):
     assert (result.year, result.month) == (months // 12, months % 12 + 1)
     assert result.day <= start.day
     assert result.day == start.day or (result + timedelta(1)).day == 1  # clamped to month end
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)),
+       st.integers(min_value=-1200, max_value=1200))
+def test_add_months_is_what_relativedelta_gives(start, n):
+    """add_months is plain arithmetic for speed; dateutil's relativedelta is the reference."""
+    assert add_months(start, n) == start + relativedelta(months=n)
 
 
 # --- official working days -------------------------------------------------------------------

@@ -12,10 +12,9 @@ exactly what is missing.
 from __future__ import annotations
 
 import functools
-import itertools
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -45,44 +44,46 @@ from workflow.services.alerts.deadline_rows import (
     OPEN_STAGES,
     catch_up,
     committee_finder,
-    sql_dialect,
 )
 
 # Cases whose alerts one sweep statement inserts and one commit makes durable: large enough
 # to amortise the round trips, small enough that a lock is never held for long.
 SWEEP_CHUNK = 200
-Due = tuple[Deadline, int]  # a deadline and the organisation that must act on it
 
 
 def scan(as_of: date, *, pause: float = 0.0, chunk: int = SWEEP_CHUNK) -> dict[str, Any]:
     """Insert the outbox rows for every deadline in an alert window on `as_of`.
 
     Touches only deadline rows inside the window and, for a day before a case's latest step
-    (a backfill), replays that case as it stood then. The alerts of `chunk` cases go in with
-    one multi-row insert and one commit, never splitting a case; `pause` sleeps after each
+    (a backfill), replays that case as it stood then. The outbox keys those cases already
+    have are read once, by a range over the unique key's index, so a rerun that finds every
+    alert written costs two reads and no write; the missing alerts of `chunk` cases go in
+    with one statement and one commit, never splitting a case; `pause` sleeps after each
     commit, to spread a very large sweep's writes."""
     refreshed = catch_up(as_of)
     root = committee_finder()
-    cases = seen = created = 0
+    due = [*_stored(as_of), *_replayed(as_of)]
+    have = _outbox_keys(due)
+    now = utcnow()
+    seen = created = in_batch = 0
     batch: list[dict[str, Any]] = []
-    in_batch = 0
-    for case, due in itertools.chain(_stored(as_of), _replayed(as_of)):
-        cases += 1
+    for case, alerting in due:
         in_batch += 1
-        for d, org_id in due:
-            lvl = alerts.level(d, as_of)
-            if lvl is None:
-                continue
-            seen += 1
-            batch.append(_alert(case, d, org_id, lvl, as_of, root(case.branch_id)))
+        seen += len(alerting)
+        for rule, kind, due_on, responsible, org_id, lvl in alerting:
+            if (case.id, rule, kind, due_on, lvl) not in have:
+                batch.append(_alert(case, rule, kind, due_on, responsible, org_id, lvl, as_of,
+                                    root(case.branch_id), now))
         if in_batch >= chunk:
-            created += _insert(batch)
+            if batch:
+                created += _insert(batch)
+                _commit(pause)
             batch, in_batch = [], 0
-            _commit(pause)
-    if in_batch:
+    if batch:
         created += _insert(batch)
         _commit(pause)
-    return {"as_of": as_of.isoformat(), "cases": cases, "alerts": seen, "created": created,
+    db.session.commit()  # ends the reads' transaction when nothing was written
+    return {"as_of": as_of.isoformat(), "cases": len(due), "alerts": seen, "created": created,
             "refreshed": refreshed}
 
 
@@ -100,6 +101,10 @@ class CaseRef(NamedTuple):
     person_name: str
 
 
+# what the sweep alerts on a case: (rule, kind, due date, responsible, org to act, level)
+Alerting = tuple[str, str, date, Responsible, int, str]
+
+
 def _may_alert(as_of: date) -> Any:
     """Rows that may alert on `as_of`, of open cases whose history does not go beyond it:
     unmet and due before the widest window closes (overdue ones included), or met but due
@@ -112,22 +117,34 @@ def _may_alert(as_of: date) -> Any:
                    sa.or_(s.known_on.is_(None), s.known_on <= as_of))
 
 
-def _stored(as_of: date) -> Iterator[tuple[CaseRef, list[Due]]]:
-    """The rows that may alert on `as_of` (`_may_alert`), grouped by case."""
-    d = DeadlineRow
+def _stored(as_of: date) -> Iterator[tuple[CaseRef, list[Alerting]]]:
+    """The rows that may alert on `as_of` (`_may_alert`) with their levels, grouped by case
+    (a case's list keeps only the rows that alert that day). Core rows: the ORM's loading of
+    the same columns cost twice the query."""
+    d, c, s = DeadlineRow.__table__.c, Case.__table__.c, DeadlineSet.__table__.c
     query = (
-        sa.select(d.rule, d.kind, d.due_on, d.responsible, d.met, d.met_on, d.org_id,
-                  Case.id, Case.branch_id, Case.person_name)
-        .join(Case, Case.id == d.case_id)
-        .join(DeadlineSet, DeadlineSet.case_id == d.case_id)
+        sa.select(d.case_id, d.rule, d.kind, d.due_on, d.responsible, d.met, d.org_id,
+                  c.branch_id, c.person_name)
+        .select_from(DeadlineRow.__table__.join(Case.__table__, c.id == d.case_id)
+                     .join(DeadlineSet.__table__, s.case_id == d.case_id))
         .where(_may_alert(as_of))
         .order_by(d.case_id, d.due_on, d.id))
-    rows = db.session.execute(query).all()
-    for _, group in itertools.groupby(rows, key=lambda row: row.id):
-        pairs = list(group)
-        first = pairs[0]
-        yield (CaseRef(first.id, first.branch_id, first.person_name),
-               [(_deadline(row), row.org_id) for row in pairs])
+    case: CaseRef | None = None
+    found: list[Alerting] = []
+    for case_id, rule, kind, due_on, responsible, met, org_id, branch_id, name in \
+            db.session.execute(query):
+        if case is None or case.id != case_id:
+            if case is not None:
+                yield case, found
+            case, found = CaseRef(case_id, branch_id, name), []
+        # level() asks only whether a row is met; the rest of its status depends on the day
+        lvl = alerts.level(Deadline(rule, kind, due_on, Responsible.BRANCH,
+                                    DeadlineStatus.MET if met else DeadlineStatus.UPCOMING),
+                           as_of)
+        if lvl is not None:
+            found.append((rule, kind, due_on, Responsible(responsible), org_id, lvl))
+    if case is not None:
+        yield case, found
 
 
 def due_in(as_of: date, branch_ids: set[int]) -> list[tuple[int, str, Deadline]]:
@@ -171,12 +188,14 @@ def _deadline(row: Any) -> Deadline:
                     met_on=row.met_on)
 
 
-def _replayed(as_of: date) -> Iterator[tuple[CaseRef, list[Due]]]:
+def _replayed(as_of: date) -> Iterator[tuple[CaseRef, list[Alerting]]]:
     """Cases whose history goes beyond `as_of` (only when sweeping a past day): as they stood."""
+    # driven by the index on known_on (usually an empty range): as a join, SQLite read every
+    # open case by its stage instead
+    beyond = sa.select(DeadlineSet.case_id).where(DeadlineSet.known_on > as_of)
     later = [CaseRef(*row) for row in db.session.execute(
         sa.select(Case.id, Case.branch_id, Case.person_name)
-        .join(DeadlineSet, DeadlineSet.case_id == Case.id)
-        .where(DeadlineSet.known_on > as_of, Case.stage.in_(OPEN_STAGES))
+        .where(Case.id.in_(beyond), Case.stage.in_(OPEN_STAGES))
         .order_by(Case.id))]
     root = committee_finder()
     calendar = repo.working_calendar()
@@ -185,50 +204,53 @@ def _replayed(as_of: date) -> Iterator[tuple[CaseRef, list[Due]]]:
         r = replay(records, as_of, rulebook=repo.rulebook_for(case.branch_id), calendar=calendar,
                    validate=False)
         committee = root(case.branch_id)
-        yield case, [(d, committee if d.responsible is Responsible.COMMITTEE else case.branch_id)
-                     for d in r.deadlines]
+        found = []
+        for d in r.deadlines:
+            lvl = alerts.level(d, as_of)
+            if lvl is not None:
+                org_id = committee if d.responsible is Responsible.COMMITTEE else case.branch_id
+                found.append((d.rule, d.kind, d.due_on, d.responsible, org_id, lvl))
+        yield case, found
 
 
-def _alert(case: CaseRef, d: Deadline, org_id: int, lvl: str, as_of: date,
-           committee: int) -> dict[str, Any]:
-    branch_owned = d.responsible is not Responsible.COMMITTEE
+def _alert(case: CaseRef, rule: str, kind: str, due_on: date, responsible: Responsible,
+           org_id: int, lvl: str, as_of: date, committee: int, now: datetime) -> dict[str, Any]:
+    branch_owned = responsible is not Responsible.COMMITTEE
     escalate = committee if lvl.startswith("overdue") and branch_owned else None
-    return {"case_id": case.id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
-            "level": lvl, "responsible": d.responsible.value, "org_id": org_id,
-            "escalated_to_id": escalate, "created_on": as_of, "created_at": utcnow(),
-            "message": f"{case.person_name}：{REGISTRY[d.rule].zh}（{d.due_on} 到期）"}
+    return {"case_id": case.id, "rule": rule, "kind": kind, "due_on": due_on,
+            "level": lvl, "responsible": responsible.value, "org_id": org_id,
+            "escalated_to_id": escalate, "created_on": as_of, "created_at": now,
+            "message": f"{case.person_name}：{REGISTRY[rule].zh}（{due_on} 到期）"}
 
 
-@functools.cache
-def _outbox_keys_query() -> Any:
+def _outbox_keys(due: list[tuple[CaseRef, list[Alerting]]]) -> set[tuple[Any, ...]]:
+    """The outbox keys (case, rule, kind, due date, level) the alerting cases already have,
+    read once for the whole sweep: one range of case ids over the unique key's index (a day's
+    alerts mostly exist already: an item stays overdue at one level for a week), limited to
+    the due dates the sweep can write. The unique constraint still settles a race with a
+    concurrent sweep."""
+    if not due:
+        return set()
     n = Notification.__table__.c
-    return sa.select(n.case_id, n.rule, n.kind, n.due_on, n.level).where(
-        n.case_id.in_(sa.bindparam("case_ids", expanding=True)))
+    first_due = min((a[2] for _, alerting in due for a in alerting), default=None)
+    if first_due is None:
+        return set()
+    ids = [case.id for case, _ in due]
+    return {tuple(row) for row in db.session.execute(
+        sa.select(n.case_id, n.rule, n.kind, n.due_on, n.level)
+        .where(n.case_id.between(min(ids), max(ids)), n.due_on >= first_due))}
 
 
 def _insert(values: list[dict[str, Any]]) -> int:
-    """Insert what is not there yet; returns how many rows were new. The unique constraint
-    on (case, rule, kind, due date, level) makes a rerun or a concurrent sweep a no-op.
-
-    Most of a day's alerts were already written on an earlier day (an item stays overdue at
-    one level for weeks), so the chunk's existing keys are read first (indexed by case) and
-    only the others are sent; the constraint still settles a race with a concurrent sweep."""
-    if values:
-        have = {tuple(r) for r in db.session.execute(
-            _outbox_keys_query(), {"case_ids": sorted({v["case_id"] for v in values})})}
-        values = [v for v in values if (v["case_id"], v["rule"], v["kind"], v["due_on"],
-                                        v["level"]) not in have]
-    if not values:
-        return 0
+    """Insert the alerts in one statement; returns how many rows were new. The unique
+    constraint on (case, rule, kind, due date, level) makes a row a concurrent sweep wrote
+    meanwhile a no-op."""
     table = Notification.__table__
-    if db.session.get_bind().dialect.name == "postgresql":
+    dialect = db.session.get_bind().dialect
+    if dialect.name == "postgresql":
         return _insert_arrays(values)
-    dialect = sql_dialect()
-    if dialect is not None:
-        # SQLite: executemany with RETURNING, sent by SQLAlchemy as multi-row INSERTs; a row
-        # that conflicts returns nothing, so the count is of rows really inserted
-        stmt = dialect.insert(table).on_conflict_do_nothing().returning(table.c.id)
-        return len(db.session.execute(stmt, values).all())
+    if dialect.name == "sqlite":
+        return _insert_sqlite(values, dialect)
     created = 0
     for row in values:
         try:
@@ -254,6 +276,29 @@ def _insert_arrays_statement() -> Any:
     arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _OUTBOX_COLUMNS)
     return sa.text(f"INSERT INTO notifications ({columns}) SELECT * FROM unnest({arrays}) "
                    "ON CONFLICT DO NOTHING RETURNING id")
+
+
+@functools.cache
+def _sqlite_statement(dialect: Any) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """The driver's INSERT … ON CONFLICT DO NOTHING, and each column with the conversion
+    SQLAlchemy's type would apply to its value (dates and times to its text format)."""
+    table = Notification.__table__
+    columns = tuple((c, table.c[c].type.bind_processor(dialect)) for c, _ in _OUTBOX_COLUMNS)
+    names = ", ".join(c for c, _ in _OUTBOX_COLUMNS)
+    marks = ", ".join("?" for _ in _OUTBOX_COLUMNS)
+    return (f"INSERT INTO notifications ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+            columns)
+
+
+def _insert_sqlite(values: list[dict[str, Any]], dialect: Any) -> int:
+    """SQLite: one prepared statement the driver runs for every row (executemany), given the
+    rows as the driver takes them: SQLAlchemy's per-row parameter processing cost as much as
+    the insert. The row count is of the rows really inserted."""
+    statement, columns = _sqlite_statement(dialect)
+    rows = [tuple(value[c] if convert is None or value[c] is None else convert(value[c])
+                  for c, convert in columns) for value in values]
+    result = db.session.connection().exec_driver_sql(statement, rows)
+    return int(result.rowcount)
 
 
 def _insert_arrays(values: list[dict[str, Any]]) -> int:
