@@ -13,7 +13,13 @@ from tests.integration.conftest import world  # noqa: F401  (fixture)
 from tests.integration.helpers import drive, open_case, post_step
 from tests.integration.test_reports import actor, attach_all, pin, three_cases  # noqa: F401
 from workflow.persistence.db import db
-from workflow.persistence.models import Case, DeadlineSet, Organisation
+from workflow.persistence.models import (
+    Case,
+    DeadlineSet,
+    DevelopmentPlan,
+    Organisation,
+    PlanVersionRow,
+)
 from workflow.services.directory import admin
 from workflow.services import alerts as alerting, bulk, directory, reports
 from workflow.services.alerts import findings_store
@@ -39,8 +45,23 @@ def population(world, pin):
     and a few hundred synthetic histories of every stage, their findings built."""
     driven, moved = three_cases(world)
     synthetic.seed(300, 5, TODAY, "Q")
+    _plan_every_year()
     alerting.refresh_all_deadlines()
     return {"driven": driven, "moved": moved}
+
+
+def _plan_every_year() -> None:
+    """Every branch planned every year, generously: item 13's `no_plan` (−2, judged across a
+    branch's cases, not kept per case) would otherwise floor scores at 0 and hide the
+    differences these tests look for."""
+    for org_id in _branches():
+        for year in range(TODAY.year - 4, TODAY.year + 1):
+            plan = DevelopmentPlan(org_id=org_id, year=year)
+            db.session.add(plan)
+            db.session.flush()
+            db.session.add(PlanVersionRow(plan_id=plan.id, version=1, quota=999, targets={},
+                                          effective_on=date(year, 1, 1), reason=""))
+    db.session.commit()
 
 
 def _branches() -> list[int]:
