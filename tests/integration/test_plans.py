@@ -146,3 +146,30 @@ def test_plan_against_actual_counts_approvals_and_their_structure(world):
     assert (row["votes_passed"], row["admitted"]) == (1, 1)
     assert row["targets_actual"] == {"women": 1, "under_35": 1, "front_line": 0, "college": 1}
     assert row["outlook"] is None  # a past year: nothing left to plan
+
+
+def _voted(world, org: str) -> int:
+    return world.get("org", f"/api/v1/plans?org={org}&year=2024").json["rows"][0]["votes_passed"]
+
+
+def test_a_corrected_vote_counts_as_corrected(world):
+    case = _candidate(world, "甲")
+    vote = _vote(world, case)
+    assert vote.status_code == 201 and _voted(world, "B1") == 1
+    failed = {**HAPPY[VOTE_AT][2]["vote"], "yes": 3, "no": 6}
+    r = post_step(world, case, "step_corrected", "2024-06-20",
+                  {"corrects": vote.json["step"]["id"], "fields": {"vote": failed},
+                   "reason": "计票录入错误"})
+    assert r.status_code == 201, r.json
+    assert _voted(world, "B1") == 0
+
+
+def test_a_vote_counts_for_the_branch_that_held_the_case_that_day(world):
+    case = _candidate(world, "甲")
+    moved = post_step(world, case, "case_transferred", "2024-06-01", {"to_branch": "B2"},
+                      who="org")
+    assert moved.status_code == 201, moved.json
+    # B1's introducers are not on B2's roster: the vote is recorded with that acknowledged
+    assert _vote(world, case, who="sec2", acknowledge=True,
+                 reason="转入前已确定介绍人").status_code == 201
+    assert (_voted(world, "B1"), _voted(world, "B2")) == (0, 1)

@@ -2,25 +2,26 @@
 year, read from the recorded histories, and what workflow/plans.py makes of them (over-plan
 findings, item 13's plan deductions, the verdict on a vote being recorded).
 
-The votes are read by replaying only the cases with an admission vote recorded within a year
-of the asked years (corrections folded in, each vote counted for the branch that held the case
-that day): a handful per branch and year, not the whole history of a committee.
+The votes are read from the cases with an admission vote recorded within a year of the asked
+years: their votes, approvals and corrections only (corrections folded in), and a full replay
+only of those ever transferred, whose votes count for the branch that held them that day.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
-from workflow import plans
-from workflow.history import Replay, Violation
+from workflow import machine, plans
+from workflow.history import Replay, StepRecord, Violation
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, DeadlineRow, Organisation, StepRecordRow
+from workflow.replay import apply_corrections
 from workflow.rubric import Deduction
 from workflow.services.bulk import replay_cases
 from workflow.services.clock import today
@@ -53,18 +54,53 @@ def years_of(branches: list[Organisation], years: list[int],
     found = {(b.code, y): Year(b.code) for b in branches for y in years}
     if not branches or not years:
         return found
-    replays = replay_cases(_voted_cases([b.id for b in branches], years), as_of)
-    for case_id, r in replays.items():
-        for a in plans.admissions_of(case_id, r):
-            if (a.org, a.on.year) in found and a.on <= as_of:
-                found[a.org, a.on.year].admissions.append(a)
-        for rec in r.effective:
-            if (rec.step == "admission_approved" and rec.data.get("decision") == "approved"
-                    and rec.occurred_on <= as_of):
-                key = (r.org_on(rec.occurred_on), rec.occurred_on.year)
-                if key in found:
-                    found[key].approved.append((case_id, rec.occurred_on))
+    voted = _voted_cases([b.id for b in branches], years)
+    records = _vote_records([c[0] for c in voted])
+    moved = []
+    # a case never transferred was held by its branch on every day: its votes and approvals
+    # are read from those records alone (corrections folded in), without replaying it
+    for case in voted:
+        case_id, _, code = case
+        if any(r.step == "case_transferred" for r in records[case_id]):
+            moved.append(case)
+            continue
+        effective = apply_corrections(records[case_id], [])
+        _count(found, case_id, effective, lambda day, code=code: code, as_of)
+    for case_id, r in replay_cases(moved, as_of).items():
+        _count(found, case_id, list(r.effective), r.org_on, as_of)
     return found
+
+
+_READ = ("admission_voted", "admission_approved", "step_corrected", "case_transferred")
+
+
+def _vote_records(ids: list[int]) -> dict[int, list[StepRecord]]:
+    """The records the plan reads of each case: votes, approvals, corrections, transfers."""
+    found: dict[int, list[StepRecord]] = defaultdict(list)
+    t = StepRecordRow.__table__
+    for i in range(0, len(ids), 500):  # short IN lists on both databases
+        for seq, case_id, step, on, data, role in db.session.execute(
+                sa.select(t.c.id, t.c.case_id, t.c.step, t.c.occurred_on, t.c.data,
+                          t.c.recorded_by_role)
+                .where(t.c.case_id.in_(ids[i:i + 500]), t.c.step.in_(_READ))):
+            found[case_id].append(StepRecord(seq, step, on, data or {}, role))
+    return found
+
+
+def _count(found: dict[tuple[str, int], Year], case_id: int, effective: list[StepRecord],
+           org_on: Callable[[date], str], as_of: date) -> None:
+    for rec in effective:
+        if rec.occurred_on > as_of:
+            continue
+        if rec.step == "admission_voted" and machine.CONDITIONS["vote_passed"](rec.data):
+            key = (org_on(rec.occurred_on), rec.occurred_on.year)
+            if key in found:
+                found[key].admissions.append(
+                    plans.Admission(case_id, rec.seq, rec.occurred_on, key[0]))
+        elif rec.step == "admission_approved" and rec.data.get("decision") == "approved":
+            key = (org_on(rec.occurred_on), rec.occurred_on.year)
+            if key in found:
+                found[key].approved.append((case_id, rec.occurred_on))
 
 
 def required_for(branch_id: int) -> Any:
