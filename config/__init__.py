@@ -46,6 +46,7 @@ BROKER_CLEANUP_SECONDS = 3600.0
 
 
 DEADLINE_REBUILD_SECONDS = 300  # how soon a rule-setting or holiday change reaches the rows
+BULK_RESUME_SECONDS = 300  # tasks.bulk_resume: re-send stalled chunks of bulk runs
 CHECKPOINT_CRON = "15 2 * * *"  # daily signed checkpoint of every case's chain head
 
 
@@ -56,6 +57,8 @@ def beat_schedule(sweep_cron: str) -> dict[str, dict[str, Any]]:
         "stale-deadlines": {"task": "tasks.rebuild_stale_deadlines",
                             "schedule": DEADLINE_REBUILD_SECONDS},
         "chain-checkpoint": {"task": "tasks.checkpoint", "schedule": CHECKPOINT_CRON},
+        # chunks of bulk runs whose worker died: the embedded broker never redelivers them
+        "bulk-resume": {"task": "tasks.bulk_resume", "schedule": BULK_RESUME_SECONDS},
     }
 
 
@@ -120,6 +123,9 @@ class Config:
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL") or None
         if env.get("ALERT_SWEEP_CHUNK"):
             self.ALERT_SWEEP_CHUNK = max(1, int(env["ALERT_SWEEP_CHUNK"]))
+        # cases per chunk of bulk work (services/bulk_runs.py: one Celery task each)
+        if env.get("BULK_CHUNK_CASES"):
+            self.BULK_CHUNK_CASES = max(1, int(env["BULK_CHUNK_CASES"]))
         # reports over many branches: worker processes (default one per core) and the number
         # of cases from which they are used (services/reports/fanout.py)
         self.REPORT_PROCESSES = int(env.get("REPORT_PROCESSES") or os.cpu_count() or 1)

@@ -18,7 +18,7 @@ from flask import Flask
 
 SQLA_PREFIXES = ("sqla+", "sqlalchemy+")
 FIXED_TRANSPORT = "tasks.broker:Transport"
-TASK_MODULES = ["tasks.alerts", "tasks.integrity"]
+TASK_MODULES = ["tasks.alerts", "tasks.integrity", "tasks.bulk"]
 
 
 def celery_settings(config: Mapping[str, Any]) -> dict[str, Any]:

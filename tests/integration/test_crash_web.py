@@ -356,6 +356,7 @@ def test_killing_the_cli_sweep_mid_run_loses_and_duplicates_nothing(ctx, tmp_pat
     # the killed sweeps commit 20 cases' alerts at a time (many commits to land between); the
     # reference below uses the default chunk: the chunk size must not change the outcome
     env["ALERT_SWEEP_CHUNK"] = "20"
+    env["BULK_CHUNK_CASES"] = str(CHUNK)  # the rebuild's chunks: two of them, as below
     synthetic.seed(SWEEP_CASES, SEED, clock.today(), "K")
     rng = random.Random(SEED)
     open_cases = _count(sa.select(Case.id).where(Case.stage.in_(alerting.OPEN_STAGES))

@@ -1,8 +1,10 @@
 """Flask commands: thin wrappers that call one service and turn its errors into one stderr line."""
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from datetime import date
 from functools import wraps
 from pathlib import Path
@@ -172,16 +174,57 @@ def rubric_cmd(org: str, year: int, as_of: str | None, as_json: bool) -> None:
 
 
 @click.command("rederive")
-@click.option("--fix", is_flag=True, help="also rewrite the cached stage/state")
+@click.option("--fix", is_flag=True, help="also rewrite the cached stage/state, and rebuild "
+              "every case's deadline rows and findings")
+@click.option("--background", is_flag=True,
+              help="with --fix: send the rebuild to the workers and print its run id")
+@click.option("--local", is_flag=True, help="run the rebuild in this process, not on workers")
 @friendly
-def rederive_cmd(fix: bool) -> None:
-    """Replay every case and report where the cached state differs from its history."""
-    mismatches = cases.rederive(fix)
+def rederive_cmd(fix: bool, background: bool, local: bool) -> None:
+    """Replay every case and report where the cached state differs from its history; with
+    --fix, the rebuild runs on the Celery workers as a run of chunks (progress bar)."""
+    with _on_workers(local, background) as started:
+        mismatches = cases.rederive(fix)
     for case_id, cached, replayed in mismatches:
         click.echo(f"case {case_id}: cached {cached} != replayed {replayed}")
     click.echo(f"{len(mismatches)} mismatch(es)")
+    for run_id in started:
+        click.echo(f"rebuild: run {run_id}" + (f" sent to the workers (`flask bulk status "
+                                               f"{run_id}`)" if background else " done"))
     if mismatches and not fix:
         raise SystemExit(1)
+
+
+@contextlib.contextmanager
+def _on_workers(local: bool, background: bool = False) -> Iterator[list[int]]:
+    """Runs started inside go to the Celery workers (unless `local`, or tasks run eagerly)
+    with a progress bar on stderr, or, `background`, are only sent; yields the run ids."""
+    from workflow.services import bulk_runs
+    started: list[int] = []
+    send = None if local else _sender()
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="chunks", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+    try:
+        with bulk_runs.using(send, None if background else progress, wait=not background,
+                             started=started):
+            yield started
+    except bulk_runs.ChunksFailed as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc} (`flask bulk resume` runs them again)") from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+def _sender() -> Any:
+    from tasks.bulk import sender
+    return sender(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 @click.command("seed-demo")
@@ -256,33 +299,76 @@ def seed_synthetic_cmd(n: int, seed_value: int, prefix: str) -> None:
 
 @click.command("verify")
 @click.option("--org", help="only this organisation's subtree")
+@click.option("--background", is_flag=True, help="send the run to the workers, print its id")
+@click.option("--local", is_flag=True, help="check in this process, not on the workers")
+@click.option("--run", "run_id", type=int, help="report a finished verify run")
 @friendly
-def verify_cmd(org: str | None) -> None:
+def verify_cmd(org: str | None, background: bool, local: bool, run_id: int | None) -> None:
     """Recompute every case's hash chain and compare it with the latest valid checkpoint;
-    one line per broken, shortened, rewritten or missing case, exit 1 if any."""
-    from workflow.services.cases import checkpoints
-    report = checkpoints.verify(org)
-    for r in report.rejected:
-        click.echo(f"checkpoint {r.name}: not trusted: {r.reason}")
+    one line per broken, shortened, rewritten or missing case, exit 1 if any. The chains are
+    checked on the Celery workers, a chunk of cases each (progress bar)."""
+    from workflow.services import bulk_runs, bulk_verify
+    if run_id is None:
+        run_id = bulk_verify.plan_verify(org)
+        with _on_workers(local, background):
+            bulk_runs.execute(run_id)
+        if background:
+            click.echo(f"verify: run {run_id} sent to the workers "
+                       f"(`flask verify --run {run_id}` reports it when done)")
+            return
+    elif bulk_runs.status(run_id).finished_at is None:
+        raise click.ClickException(f"run {run_id} is not finished (`flask bulk status`)")
+    report = bulk_verify.verify_report(run_id)
+    for name, reason in report.rejected:
+        click.echo(f"checkpoint {name}: not trusted: {reason}")
     if report.checkpoint is None:
+        from workflow.services.cases import checkpoints
         what = "no valid checkpoint" if report.rejected else "no checkpoint yet"
         click.echo(f"{what} in {checkpoints.directory()}: chains checked only "
                    "(`flask checkpoint` writes one)", err=True)
-    broken = [c for c in report.checks if not c.ok]
-    for c in broken:
-        where = f"{c.kind} #{c.record_id}" if c.record_id else "chain head"
-        click.echo(f"case {c.case_id}: broken at {where}: {c.reason}")
-    for problem in report.problems:
-        click.echo(f"case {problem.case_id}: {problem.message}")
+    for case_id, kind, record_id, reason in report.broken:
+        where = f"{kind} #{record_id}" if record_id else "chain head"
+        click.echo(f"case {case_id}: broken at {where}: {reason}")
+    for case_id, _, message in report.problems:
+        click.echo(f"case {case_id}: {message}")
     for code, head in report.heads.items():
         click.echo(f"org {code} head {head}")
-    summary = f"{len(report.checks)} case(s) checked, {len(broken)} broken"
+    summary = f"{report.checked} case(s) checked, {len(report.broken)} broken"
     if report.checkpoint is not None:
-        summary += (f"; checkpoint {report.checkpoint.name}: {report.compared} case(s) "
+        summary += (f"; checkpoint {report.checkpoint}: {report.compared} case(s) "
                     f"compared, {len(report.problems)} shortened, rewritten or missing")
     click.echo(summary)
     if not report.ok:
         raise SystemExit(1)
+
+
+bulk = AppGroup("bulk", help="Runs of bulk work (rebuild, verify) on the Celery workers.")
+
+
+@bulk.command("status")
+@click.argument("run_id", required=False, type=int)
+@friendly
+def bulk_status(run_id: int | None) -> None:
+    """The latest runs (or one): kind, chunks done of all, started, finished, failures."""
+    from workflow.services import bulk_runs
+    found = [bulk_runs.status(run_id)] if run_id else bulk_runs.runs()
+    for r in found:
+        click.echo(f"run {r.id} {r.kind}: {r.done}/{r.chunks} chunks, {r.cases} case(s), "
+                   f"started {_moment(r.started_at)}, finished {_moment(r.finished_at)}, "
+                   f"{r.failed} failed" + (f" ({r.last_error})" if r.failed else ""))
+
+
+@bulk.command("resume")
+@click.argument("run_id", type=int)
+@click.option("--local", is_flag=True, help="run the undone chunks in this process")
+@friendly
+def bulk_resume(run_id: int, local: bool) -> None:
+    """Run the undone chunks of a run (after a worker or the machine died) and wait."""
+    from workflow.services import bulk_runs
+    with _on_workers(local):
+        bulk_runs.execute(run_id)
+    r = bulk_runs.status(run_id)
+    click.echo(f"run {r.id} {r.kind}: {r.done}/{r.chunks} chunks done")
 
 
 @click.command("checkpoint")
@@ -295,7 +381,7 @@ def checkpoint_cmd() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (orgs, users, tokens, alerts, exemptions_group, rubric_cmd, rederive_cmd, seed_demo_cmd,
+    for command in (orgs, users, tokens, alerts, bulk, exemptions_group, rubric_cmd, rederive_cmd, seed_demo_cmd,
                     backup_cmd, restore_cmd, seed_synthetic_cmd, verify_cmd,
                     checkpoint_cmd):
         app.cli.add_command(command)

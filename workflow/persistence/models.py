@@ -454,3 +454,36 @@ class PlanMeasure(db.Model):  # type: ignore[name-defined]
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_by: Mapped[User | None] = relationship()
+
+
+class BulkRun(db.Model):  # type: ignore[name-defined]
+    """One run of bulk work over every case, split into chunks by case-id range
+    (services/bulk_runs.py): `rebuild` (deadline rows and findings) or `verify` (hash chains)."""
+
+    __tablename__ = "bulk_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    params: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    chunks: Mapped[int] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class BulkChunk(db.Model):  # type: ignore[name-defined]
+    """One chunk of a run: the cases with ids in [first_id, last_id]. `done_at` is written in
+    the transaction that writes the chunk's results, so a chunk is done once or not at all."""
+
+    __tablename__ = "bulk_chunks"
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("bulk_runs.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    first_id: Mapped[int] = mapped_column()
+    last_id: Mapped[int] = mapped_column()
+    params: Mapped[Any | None] = mapped_column(sa.JSON(none_as_null=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column()
+    started_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(default=0)
+    done_at: Mapped[datetime | None] = mapped_column()
+    cases: Mapped[int | None] = mapped_column()  # how many cases the chunk did
+    result: Mapped[Any | None] = mapped_column(sa.JSON(none_as_null=True))
+    failed_at: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(sa.String(500))

@@ -20,7 +20,9 @@ for; each package's docstring says what it owns:
   administration of rule settings and holidays, and the personal-data access log (audit).
 
 Shared infrastructure stays here: `errors` (what adapters map), `clock` (the organisation's
-today) and `bulk` (reading and replaying many cases at once). Packages import downwards only
+today), `bulk` (reading and replaying many cases at once), and `bulk_runs` with
+`bulk_verify` (bulk work over every case in chunks by case-id range, on the Celery workers or
+in the calling process: the rebuild of deadline rows and findings, and the chain check). Packages import downwards only
 (directory → alerts; plans → directory; cases → directory, alerts, plans; committee → cases;
 reports → committee, cases, plans; interchange → all): tests/unit/test_import_graph.py fails on any circle.
 """

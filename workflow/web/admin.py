@@ -103,8 +103,10 @@ def settings() -> Any:
         except ServiceError as exc:
             _flash_error(exc)
         return redirect(url_for("admin.settings"))
+    from workflow.services import bulk_runs
     return render_template("admin/settings.html", data=admin.settings(current_user),
-                           labels=SETTING_LABELS, orgs=admin.organisations())
+                           labels=SETTING_LABELS, orgs=admin.organisations(),
+                           runs=bulk_runs.runs(10))
 
 
 @bp.route("/holidays", methods=["GET", "POST"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import import_module
 from typing import Any
@@ -36,7 +37,7 @@ from workflow.persistence.models import (
     utcnow,
 )
 from workflow.replay import deadlines_of, fold
-from workflow.services import clock
+from workflow.services import bulk_runs, clock
 from workflow.services.alerts import findings_store
 
 OPEN_STAGES = ("applicant", "activist", "candidate", "probationary")
@@ -174,14 +175,36 @@ def _upsert_set(dialect_module: str, final: bool) -> Any:
 def refresh_all_deadlines(today: date | None = None) -> int:
     """Rebuild every case's rows and findings now (after an upgrade that added them, or
     `rederive --fix`): closed cases have findings too, the rubric counts their past. A
-    rule-setting or holiday change marks sets stale instead (`invalidate_deadlines`)."""
-    ids = db.session.execute(sa.select(Case.id).order_by(Case.id)).scalars().all()
-    count = _refresh_chunked(ids, today)
-    closed = sa.select(Case.id).where(Case.stage.not_in(OPEN_STAGES)).scalar_subquery()
-    db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(closed)))
-    db.session.add(DeadlineBackfill(cases=count))
-    db.session.commit()
-    return count
+    rule-setting or holiday change marks sets stale instead (`invalidate_deadlines`).
+
+    A `rebuild` run of services/bulk_runs: on the Celery workers when the caller said so
+    (`bulk_runs.using`: the command line), else chunk after chunk in this process."""
+    run_id = bulk_runs.run("rebuild", {"today": today.isoformat() if today else None})
+    return bulk_runs.status(run_id).cases
+
+
+def _rebuild_prepare(first: int, last: int, params: dict[str, Any], _: Any) -> Any:
+    today = date.fromisoformat(params["today"]) if params.get("today") else None
+    ids = db.session.execute(sa.select(Case.id).where(Case.id.between(first, last))
+                             .order_by(Case.id)).scalars().all()
+    from workflow.services.bulk import collector_paused
+    with collector_paused():  # many small objects: the collector would rescan them
+        return derive(ids, today), today
+
+
+def _rebuild_write(prepared: Any) -> tuple[int, Any]:
+    derived, today = prepared
+    return write(derived, today), None
+
+
+def _rebuild_finished(run: Any) -> None:
+    """The whole rebuild is recorded once, with the run that finished it: the catch-up
+    (`catch_up`) no longer rebuilds everything."""
+    db.session.add(DeadlineBackfill(cases=int(run.params.get("cases", 0))))
+
+
+bulk_runs.register("rebuild", bulk_runs.Kind(_rebuild_prepare, _rebuild_write,
+                                             _rebuild_finished))
 
 
 def invalidate_deadlines(org_ids: Sequence[int] | None = None) -> int:
@@ -216,66 +239,116 @@ def stale_deadline_cases() -> list[int]:
 
 
 def _refresh_chunked(case_ids: Sequence[int], today: date | None = None) -> int:
-    """Rebuild many cases' rows a chunk at a time: one read of the chunk's histories, one
-    delete and one insert, one commit, so neither the database nor a writer waits for long.
-
-    Each chunk first touches its cases' set rows (the lock `refresh_deadlines` takes), then
-    reads: a writer that changed a case meanwhile refreshes it again after us, so the newer
-    rows win."""
-    from workflow.services.bulk import CHUNK, document_refs
-    from workflow.services.bulk import histories as read_histories
-    root = committee_finder()
+    """Rebuild many cases' rows a chunk at a time (`derive` without a lock, then `write` in a
+    short transaction of its own), in this process; bulk_runs runs the same two steps per
+    chunk of a run on the Celery workers."""
+    from workflow.services.bulk import CHUNK
     count = 0
     for start in range(0, len(case_ids), CHUNK):
-        ids = list(case_ids[start:start + CHUNK])
-        _lock_sets(ids)
-        # read after the lock, per chunk: a rule or holiday change committed meanwhile is
-        # either seen here or marks these sets stale after this chunk commits
-        reference.forget()
-        calendar = repo.working_calendar()
-        books: dict[int, Any] = {}
-        cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version,
-                                             Case.chain_length)
-                                   .where(Case.id.in_(ids))).all()
-        histories = read_histories([c.id for c in cases])
-        documents = document_refs([c.id for c in cases])
-        rows: list[dict[str, Any]] = []
-        sets: list[dict[str, Any]] = []
-        for case in cases:
-            records = histories[case.id]
-            known_on = max((r.occurred_on for r in records), default=None)
-            first = max(today or clock.today(), known_on or date.min)
-            horizon = first + timedelta(days=HORIZON_DAYS)
-            if case.branch_id not in books:
-                books[case.branch_id] = repo.rulebook_for(case.branch_id)
-            derived = fold(records, horizon, rulebook=books[case.branch_id],
-                           calendar=calendar, validate=False)
-            if derived.stage in OPEN_STAGES:
-                committee = root(case.branch_id)
-                rows += _rows_for(case.id, case.branch_id, committee, deadlines_of(derived))
-            snap = snapshot(derived, documents[case.id], first)
-            sets.append({"b_case_id": case.id, "case_version": case.version,
-                         "known_on": known_on, "refreshed_at": utcnow(),
-                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
-                         **findings_store.set_values(snap, case.chain_length)})
-        db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(ids)))
-        if rows:
-            db.session.execute(sa.insert(DeadlineRow), rows)
-        if sets:
-            table = DeadlineSet.__table__  # Core executemany, not the ORM's bulk update
-            db.session.execute(
-                sa.update(table).where(table.c.case_id == sa.bindparam("b_case_id"))
-                .values(case_version=sa.bindparam("case_version"),
-                        known_on=sa.bindparam("known_on"),
-                        complete_until=sa.bindparam("complete_until"),
-                        refreshed_at=sa.bindparam("refreshed_at"),
-                        findings=sa.bindparam("findings", type_=table.c.findings.type),
-                        findings_from=sa.bindparam("findings_from"),
-                        chain_length=sa.bindparam("chain_length"),
-                        findings_version=sa.bindparam("findings_version")), sets)
+        derived = derive(list(case_ids[start:start + CHUNK]), today)
+        db.session.commit()  # end the read: the write below starts a transaction of its own
+        count += write(derived, today)
         db.session.commit()
-        count += len(cases)
     return count
+
+
+@dataclass
+class Derived:
+    """Some cases' deadline rows and set values, derived from what was read (no lock held), and
+    what they were derived from: the reference stamp and each case's version and chain."""
+    ids: list[int]
+    stamp: int | None
+    versions: dict[int, tuple[int, int | None]]
+    rows: dict[int, list[dict[str, Any]]]
+    sets: dict[int, dict[str, Any]]
+
+
+def derive(case_ids: Sequence[int], today: date | None = None) -> Derived:
+    """Replay `case_ids` (one read of their histories and documents) to the horizon: their
+    rows and set values, nothing written. The fold is the cost of a rebuild; done outside the
+    write transaction, it does not hold SQLite's one write lock, so several workers fold at
+    once and take the lock only to write."""
+    from workflow.services.bulk import document_refs
+    from workflow.services.bulk import histories as read_histories
+    reference.forget()  # the stamp of now, not of whatever this session read before
+    stamp = reference.stamp()
+    calendar = repo.working_calendar()
+    root = committee_finder()
+    books: dict[int, Any] = {}
+    result = Derived(list(case_ids), stamp, {}, {}, {})
+    cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version,
+                                         Case.chain_length)
+                               .where(Case.id.in_(result.ids))).all()
+    histories = read_histories([c.id for c in cases])
+    documents = document_refs([c.id for c in cases])
+    for case in cases:
+        records = histories[case.id]
+        known_on = max((r.occurred_on for r in records), default=None)
+        first = max(today or clock.today(), known_on or date.min)
+        horizon = first + timedelta(days=HORIZON_DAYS)
+        if case.branch_id not in books:
+            books[case.branch_id] = repo.rulebook_for(case.branch_id)
+        derived = fold(records, horizon, rulebook=books[case.branch_id],
+                       calendar=calendar, validate=False)
+        result.versions[case.id] = (case.version, case.chain_length)
+        result.rows[case.id] = _rows_for(case.id, case.branch_id, root(case.branch_id),
+                                         deadlines_of(derived)) \
+            if derived.stage in OPEN_STAGES else []
+        snap = snapshot(derived, documents[case.id], first)
+        result.sets[case.id] = {
+            "b_case_id": case.id, "case_version": case.version, "known_on": known_on,
+            "refreshed_at": utcnow(), "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
+            **findings_store.set_values(snap, case.chain_length)}
+    return result
+
+
+def write(derived: Derived, today: date | None = None) -> int:
+    """Write what `derive` made, in the caller's transaction (no commit); the number of cases.
+
+    First the cases' set rows are touched (the lock `refresh_deadlines` takes: on SQLite the
+    database's write lock, on PostgreSQL the rows'); then, under it, the reference stamp and
+    each case's version and chain are read again. A rule or holiday change committed since
+    the derivation re-derives the whole chunk; a case written since (a step, a document) is
+    re-derived alone. A writer that comes after the lock waits and refreshes its case after
+    us, so the newer rows win, as with `refresh_deadlines`."""
+    ids = derived.ids
+    if not ids:
+        return 0
+    _lock_sets(ids)
+    reference.forget()
+    if reference.stamp() != derived.stamp:
+        derived = derive(ids, today)
+    else:
+        now = {i: (v, n) for i, v, n in db.session.execute(
+            sa.select(Case.id, Case.version, Case.chain_length).where(Case.id.in_(ids)))}
+        moved = [i for i in ids if now.get(i) != derived.versions.get(i)]
+        if moved:
+            again = derive(moved, today)
+            for case_id in moved:
+                derived.versions.pop(case_id, None)
+                derived.rows.pop(case_id, None)
+                derived.sets.pop(case_id, None)
+            derived.versions.update(again.versions)
+            derived.rows.update(again.rows)
+            derived.sets.update(again.sets)
+    db.session.execute(sa.delete(DeadlineRow).where(DeadlineRow.case_id.in_(ids)))
+    rows = [row for case_rows in derived.rows.values() for row in case_rows]
+    if rows:
+        db.session.execute(sa.insert(DeadlineRow), rows)
+    if derived.sets:
+        table = DeadlineSet.__table__  # Core executemany, not the ORM's bulk update
+        db.session.execute(
+            sa.update(table).where(table.c.case_id == sa.bindparam("b_case_id"))
+            .values(case_version=sa.bindparam("case_version"),
+                    known_on=sa.bindparam("known_on"),
+                    complete_until=sa.bindparam("complete_until"),
+                    refreshed_at=sa.bindparam("refreshed_at"),
+                    findings=sa.bindparam("findings", type_=table.c.findings.type),
+                    findings_from=sa.bindparam("findings_from"),
+                    chain_length=sa.bindparam("chain_length"),
+                    findings_version=sa.bindparam("findings_version")),
+            list(derived.sets.values()))
+    return len(derived.versions)
 
 
 def catch_up(as_of: date) -> int:

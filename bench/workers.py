@@ -1,0 +1,171 @@
+"""The rebuild of every case's deadline rows and findings on 1 and 2 Celery worker processes.
+
+    .venv/bin/python bench/workers.py --cases 20000 [--database-url URL] [--redis] [--chunk 1000]
+
+Builds a fresh instance with synthetic histories (`seed-synthetic`), then times one `rebuild`
+run (services/bulk_runs.py) three ways: its chunks one after another in this process (what
+`refresh_all_deadlines` does without workers), then sent as one Celery group to a worker with
+1 and with 2 pool processes (`celery worker --pool=prefork --concurrency=N`), waiting as
+`flask rederive --fix` waits. The broker is the embedded SQLAlchemy one on a SQLite file, or
+with --redis a throwaway redis-server. The worker is started and ready before the clock
+starts. Prints one row per measurement and the ratio of 1 to 2 workers. Never run by the test
+suite; tests do not assert timings.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build(cases: int, url: str | None, instance: Path) -> Any:
+    os.environ["INSTANCE_PATH"] = str(instance)
+    if url:
+        os.environ["DATABASE_URL"] = url
+    from flask_migrate import upgrade
+
+    from workflow.app import create_app
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        from workflow.cli import synthetic
+        start = time.perf_counter()
+        result = synthetic.seed(cases, 7, date.today())
+        seconds = time.perf_counter() - start
+        print(f"seeded {result} in {seconds:.1f} s", flush=True)
+    return app
+
+
+class Worker:
+    def __init__(self, app: Any, broker: str, results: str, concurrency: int,
+                 folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.py").write_text(
+            "CELERY_BROKER_TRANSPORT_OPTIONS = {'polling_interval': 0.1}\n", encoding="utf-8")
+        (folder / "secret_key").write_text("bench-worker-key", encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+        env.update(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+                   INSTANCE_PATH=str(folder), CELERY_BROKER_URL=broker,
+                   CELERY_RESULT_BACKEND=results, SECRET_KEY=app.config["SECRET_KEY"])
+        self.log = folder / "worker.log"
+        self.out = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker",
+             "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=info",
+             "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--prefetch-multiplier=1", "-n", f"bench{concurrency}@%h"],
+            cwd=ROOT, env=env, stdout=self.out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 120
+        while b" ready." not in self.log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+        self.out.close()
+
+
+def rebuild(app: Any, chunk: int, send: Any = None) -> tuple[float, int]:
+    """One rebuild run, in this process (`send` None) or on the workers; seconds, chunks."""
+    from workflow.services import bulk_runs
+    from workflow.services.alerts import deadline_rows  # noqa: F401  (registers the kind)
+    with app.app_context():
+        app.config["BULK_WORKER_WAIT"] = 600.0  # never fall back to this process here
+        run_id = bulk_runs.plan("rebuild", {"today": None}, size=chunk)
+        start = time.perf_counter()
+        bulk_runs.execute(run_id, send=send)
+        seconds = time.perf_counter() - start
+        status = bulk_runs.status(run_id)
+        assert status.finished_at is not None and status.done == status.chunks, status
+        return seconds, status.chunks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--database-url")
+    parser.add_argument("--redis", action="store_true", help="a redis-server as broker")
+    parser.add_argument("--chunk", type=int, default=1000, help="cases per chunk")
+    parser.add_argument("--workers", default="1,2", help="pool sizes to measure")
+    parser.add_argument("--skip-local", action="store_true")
+    args = parser.parse_args()
+    instance = Path(tempfile.mkdtemp(prefix="bench-workers-"))
+    app = build(args.cases, args.database_url, instance)
+    redis = None
+    try:
+        if args.redis:
+            if shutil.which("redis-server") is None:
+                raise SystemExit("redis-server is not installed")
+            port = free_port()
+            redis = subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(instance)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            time.sleep(0.5)
+            broker, results = f"redis://127.0.0.1:{port}/0", f"redis://127.0.0.1:{port}/1"
+        else:
+            broker = f"sqla+sqlite:///{instance / 'broker.db'}"
+            results = f"db+sqlite:///{instance / 'results.db'}"
+        database = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
+        print(f"{args.cases:,} cases, {database}, broker {broker.split(':')[0]}, "
+              f"chunks of {args.chunk}", flush=True)
+        rows: list[tuple[str, float]] = []
+        if not args.skip_local:
+            seconds, chunks = rebuild(app, args.chunk)
+            print(f"in this process: {seconds:.1f} s ({chunks} chunks)", flush=True)
+            rows.append(("in this process", seconds))
+        app.config.update(CELERY_BROKER_URL=broker, CELERY_RESULT_BACKEND=results,
+                          CELERY_BROKER_TRANSPORT_OPTIONS={"polling_interval": 0.1},
+                          BULK_LOCAL=False)
+        from tasks.bulk import sender
+        with app.app_context():
+            send = sender(app)
+        measured: dict[int, float] = {}
+        for n in [int(x) for x in args.workers.split(",")]:
+            worker = Worker(app, broker, results, n, instance / f"worker{n}")
+            try:
+                seconds, chunks = rebuild(app, args.chunk, send)
+            finally:
+                worker.stop()
+            measured[n] = seconds
+            print(f"{n} worker process(es): {seconds:.1f} s ({chunks} chunks)", flush=True)
+            rows.append((f"{n} worker process(es)", seconds))
+        print("\n| rebuild of every case | seconds |\n|---|---|")
+        for name, seconds in rows:
+            print(f"| {name} | {seconds:.1f} |")
+        if 1 in measured and 2 in measured:
+            print(f"\n1 → 2 workers: {measured[1] / measured[2]:.2f}× faster")
+    finally:
+        if redis is not None:
+            os.killpg(redis.pid, 9)
+            redis.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Bulk runs (services/bulk_runs.py): the rebuild of every case's deadline rows and findings as
+chunks on real Celery workers, a worker killed mid-chunk, every case rebuilt exactly once; the
+same run in-process without a worker; the verify run.
+
+The reference rows come from a rebuild in the test process (`refresh_all_deadlines`, which runs
+the same chunks here): what a worker writes must equal it. The workers are those of
+tests/integration/test_alerts_worker.py (a subprocess on the test database, on the embedded
+SQLAlchemy broker and on Redis); the kill is at a probe point (tests/integration/probes.py):
+the worker holds inside a chunk's write transaction, before its COMMIT, and is SIGKILLed there.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from celery import Celery, group
+
+from tests.integration.probes import Probes
+from tests.integration.test_alerts_worker import (  # noqa: F401  (fixtures)
+    Broker,
+    _start,
+    broker,
+    cases,
+    wait_for,
+    workers,
+)
+from workflow.persistence.db import db
+from workflow.persistence.models import (
+    BulkChunk,
+    BulkRun,
+    DeadlineBackfill,
+    DeadlineRow,
+    DeadlineSet,
+)
+from workflow.services import alerts as alerting
+from workflow.services import bulk_runs
+
+pytestmark = pytest.mark.db
+
+
+def _rows() -> list[tuple[Any, ...]]:
+    db.session.commit()  # a fresh snapshot: a worker writes these rows
+    d = DeadlineRow
+    return sorted(tuple(r) for r in db.session.execute(
+        sa.select(d.case_id, d.rule, d.kind, d.due_on, d.responsible, d.org_id, d.met,
+                  d.met_on)))
+
+
+def _sets() -> list[tuple[Any, ...]]:
+    """Every set as a rebuild leaves it, without the moment it was written."""
+    db.session.commit()
+    s = DeadlineSet
+    return sorted((r[0], *r[1:-1], repr(r[-1])) for r in db.session.execute(
+        sa.select(s.case_id, s.case_version, s.complete_until, s.known_on, s.findings_from,
+                  s.chain_length, s.findings_version, s.findings)))
+
+
+def _stamps() -> dict[int, datetime]:
+    db.session.commit()
+    return {i: t for i, t in db.session.execute(
+        sa.select(DeadlineSet.case_id, DeadlineSet.refreshed_at))}
+
+
+def _chunks(run_id: int) -> list[BulkChunk]:
+    db.session.commit()
+    return list(db.session.execute(sa.select(BulkChunk).where(BulkChunk.run_id == run_id)
+                                   .order_by(BulkChunk.seq)).scalars())
+
+
+def _forget_rebuilds() -> None:
+    """No rows, no sets, no rebuild recorded: what the run must write from nothing."""
+    for model in (DeadlineRow, DeadlineSet, DeadlineBackfill):
+        db.session.execute(sa.delete(model))
+    db.session.commit()
+
+
+def _sender(client: Celery) -> bulk_runs.Sender:
+    def send(run_id: int, seqs: list[int]) -> None:
+        group(client.signature("tasks.bulk_chunk", args=(run_id, seq), immutable=True)
+              for seq in seqs).apply_async()
+    return send
+
+
+def test_a_worker_killed_mid_rebuild_leaves_every_case_rebuilt_exactly_once(
+        world, cases, broker: Broker, workers, tmp_path):
+    alerting.refresh_all_deadlines()  # the reference, in this process
+    rows, sets = _rows(), _sets()
+    assert rows and len(sets) == len(cases)
+    _forget_rebuilds()
+    points = Probes(tmp_path / "probes")
+    # the second chunk's write transaction (it upserts the sets, deletes and inserts the
+    # rows) holds before its COMMIT
+    points.arm("mid-chunk", "commit", "deadline_sets", nth=2)
+    first = _start(workers, broker, tmp_path / "first", probes=points)
+    send = _sender(broker.client())
+    run_id = bulk_runs.plan("rebuild", {"today": None}, size=1)  # a chunk per case
+    bulk_runs.execute(run_id, send=send, wait=False)
+    held = points.reached("mid-chunk", alive=first.alive, context=first.output)
+    first.kill()  # SIGKILL, inside the chunk's write transaction
+    before = _chunks(run_id)
+    done_before = {c.seq for c in before if c.done_at is not None}
+    killed = [c for c in before if c.done_at is None and c.attempts == 1]
+    assert 1 <= len(done_before) < len(cases), held
+    assert len(killed) == 1  # started, written, not committed: nothing of it is left
+    early = {c.first_id for c in before if c.seq in done_before}
+    stamps = _stamps()
+    assert set(stamps) >= early
+    assert {s[0] for s in _sets()} == early  # the killed chunk's writes were never committed
+    second = _start(workers, broker, tmp_path / "second")
+    # the embedded broker never redelivers what a dead worker took: a coordinator sends the
+    # undone chunks again (`flask bulk resume`, the beat task, a waiting `rederive --fix`)
+    bulk_runs.resume_all(send, lease=0)
+
+    def finished() -> bool:
+        second.alive()
+        return bulk_runs.status(run_id).finished_at is not None
+    wait_for("the run finished", finished, every=0.1, log=second)
+    after = _chunks(run_id)
+    assert all(c.done_at is not None and c.cases == 1 for c in after)
+    # the killed chunk ran twice and committed once; every other chunk ran once
+    assert sorted(c.attempts for c in after) == [1] * (len(cases) - 1) + [2]
+    assert next(c for c in after if c.seq == killed[0].seq).attempts == 2
+    # the chunks done before the kill were not rebuilt again: their sets keep their stamp
+    now = _stamps()
+    assert {i: now[i] for i in early} == {i: stamps[i] for i in early}
+    assert all(now[i] > max(stamps.values()) for i in now if i not in early)
+    assert _rows() == rows and _sets() == sets  # exactly what a rebuild here wrote
+    db.session.commit()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(DeadlineBackfill)
+                              ).scalar() == 1
+    run = db.session.get(BulkRun, run_id)
+    assert run is not None and run.finished_at is not None
+
+
+def test_without_a_worker_the_chunks_run_here_and_a_done_chunk_writes_nothing(world, cases):
+    alerting.refresh_all_deadlines()
+    rows, sets = _rows(), _sets()
+    _forget_rebuilds()
+    runner = world.client.application.test_cli_runner()
+    r = runner.invoke(args=["rederive", "--fix"])
+    assert r.exit_code == 0, r.output
+    run = db.session.execute(sa.select(BulkRun).order_by(BulkRun.id.desc())).scalars().first()
+    assert run is not None and run.kind == "rebuild" and run.finished_at is not None
+    assert f"rebuild: run {run.id} done" in r.output
+    assert _rows() == rows and _sets() == sets
+    chunks = _chunks(run.id)
+    assert all(c.done_at is not None and c.attempts == 1 for c in chunks)
+    stamps = _stamps()
+    assert bulk_runs.run_chunk(run.id, 0) == "skipped"  # a redelivery of a done chunk
+    assert _stamps() == stamps and _rows() == rows
+    assert _chunks(run.id)[0].attempts == 1
+    status = runner.invoke(args=["bulk", "status", str(run.id)])
+    n = len(chunks)
+    assert f"run {run.id} rebuild: {n}/{n} chunks" in status.output
+
+
+def test_a_run_resumes_with_its_undone_chunks(world, cases):
+    alerting.refresh_all_deadlines()
+    rows = _rows()
+    _forget_rebuilds()
+    run_id = bulk_runs.plan("rebuild", {"today": None}, size=2)
+    assert bulk_runs.run_chunk(run_id, 1) == "done"  # one chunk; then the machine died
+    stamps = _stamps()
+    assert bulk_runs.status(run_id).done == 1 and bulk_runs.status(run_id).finished_at is None
+    bulk_runs.execute(run_id)  # resumed here
+    assert bulk_runs.status(run_id).finished_at is not None
+    chunk = _chunks(run_id)[1]
+    assert chunk.attempts == 1
+    assert {i: _stamps()[i] for i in stamps if chunk.first_id <= i <= chunk.last_id} == \
+        {i: t for i, t in stamps.items() if chunk.first_id <= i <= chunk.last_id}
+    assert _rows() == rows
