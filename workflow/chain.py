@@ -6,10 +6,10 @@ change a record unnoticed nor recompute the chain to hide it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
-import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -23,13 +23,55 @@ def _default(value: Any) -> str:
     raise TypeError(f"not canonical: {type(value).__name__}")
 
 
+# Built once: `json.dumps` with options makes an encoder per call. The options are the
+# canonical form's (every existing link was hashed with them); `_default` is only a fallback
+# for dates nested in step data being written: the payloads of history_chain carry their
+# dates as ISO text already, so encoding them never calls back into Python. No cycle check:
+# a payload is a tree (decoded JSON and scalars).
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                            default=_default, check_circular=False)
+
+
+def _c_encoder() -> Callable[[Any, int], Sequence[str]] | None:
+    """The C encoder `_ENCODER.encode` makes afresh on every call (with a Python closure it
+    does not use), made once with the same arguments; None where the C module is missing
+    or its signature differs (the encoder above is then used: same bytes, slower)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    try:
+        return make(None, _default, json.encoder.encode_basestring, None, ":", ",", True,
+                    False, True) if make is not None else None
+    except TypeError:
+        return None
+
+
+_C_ENCODER = _c_encoder()
+
+
 def canonical(payload: Mapping[str, Any]) -> bytes:
-    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                      default=_default).encode("utf-8")
+    if _C_ENCODER is not None and type(payload) is dict:
+        return "".join(_C_ENCODER(payload, 0)).encode("utf-8")
+    return _ENCODER.encode(payload).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=16)
+def _pads(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer hashes with the key absorbed (RFC 2104), made once per
+    key: copying them costs a third of `hmac.new`, which starts both over for every link."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in key)))
 
 
 def link(key: bytes, prev: str, payload: Mapping[str, Any]) -> str:
-    return hmac.new(key, prev.encode("ascii") + b"\n" + canonical(payload), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of the previous link and the payload's canonical form, as hex."""
+    inner, outer = _pads(key)
+    inner, outer = inner.copy(), outer.copy()
+    inner.update(prev.encode("ascii") + b"\n" + canonical(payload))
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -64,12 +64,7 @@ def _verify_prepare(first: int, last: int, params: dict[str, Any], expected: Any
     with collector_paused():
         for start in range(0, len(cases), CHUNK):
             part = cases[start:start + CHUNK]
-            found: dict[int, list[chain.Entry]] = {c.id: [] for c in part}
-            for kind, model in history_chain.KINDS.items():
-                table = model.__table__
-                for row in db.session.execute(sa.select(table).where(
-                        table.c.case_id.in_(list(found)))).all():
-                    found[row.case_id].append(history_chain._entry(kind, row))
+            found = history_chain.entries_of_cases([c.id for c in part])
             for case in part:
                 entries = found[case.id]
                 wrong = chain.first_break(secret, entries, case.chain_head or chain.GENESIS)

@@ -1,0 +1,148 @@
+"""The fast chain payloads hash to exactly the bytes the original canonical form gave.
+
+Every link already in a database was hashed by the original code, kept here verbatim as the
+reference: a payload dict with date and time objects, `json.dumps` with a `default=` hook,
+`hmac.new`. The fast path (dates as text in the payload, one C encoder, HMAC from copied
+pads) must agree with it byte for byte, or existing chains would stop verifying.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import date, datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workflow import chain
+from workflow.services.cases import history_chain
+
+
+def _old_default(value: Any) -> str:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"not canonical: {type(value).__name__}")
+
+
+def old_canonical(payload: Any) -> bytes:
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=_old_default).encode("utf-8")
+
+
+def old_link(key: bytes, prev: str, payload: Any) -> str:
+    return hmac.new(key, prev.encode("ascii") + b"\n" + old_canonical(payload),
+                    hashlib.sha256).hexdigest()
+
+
+def old_payload(kind: str, row: Any) -> dict[str, Any]:
+    common = {"kind": kind, "case_id": row.case_id, "id": row.id}
+    if kind == "step":
+        found = {"decided_by_member_id": row.decided_by_member_id, "session_ref": row.session_ref}
+        return {**common, "case_version": row.case_version, "step": row.step,
+                "occurred_on": row.occurred_on, "data": row.data, "note": row.note,
+                "recorded_by_id": row.recorded_by_id, "recorded_by_role": row.recorded_by_role,
+                "acknowledged_reason": row.acknowledged_reason, "recorded_at": row.recorded_at,
+                **{k: v for k, v in found.items() if v is not None}}
+    if kind == "document":
+        return {**common, "step_record_id": row.step_record_id, "doc_type": row.doc_type,
+                "on_file": row.on_file, "reference": row.reference, "filename": row.filename,
+                "sha256": row.sha256, "size": row.size, "attached_on": row.attached_on,
+                "attached_by_id": row.attached_by_id}
+    return {**common, "step_record_id": row.step_record_id, "rule": row.rule,
+            "responsible": row.responsible, "detail": row.detail,
+            "acknowledged_by_id": row.acknowledged_by_id, "reason": row.reason}
+
+
+TRICKY_DATA = {
+    "vote": {"yes": 9, "no": 0, "ratio": 0.1, "tiny": 1e-7, "big": 1e300, "neg": -0.0,
+             "half": 2.5, "method": "secret_ballot"},
+    "人员": [{"姓名": "张伟", "引号": "说\"好\"", "反斜杠": "a\\b", "换行": "一\n二\t三"}],
+    "emoji": "党员 ✅ 🚩", "control": "\x00\x1f\x7f\u2028\u2029", "none": None, "ok": True,
+    "no": False, "empty": {}, "list": [], "z": 1, "A": 2, "a": 3, "Ω": 4, "é": 5,
+    "nested": {"b": {"d": [1, {"y": None, "x": "é"}], "c": "中文"}, "a": 0},
+}
+WHEN = datetime(2026, 12, 3, 7, 46, 33, 120_000)
+
+ROWS = {
+    "step": [
+        SimpleNamespace(case_id=7, id=101, case_version=3, step="applicant_interviewed",
+                        occurred_on=date(2024, 2, 29), data=TRICKY_DATA, note="备注：谈话",
+                        recorded_by_id=None, recorded_by_role="branch",
+                        acknowledged_reason=None, recorded_at=WHEN,
+                        decided_by_member_id=None, session_ref=None),
+        SimpleNamespace(case_id=7, id=102, case_version=4, step="admission_approved",
+                        occurred_on=date(1999, 12, 31), data={"on": date(2024, 1, 2)},
+                        note=None, recorded_by_id=5, recorded_by_role="committee",
+                        acknowledged_reason="补录", decided_by_member_id=12,
+                        session_ref="党委会 2024-03",
+                        recorded_at=WHEN.replace(tzinfo=timezone(timedelta(hours=8)))),
+        SimpleNamespace(case_id=8, id=103, case_version=1, step="application_submitted",
+                        occurred_on=date(2024, 1, 1), data={}, note="", recorded_by_id=1,
+                        recorded_by_role="branch", acknowledged_reason=None,
+                        recorded_at=WHEN.replace(microsecond=0), decided_by_member_id=None,
+                        session_ref="s1"),
+    ],
+    "document": [
+        SimpleNamespace(case_id=7, id=5, step_record_id=101, doc_type="interview_record",
+                        on_file=True, reference="档案 #3", filename="谈话记录.pdf",
+                        sha256="ab" * 32, size=12345, attached_on=date(2024, 3, 1),
+                        attached_by_id=None),
+        SimpleNamespace(case_id=7, id=6, step_record_id=102, doc_type="x", on_file=False,
+                        reference=None, filename=None, sha256=None, size=None,
+                        attached_on=WHEN, attached_by_id=3),
+    ],
+    "acknowledgement": [
+        SimpleNamespace(case_id=7, id=9, step_record_id=102, rule="notice_period",
+                        responsible="branch", detail="公示期不足 5 个工作日", acknowledged_by_id=4,
+                        reason="已补公示"),
+    ],
+}
+KEYS = [b"test-key", b"", b"k" * 64, b"k" * 65, "长的密钥".encode() * 20]  # around the block
+
+
+@pytest.mark.parametrize("kind", list(ROWS))
+def test_fast_payload_encodes_to_the_old_canonical_bytes(kind):
+    for row in ROWS[kind]:
+        fast = history_chain.payload(kind, row)
+        assert chain.canonical(fast) == old_canonical(old_payload(kind, row))
+        assert not any(isinstance(v, date) for v in fast.values())  # no callback needed
+        for key in KEYS:
+            assert chain.link(key, chain.GENESIS, fast) == old_link(
+                key, chain.GENESIS, old_payload(kind, row))
+
+
+@pytest.mark.parametrize("kind", list(ROWS))
+def test_rows_read_by_position_give_the_same_entries(kind):
+    """`verify` reads each row's values by position (the columns of `_chained`)."""
+    for row in ROWS[kind]:
+        row.chain_index, row.prev_hash, row.chain_hash = 2, "0" * 64, "f" * 64
+        by_position = tuple(getattr(row, c) for c in history_chain.CHAINED[kind]) + (
+            2, "0" * 64, "f" * 64)
+        (entry,) = history_chain._entries_of(kind, [by_position])
+        assert entry == history_chain._entry(kind, row)
+    columns = [c.name for c in history_chain._chained(kind).selected_columns]
+    assert columns == [*history_chain.CHAINED[kind], "chain_index", "prev_hash", "chain_hash"]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=5),
+    max_leaves=20)
+
+
+@given(st.dictionaries(st.text(max_size=8), JSON | st.dates() | st.datetimes(), max_size=8),
+       st.binary(max_size=100))
+def test_any_payload_links_as_before(payload, key):
+    assert chain.canonical(payload) == old_canonical(payload)
+    assert chain.link(key, chain.GENESIS, payload) == old_link(key, chain.GENESIS, payload)
+
+
+def test_what_the_old_form_refused_is_still_refused():
+    with pytest.raises(TypeError):
+        chain.canonical({"x": {1, 2}})
