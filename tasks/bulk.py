@@ -27,13 +27,16 @@ def bulk_chunk(self: Task, run_id: int, seq: int) -> str:
     try:
         return bulk_runs.run_chunk(run_id, seq)
     except OperationalError as exc:
+        if self.request.retries >= (self.max_retries or 0):
+            bulk_runs.note_failure(run_id, seq, exc)
+            raise
         raise self.retry(exc=exc, countdown=min(60, 2 ** self.request.retries)) from exc
 
 
 @shared_task(name="tasks.bulk_resume", ignore_result=False)
 def bulk_resume() -> dict[str, list[int]]:
     """Send again the chunks of unfinished runs that stalled (beat: every few minutes)."""
-    return {str(k): v for k, v in bulk_runs.resume_all(sender()).items()}
+    return {str(k): v for k, v in bulk_runs.resume_all(sender(), beat=True).items()}
 
 
 def celery_app(flask_app: Flask | None = None) -> Celery:

@@ -138,12 +138,15 @@ def verdict(plan: Plan | None, admissions: Iterable[Admission], proposed: Admiss
 
 
 def deductions(org: str, year: int, plan: Plan | None, admissions: Iterable[Admission],
-               required: Callable[[date], bool]) -> list[Deduction]:
-    """Item 13's plan deductions for a branch and year: −2 per over-plan vote, −2 once for a
-    year with an admission vote and no plan (on the first such vote)."""
+               required: Callable[[date], bool],
+               held: Iterable[Admission] | None = None) -> list[Deduction]:
+    """Item 13's plan deductions for a branch and year: −2 per over-plan vote (`admissions`:
+    the passed ones), −2 once for a year in which the branch held an admission vote (`held`,
+    passed or not; default the passed ones) and had no plan, on the first such vote."""
     votes = _year_votes(org, year, admissions)
     if plan is None:
-        first = next((a for a in votes if required(a.on)), None)
+        first = next((a for a in _year_votes(org, year, votes if held is None else held)
+                      if required(a.on)), None)
         if first is None:
             return []
         return [Deduction("no_plan", first.case_id, RULE, first.step_seq, NO_PLAN_POINTS,

@@ -154,6 +154,27 @@ def test_without_a_worker_the_chunks_run_here_and_a_done_chunk_writes_nothing(wo
     status = runner.invoke(args=["bulk", "status", str(run.id)])
     n = len(chunks)
     assert f"run {run.id} rebuild: {n}/{n} chunks" in status.output
+    # a rebuild run, or no run at all, is not a verify report: one line, no traceback
+    wrong = runner.invoke(args=["verify", "--run", str(run.id)])
+    assert wrong.exit_code != 0 and "not a verify run" in wrong.output, wrong.output
+    missing = runner.invoke(args=["verify", "--run", str(run.id + 1000)])
+    assert missing.exit_code != 0 and "no bulk run" in missing.output, missing.output
+    assert "Traceback" not in wrong.output + missing.output
+
+
+def test_a_chunk_that_keeps_failing_is_not_sent_again_by_beat(world, cases):
+    run_id = bulk_runs.plan("rebuild", {"today": None}, size=2)
+    chunk = _chunks(run_id)[0]
+    db.session.execute(sa.update(BulkChunk).where(
+        BulkChunk.run_id == run_id, BulkChunk.seq == chunk.seq).values(
+        attempts=bulk_runs.MAX_ATTEMPTS, started_at=chunk.started_at, failed_at=sa.func.now(),
+        error="boom"))
+    db.session.commit()
+    sent: list[int] = []
+    again = bulk_runs.resend_stalled(run_id, lambda rid, seqs: sent.extend(seqs), lease=0,
+                                     give_up=True)
+    assert chunk.seq not in again and chunk.seq not in sent
+    assert bulk_runs.resend_stalled(run_id, lambda rid, seqs: None, lease=0)  # by hand: yes
 
 
 def test_a_run_resumes_with_its_undone_chunks(world, cases):

@@ -173,3 +173,15 @@ def test_a_vote_counts_for_the_branch_that_held_the_case_that_day(world):
     assert _vote(world, case, who="sec2", acknowledge=True,
                  reason="转入前已确定介绍人").status_code == 201
     assert (_voted(world, "B1"), _voted(world, "B2")) == (0, 1)
+
+
+def test_a_failed_vote_without_a_plan_costs_no_plan(world):
+    case = _candidate(world, "甲")
+    step, on, data = HAPPY[VOTE_AT]
+    failed = post_step(world, case, step, on, {"vote": {**data["vote"], "yes": 3, "no": 6}},
+                       acknowledge=True, reason="表决未通过，如实记录")
+    assert failed.status_code == 201, failed.json
+    rubric = world.get("sec1", "/api/v1/rubric?org=B1&year=2024&as_of=2024-12-31").json
+    assert [d[0] for d in _planned(rubric)] == ["no_plan"]
+    row = world.get("org", "/api/v1/plans?org=B1&year=2024").json["rows"][0]
+    assert (row["votes_passed"], row["no_plan"]) == (0, True)

@@ -169,3 +169,13 @@ def test_plan_inputs_are_bounded():
     assert plans.check_targets({"women": 2}, 3) == {}
     assert set(plans.check_targets({"women": 4, "tall": 1, "college": "2"}, 3)) == {
         "targets.women", "targets.tall", "targets.college"}
+
+
+def test_a_year_whose_only_vote_failed_still_needed_a_plan():
+    """§8: a year in which the branch *holds* an admission vote without a plan costs −2,
+    whether the vote passed or not; the quota counts only the passed ones."""
+    failed = _votes("2024-05-01")
+    found = plans.deductions("B1", 2024, None, [], _required, held=failed)
+    assert [(x.kind, x.step_record_id) for x in found] == [("no_plan", 101)]
+    assert plans.deductions("B1", 2024, None, [], _required, held=[]) == []
+    assert plans.deductions("B1", 2024, _plan(0), [], _required, held=failed) == []

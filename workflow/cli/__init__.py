@@ -316,8 +316,15 @@ def verify_cmd(org: str | None, background: bool, local: bool, run_id: int | Non
             click.echo(f"verify: run {run_id} sent to the workers "
                        f"(`flask verify --run {run_id}` reports it when done)")
             return
-    elif bulk_runs.status(run_id).finished_at is None:
-        raise click.ClickException(f"run {run_id} is not finished (`flask bulk status`)")
+    else:
+        try:
+            run = bulk_runs.status(run_id)
+        except KeyError:
+            raise click.ClickException(f"no bulk run {run_id} (`flask bulk status`)") from None
+        if run.kind != "verify":
+            raise click.ClickException(f"run {run_id} is a {run.kind} run, not a verify run")
+        if run.finished_at is None:
+            raise click.ClickException(f"run {run_id} is not finished (`flask bulk status`)")
     report = bulk_verify.verify_report(run_id)
     for name, reason in report.rejected:
         click.echo(f"checkpoint {name}: not trusted: {reason}")

@@ -38,6 +38,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import OperationalError
 
 from workflow.persistence.db import db
 from workflow.persistence.models import BulkChunk, BulkRun, Case, utcnow
@@ -161,16 +162,22 @@ def run_chunk(run_id: int, seq: int) -> str:
         db.session.execute(sa.update(c).where(where).values(cases=cases, result=result,
                                                             error=None))
         db.session.commit()
+    except OperationalError:
+        # a database busy past its timeout: the task retries it (tasks.bulk_chunk), so it is
+        # not a failure yet; the task notes it when its retries run out
+        db.session.rollback()
+        raise
     except BaseException as exc:
         db.session.rollback()
         with contextlib.suppress(Exception):
-            _note_failure(run_id, seq, exc)
+            note_failure(run_id, seq, exc)
         raise
     finish(run_id)
     return "done"
 
 
-def _note_failure(run_id: int, seq: int, exc: BaseException) -> None:
+def note_failure(run_id: int, seq: int, exc: BaseException) -> None:
+    """Note on the chunk's row why it failed (shown by `flask bulk status` and the admin)."""
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()[-500:]
     c = BulkChunk
     db.session.execute(sa.update(c).where(c.run_id == run_id, c.seq == seq,
@@ -288,26 +295,34 @@ def _wait(run_id: int, send: Sender, progress: Progress | None) -> bool:
         time.sleep(0.5)
 
 
-def resend_stalled(run_id: int, send: Sender, lease: float) -> list[int]:
+MAX_ATTEMPTS = 5  # a chunk failed this often is not sent again by beat
+
+
+def resend_stalled(run_id: int, send: Sender, lease: float, give_up: bool = False) -> list[int]:
     """Send again the undone chunks of a run that stalled: started more than `lease` seconds
     ago, or all of them when no chunk of the run started, finished or was sent for that long
     (the workers that held them are gone). The chunks sent again."""
     c = BulkChunk
     cutoff = utcnow() - timedelta(seconds=lease)
-    rows = db.session.execute(sa.select(c.seq, c.started_at, c.dispatched_at, c.done_at)
+    rows = db.session.execute(sa.select(c.seq, c.started_at, c.dispatched_at, c.done_at,
+                                        c.failed_at, c.attempts)
                               .where(c.run_id == run_id)).all()
     db.session.commit()
     moved = max((t for r in rows for t in (r.started_at, r.dispatched_at, r.done_at)
                  if t is not None), default=None)
     quiet = moved is None or moved < cutoff
+    # a chunk that failed MAX_ATTEMPTS times stays failed (shown in `flask bulk status`)
+    # until `flask bulk resume` is asked for it by hand: beat does not loop on it forever
     again = [r.seq for r in rows if r.done_at is None and (
-        quiet or (r.started_at is not None and r.started_at < cutoff))]
+        quiet or (r.started_at is not None and r.started_at < cutoff))
+        and not (give_up and r.failed_at is not None and r.attempts >= MAX_ATTEMPTS)]
     if again:
         _send(run_id, again, send)
     return again
 
 
-def resume_all(send: Sender, lease: float | None = None) -> dict[int, list[int]]:
+def resume_all(send: Sender, lease: float | None = None,
+               beat: bool = False) -> dict[int, list[int]]:
     """`resend_stalled` for every unfinished run (beat, `flask bulk resume`)."""
     lease = float(current_app.config.get("BULK_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)) \
         if lease is None else lease
@@ -318,7 +333,7 @@ def resume_all(send: Sender, lease: float | None = None) -> dict[int, list[int]]
         if not undone(run_id):
             finish(run_id)
             continue
-        result[run_id] = resend_stalled(run_id, send, lease)
+        result[run_id] = resend_stalled(run_id, send, lease, give_up=beat)
     return result
 
 

@@ -34,6 +34,7 @@ class Year:
 
     org: str
     admissions: list[plans.Admission] = field(default_factory=list)  # passed admission votes
+    held: list[plans.Admission] = field(default_factory=list)  # every admission vote held
     approved: list[tuple[int, date]] = field(default_factory=list)  # (case, approval day)
 
 
@@ -92,11 +93,14 @@ def _count(found: dict[tuple[str, int], Year], case_id: int, effective: list[Ste
     for rec in effective:
         if rec.occurred_on > as_of:
             continue
-        if rec.step == "admission_voted" and machine.CONDITIONS["vote_passed"](rec.data):
+        if rec.step == "admission_voted":
             key = (org_on(rec.occurred_on), rec.occurred_on.year)
-            if key in found:
-                found[key].admissions.append(
-                    plans.Admission(case_id, rec.seq, rec.occurred_on, key[0]))
+            if key not in found:
+                continue
+            vote = plans.Admission(case_id, rec.seq, rec.occurred_on, key[0])
+            found[key].held.append(vote)
+            if machine.CONDITIONS["vote_passed"](rec.data):
+                found[key].admissions.append(vote)
         elif rec.step == "admission_approved" and rec.data.get("decision") == "approved":
             key = (org_on(rec.occurred_on), rec.occurred_on.year)
             if key in found:
@@ -119,7 +123,7 @@ def deductions(branches: list[Organisation], years: list[int],
         for b in branches:
             found[b.code, year] = plans.deductions(b.code, year, kept.get(b.id),
                                                    seen[b.code, year].admissions,
-                                                   required_for(b.id))
+                                                   required_for(b.id), seen[b.code, year].held)
     return found
 
 
@@ -146,9 +150,10 @@ def verdict(case: Case, org: str, proposed: plans.Admission) -> Violation | None
     if not required_for(branch.id)(proposed.on):
         return None
     plan = plans_of([branch.id], year).get(branch.id)
-    others = [a for a in years_of([branch], [year], today())[org, year].admissions
-              if a.case_id != case.id]
-    return plans.verdict(plan, others, proposed)
+    # every passed vote already recorded counts, this case's own earlier one too (a second
+    # vote after a rejected admission): as the rubric will count them
+    done = years_of([branch], [year], today())[org, year].admissions
+    return plans.verdict(plan, done, proposed)
 
 
 VOTED = "candidate.voted"  # passed its admission vote: counted as voted, not in the pipeline

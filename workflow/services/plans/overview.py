@@ -76,10 +76,12 @@ def _table(actor: User, org: str | None, year: Any
         plan = kept.get(b.id)
         required = judging.required_for(b.id)
         over = plans.over_plan(plan, y.admissions, required)
+        # the quota of the year: an adjustment made after the year judged none of its votes
+        quota = plan.in_force(min(on, date(year_n, 12, 31))).quota if plan else None
         prospects = pipe.get(b.id, [])
         line: dict[str, Any] = {
             "org": b.code, "org_name": b.name, "plan": view(row) if row else None,
-            "quota": plan.current.quota if plan else None,
+            "quota": quota,
             "votes_passed": len(y.admissions), "admitted": len(y.approved),
             "pipeline": {"activists": sum(p.stage == "activist" for p in prospects),
                          "candidates": sum(p.stage == "candidate" for p in prospects)},
@@ -87,8 +89,8 @@ def _table(actor: User, org: str | None, year: Any
             "over_plan": [{"case_id": a.case_id, "step_record_id": v.step_seq,
                            "on": v.on.isoformat(), "message": v.detail}
                           for v in over for a in y.admissions if a.step_seq == v.step_seq],
-            "no_plan": plan is None and any(required(a.on) for a in y.admissions),
-            "gap": max(0, plan.current.quota - len(y.admissions)) if plan else None,
+            "no_plan": plan is None and any(required(a.on) for a in y.held),
+            "gap": max(0, quota - len(y.admissions)) if quota is not None else None,
             "outlook": None,
         }
         if plan is not None and year_n == on.year:
