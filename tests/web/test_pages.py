@@ -127,3 +127,19 @@ def test_english_is_available(world):
     assert "Work queue" in world.client.get("/cases/").text
     world.client.get("/lang/zh")
     assert "工作台" in world.client.get("/cases/").text
+
+
+def test_the_applicants_occupation_is_asked_and_shown_as_a_word(world):
+    login(world.client, "sec1")
+    form = world.client.get("/cases/new").text
+    assert 'name="occupation"' in form and "专业技术人员" in form
+    r = world.client.post("/cases/new", data={
+        "csrf_token": _csrf(form), "name": "职业测试", "gender": "female",
+        "birth_date": "1996-06-06", "occupation": "worker", "application_date": "2024-03-01"},
+        follow_redirects=True)
+    assert r.status_code == 200
+    assert "<dt>职业</dt><dd>工人</dd>" in r.text
+    world.client.get("/lang/en")
+    case_url = re.search(r'href="(/cases/\d+)"', world.client.get("/cases/search?q=职业测试").text)
+    page = world.client.get(case_url.group(1)).text
+    assert "<dd>Worker</dd>" in page and "<dd>worker</dd>" not in page

@@ -58,6 +58,7 @@ def register(app: Flask) -> None:
     app.add_url_rule("/pipeline", "pipeline", _pipeline)
     app.context_processor(_globals)
     app.add_template_filter(_localtime, "localtime")
+    app.add_template_filter(_choice, "choice")
     app.add_template_filter(lambda article: article_text(article, _locale()), "article")
     app.add_template_filter(_session_words, "session_words")
     # names of steps, rules and deadlines in the page's language (the views carry Chinese)
@@ -121,6 +122,12 @@ def _session_words(ref: str | None) -> str:
     if ref == "import":
         return "历史档案导入" if zh else "archive import"
     return ref
+
+
+def _choice(value: Any) -> str:
+    """A stored choice (`female`, `worker`) as a word in the page's language; — when unset."""
+    from workflow.services.interchange.sheet_columns import CHOICE_LABELS
+    return tr(CHOICE_LABELS.get(value, value)) if value else "—"
 
 
 def _globals() -> dict[str, Any]:
