@@ -20,13 +20,15 @@ Used through `broker_transport = "tasks.broker:Transport"` (tasks/app.py sets it
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SADeprecationWarning
 from sqlalchemy.orm import configure_mappers
+
+from workflow.services import clock
 
 NOLOAD_WARNING = r"The ``noload`` loader strategy is deprecated"
 # Options that the virtual transport or kombu's channel read themselves, not create_engine().
@@ -60,9 +62,8 @@ def purge_delivered(channel: Channel, older_than: timedelta) -> int:
     """Delete messages a worker has taken (invisible) longer than `older_than` ago."""
     message = channel.message_cls
     # kombu stamps the row with the server's naive local time when it turns invisible
-    # (onupdate=datetime.now): the cutoff must be in that same clock, not the organisation's
-    # day (services.clock), which only matters for dates people see
-    cutoff = datetime.now() - older_than
+    # (onupdate=datetime.now): the cutoff must be in that same clock, not the organisation's day
+    cutoff = clock.server_local_now() - older_than
     session = channel.session
     try:
         count = (session.query(message)

@@ -63,12 +63,22 @@ class WorkdayCount:
         return not self.unverified
 
 
+def _package_years() -> tuple[int, int]:
+    """The years chinesecalendar has official data for (outside them it refuses to answer)."""
+    days = chinese_calendar.holidays
+    return min(days).year, max(days).year
+
+
+_PACKAGE_YEARS = _package_years()
+
+
 @lru_cache(maxsize=1 << 16)  # the package scans its whole table on every call to check the year
 def _package_is_workday(d: date) -> bool | None:
-    try:
-        return bool(chinese_calendar.is_workday(d))
-    except NotImplementedError:  # the package has no data for that year
+    """The package's answer, or None for a year it has no data for (the admin's table or an
+    "unverified" Mon–Fri guess answers those)."""
+    if not _PACKAGE_YEARS[0] <= d.year <= _PACKAGE_YEARS[1]:
         return None
+    return bool(chinese_calendar.is_workday(d))
 
 
 class WorkingCalendar:

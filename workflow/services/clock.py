@@ -37,6 +37,12 @@ def now() -> datetime:
     return datetime.now(zone())
 
 
+def server_local_now() -> datetime:
+    """The server's own naive local time, for stores that stamp rows with it (kombu's SQL
+    broker: `onupdate=datetime.now`); never a date people see, which is `today()`'s."""
+    return datetime.now()
+
+
 def today() -> date:
     """The organisation's date: pinned by `TODAY`, else the date in its time zone now."""
     pinned = current_app.config.get("TODAY") if has_app_context() else None
