@@ -14,8 +14,9 @@ from datetime import date
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e import test_english as english_walk
 from tests.e2e.test_browser import SHOTS, login, people  # noqa: F401  (fixture)
-from tests.e2e.test_english import HAN, VISIBLE_TEXT, _people_data
+from tests.e2e.test_english import _people_data
 from tests.e2e.test_office_day import _world
 from tests.integration.conftest import PASSWORD
 from workflow.persistence.db import db
@@ -48,14 +49,7 @@ def _chinese_left(page: Page) -> list[str]:
              if v.reason]
     for m in db.session.execute(db.select(PlanMeasure)).scalars():
         mask += [m.text, m.owner]
-    mask.sort(key=len, reverse=True)
-    left = []
-    for text in page.evaluate(VISIBLE_TEXT):
-        for value in mask:
-            text = text.replace(value, "")
-        if HAN.search(text):
-            left.append(text[:120])
-    return left
+    return english_walk._chinese_left(page, sorted(mask, key=len, reverse=True))
 
 
 def test_plans_from_the_committee_to_the_branch(page: Page, live_server, people, pinned):

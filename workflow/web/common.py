@@ -2,9 +2,10 @@
 service error, and the personal-data access log of a page request."""
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from flask import render_template, request, session
+from flask import Response, render_template, request, send_file, session
 from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
@@ -79,3 +80,22 @@ def audited(action: str, *, case_id: int | None = None, subjects: int = 1,
     audit.record(actor or current_user, action, case_id=case_id, subjects=subjects,
                  channel="web", remote=request.remote_addr, detail=detail)
 
+
+
+REPORT_FORMATS = ("xlsx", "pdf")
+
+
+def check_format(fmt: str) -> None:
+    """A report file is Excel or PDF; anything else is a bad request (before it is logged)."""
+    from workflow.services.errors import BadRequest
+    if fmt not in REPORT_FORMATS:
+        raise BadRequest("文件格式只能是 xlsx 或 pdf")
+
+
+def report_download(report: Any, fmt: str, name: str) -> Response:
+    """A report (services/reports/files.Report) as an Excel or PDF attachment, never cached."""
+    from workflow.services.reports import files
+    check_format(fmt)
+    data, mimetype = files.render(report, fmt)
+    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                     download_name=f"{name}.{fmt}", max_age=0)

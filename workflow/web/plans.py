@@ -9,11 +9,10 @@ and changes nothing. Who may do what is the service's too (a refusal is its 403/
 """
 from __future__ import annotations
 
-import io
 import re
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -23,12 +22,11 @@ from workflow.services.directory import audit
 from workflow.services.errors import Conflict, Invalid, ServiceError
 from workflow.services.plans import store
 from workflow.services.reports import files as report_files
-from workflow.web.common import audited, service_error_page
+from workflow.web.common import REPORT_FORMATS, audited, report_download, service_error_page
 
 bp = Blueprint("plans", __name__)
 bp.register_error_handler(ServiceError, service_error_page)
 READERS = ("committee_organizer", "auditor", "branch_secretary")
-FORMATS = ("xlsx", "pdf")
 _NUMBER = re.compile(r"[0-9]{1,6}")
 
 # What a field problem's key means, for the message shown on the page (the services' are
@@ -179,29 +177,23 @@ def year_end() -> Any:
     return render_template("plans/year_end.html", data=_year_end())
 
 
-def _send(report: report_files.Report, fmt: str, name: str) -> Any:
-    data, mimetype = report_files.render(report, fmt)
-    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
-                     download_name=f"{name}.{fmt}", max_age=0)
-
-
 @bp.get("/plans.xlsx")
 def table_file() -> Any:
     table = _table()
     audited("export_report", subjects=audit.people_in(
         [o for r in table["rows"] for o in r["over_plan"]]),
         detail=f"发展计划 {table['org']} {table['year']}.xlsx")
-    return _send(report_files.plans_report(table), "xlsx",
-                 f"plans-{table['org']}-{table['year']}")
+    return report_download(report_files.plans_report(table), "xlsx",
+                       f"plans-{table['org']}-{table['year']}")
 
 
 @bp.get("/plans/year-end.<fmt>")
 def year_end_file(fmt: str) -> Any:
-    if fmt not in FORMATS:
+    if fmt not in REPORT_FORMATS:
         abort(404)
     data = _year_end()
     # the structure counts are of the year's new members: the people the file describes
     audited("export_report", subjects=data["structure"]["total"],
             detail=f"发展计划年终报告 {data['org']} {data['year']}.{fmt}")
-    return _send(report_files.year_end_report(data), fmt,
-                 f"plans-year-end-{data['org']}-{data['year']}")
+    return report_download(report_files.year_end_report(data), fmt,
+                       f"plans-year-end-{data['org']}-{data['year']}")

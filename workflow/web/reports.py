@@ -7,28 +7,33 @@ PDF file, and the rubric's from the same scoring as GET /api/v1/rubric, so they 
 """
 from __future__ import annotations
 
-import io
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, send_file
+from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 
 from workflow.services import reports
 from workflow.services.clock import as_of
 from workflow.services.directory import audit
-from workflow.services.errors import BadRequest, ServiceError
+from workflow.services.errors import ServiceError
 from workflow.services.reports import files as report_files
 from workflow.services.reports import statistics
 from workflow.steps import DOCUMENT_LABELS
 from workflow.web import trainings
-from workflow.web.common import audited, locale, service_error_page, tr
+from workflow.web.common import (
+    audited,
+    check_format,
+    locale,
+    report_download,
+    service_error_page,
+    tr,
+)
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 bp.before_request(login_required(lambda: None))
 bp.register_error_handler(ServiceError, service_error_page)
 trainings_bp = trainings.bp  # registered beside this blueprint by workflow.web.register
-FORMATS = ("xlsx", "pdf")
 
 
 def _as_of() -> date:
@@ -37,18 +42,6 @@ def _as_of() -> date:
 
 def _year(as_of: date) -> str:
     return request.args.get("year") or str(as_of.year)
-
-
-def _check(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise BadRequest("文件格式只能是 xlsx 或 pdf")
-
-
-def _download(report: report_files.Report, fmt: str, name: str) -> Response:
-    _check(fmt)
-    data, mimetype = report_files.render(report, fmt)
-    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
-                     download_name=f"{name}.{fmt}", max_age=0)
 
 
 @bp.get("/rubric")
@@ -71,11 +64,11 @@ def rubric_file(fmt: str) -> Any:
     as_of = _as_of()
     result = reports.branch_report(current_user, request.args.get("org") or current_user.org.code,
                                    _year(as_of), as_of)
-    _check(fmt)
+    check_format(fmt)
     audited("export_report", subjects=_named(result),
             detail=f"考核扣分明细 {result['org']} {result['year']}.{fmt}")
-    return _download(report_files.branch_report(result), fmt,
-                     f"rubric-{result['org']}-{result['year']}")
+    return report_download(report_files.branch_report(result), fmt,
+                       f"rubric-{result['org']}-{result['year']}")
 
 
 def _named(result: dict[str, Any]) -> int:
@@ -115,11 +108,11 @@ def committee() -> Any:
 @bp.get("/committee.<fmt>")
 def committee_file(fmt: str) -> Any:
     table = _table(_as_of())
-    _check(fmt)
+    check_format(fmt)
     audited("export_report", subjects=audit.people_in(table["committee"]),
             detail=f"考核汇总 {table['org']} {table['year']}.{fmt}")
-    return _download(report_files.committee_report(table), fmt,
-                     f"rubric-{table['org']}-{table['year']}")
+    return report_download(report_files.committee_report(table), fmt,
+                       f"rubric-{table['org']}-{table['year']}")
 
 
 def _stats(as_of: date) -> dict[str, Any]:
@@ -135,5 +128,5 @@ def statistics_page() -> Any:
 @bp.get("/statistics.<fmt>")
 def statistics_file(fmt: str) -> Any:
     stats = _stats(_as_of())
-    return _download(report_files.statistics_report(stats), fmt,
-                     f"statistics-{stats['org']}-{stats['year']}")
+    return report_download(report_files.statistics_report(stats), fmt,
+                       f"statistics-{stats['org']}-{stats['year']}")

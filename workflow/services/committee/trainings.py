@@ -82,21 +82,30 @@ def create_training(actor: User, body: Any) -> dict[str, Any]:
     return _training_view(t, [c.id for c in invited])
 
 
-def record_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any]:
+def _course_in_scope(actor: User, training_id: int, body: Any) -> Training:
+    """The committee's course an attendance body is about (in the actor's scope)."""
     access.require_committee(actor)
     t = db.session.get(Training, training_id)
     if t is None or t.org_id not in access.subtree_ids(actor.org_id):
         raise NotFound(f"培训班 {training_id} 不存在")
     if not isinstance(body, dict):
         raise BadRequest("请求体必须是对象")
+    return t
+
+
+def _is_invited(training_id: int, case_id: Any) -> bool:
+    return is_id(case_id) and db.session.get(TrainingInvitee, (training_id, case_id)) is not None
+
+
+def record_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any]:
+    t = _course_in_scope(actor, training_id, body)
     unknown = {k: "未知字段" for k in sorted(set(body) - set(ATTENDANCE_FIELDS))}
     if unknown:
         raise Invalid("出勤信息不正确", unknown)
     if not isinstance(body.get("attended"), bool):
         raise Invalid("出勤信息不正确", {"attended": "必须是 true 或 false"})
     case_id = body.get("case_id")
-    invited = db.session.get(TrainingInvitee, (training_id, case_id)) if is_id(case_id) else None
-    if invited is None:
+    if not _is_invited(training_id, case_id):
         raise Invalid("该案件不在培训班邀请名单中", {"case_id": "不在邀请名单中"})
     if _records_of(case_id, t.id):
         # a second record would change the attendance silently: a change is a correction
@@ -112,12 +121,7 @@ def change_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any
     of this course whose (corrected) value differs, with the reason, so the history keeps what
     was recorded first, who changed it and why; never an edit in place. Returns the last
     correction and `name`, the person's name for the confirmation."""
-    access.require_committee(actor)
-    t = db.session.get(Training, training_id)
-    if t is None or t.org_id not in access.subtree_ids(actor.org_id):
-        raise NotFound(f"培训班 {training_id} 不存在")
-    if not isinstance(body, dict):
-        raise BadRequest("请求体必须是对象")
+    t = _course_in_scope(actor, training_id, body)
     errors = {k: "未知字段" for k in sorted(set(body) - set(CHANGE_FIELDS))}
     if not isinstance(body.get("attended"), bool):
         errors["attended"] = "必须是 true 或 false"
@@ -125,8 +129,7 @@ def change_attendance(actor: User, training_id: int, body: Any) -> dict[str, Any
     if problem:
         errors["reason"] = "必须说明改动的原因" if problem in ("必填", "必须填写文字") else problem
     case_id = body.get("case_id")
-    invited = db.session.get(TrainingInvitee, (training_id, case_id)) if is_id(case_id) else None
-    if invited is None:
+    if not _is_invited(training_id, case_id):
         errors["case_id"] = "不在邀请名单中"
     if errors:
         raise Invalid("出勤改动不正确", errors)
