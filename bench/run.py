@@ -30,8 +30,11 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def build(cases: int, url: str | None) -> Any:
-    instance = tempfile.mkdtemp(prefix="bench-")
+def build(cases: int, url: str | None, instance: str | None = None) -> Any:
+    """A migrated instance with `cases` synthetic cases; with `instance` a kept folder (its
+    secret key signs the hash chains), whose database is seeded only if it has no case yet."""
+    instance = instance or tempfile.mkdtemp(prefix="bench-")
+    os.makedirs(instance, exist_ok=True)
     os.environ["INSTANCE_PATH"] = instance
     if url:
         os.environ["DATABASE_URL"] = url
@@ -42,9 +45,21 @@ def build(cases: int, url: str | None) -> Any:
     with app.app_context():
         upgrade()
         from workflow.cli import synthetic
+        if kept_cases():
+            print(f"kept database: {kept_cases():,} cases, not seeded again", flush=True)
+            return app
         seconds, result = timed(lambda: synthetic.seed(cases, 7, date.today()))
         print(f"seeded {result} in {seconds:.1f} s ({cases / seconds:,.0f} cases/s)")
     return app
+
+
+def kept_cases() -> int:
+    """Cases already in the database (a kept instance's: `--instance`)."""
+    import sqlalchemy as sa
+
+    from workflow.persistence.db import db
+    from workflow.persistence.models import Case
+    return int(db.session.execute(sa.select(sa.func.count(Case.id))).scalar_one())
 
 
 def bench_user() -> Any:
@@ -321,8 +336,10 @@ def main() -> None:
                         help="gunicorn worker processes for the page latency rows")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["record", "replay", "verify", "sweep", "pages"])
+    parser.add_argument("--instance", help="keep the instance in this folder; a database that "
+                        "already has cases is measured as it is, not seeded again")
     args = parser.parse_args()
-    app = build(args.cases, args.database_url)
+    app = build(args.cases, args.database_url, args.instance)
     rows = [f"| measurement ({args.cases:,} cases) | ours | floor | ratio |", "|---|---|---|---|"]
 
     def row(text: str) -> None:

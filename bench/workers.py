@@ -46,6 +46,10 @@ def build(cases: int, url: str | None, instance: Path) -> Any:
     with app.app_context():
         upgrade()
         from workflow.cli import synthetic
+        from bench.run import kept_cases
+        if kept_cases():
+            print(f"kept database: {kept_cases():,} cases, not seeded again", flush=True)
+            return app
         start = time.perf_counter()
         result = synthetic.seed(cases, 7, date.today())
         seconds = time.perf_counter() - start
@@ -114,8 +118,11 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1000, help="cases per chunk")
     parser.add_argument("--workers", default="1,2", help="pool sizes to measure")
     parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument("--instance", help="keep the instance in this folder; a database that "
+                        "already has cases is measured as it is, not seeded again")
     args = parser.parse_args()
-    instance = Path(tempfile.mkdtemp(prefix="bench-workers-"))
+    instance = Path(args.instance or tempfile.mkdtemp(prefix="bench-workers-"))
+    instance.mkdir(parents=True, exist_ok=True)
     app = build(args.cases, args.database_url, instance)
     redis = None
     try:
