@@ -45,8 +45,8 @@ def build(cases: int, url: str | None, instance: Path) -> Any:
     app = create_app()
     with app.app_context():
         upgrade()
-        from workflow.cli import synthetic
         from bench.run import kept_cases
+        from workflow.cli import synthetic
         if kept_cases():
             print(f"kept database: {kept_cases():,} cases, not seeded again", flush=True)
             return app

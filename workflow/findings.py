@@ -54,7 +54,8 @@ class Snapshot:
                         self.attended)
 
 
-def snapshot(folded: Folded, documents: Iterable[DocumentRef], today: date) -> Snapshot:
+def snapshot(folded: Folded, documents: Iterable[DocumentRef], today: date,
+             obligations: list[dl.Obligation] | None = None) -> Snapshot:
     """The snapshot of a fold made for a day far ahead (the horizon), taken on `today`.
 
     Every obligation the horizon fold knows that would ever count as missed is kept with its
@@ -63,7 +64,8 @@ def snapshot(folded: Folded, documents: Iterable[DocumentRef], today: date) -> S
     windows only add obligations not yet due."""
     f = folded.facts
     documents = list(documents)
-    obligations = dl.obligations(f, folded.book, folded.today)
+    if obligations is None:  # the caller's, when it derived the deadlines from them too
+        obligations = dl.obligations(f, folded.book, folded.today)
     since = max([today, *(r.occurred_on for r in folded.effective),
                  *(doc.attached_on for doc in documents)])
     return Snapshot(

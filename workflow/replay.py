@@ -444,10 +444,18 @@ def finish(folded: Folded, documents: Iterable[DocumentRef] = ()) -> Replay:
         orgs=tuple(f.orgs))
 
 
-def deadlines_of(folded: Folded) -> tuple[Deadline, ...]:
+def obligations_of(folded: Folded) -> list[dl.Obligation]:
+    """The fold's obligations on its day: what `deadlines_of` and `findings.snapshot` both
+    derive from, computed once by a caller that wants both (a rebuild)."""
+    return dl.obligations(folded.facts, folded.book, folded.today)
+
+
+def deadlines_of(folded: Folded,
+                 obligations: list[dl.Obligation] | None = None) -> tuple[Deadline, ...]:
     """The fold's deadlines alone (what the alert rows store), without the rest of `finish`."""
     f, today = folded.facts, folded.today
-    return tuple(dl.deadlines(dl.obligations(f, folded.book, today), f, today))
+    obs = obligations_of(folded) if obligations is None else obligations
+    return tuple(dl.deadlines(obs, f, today))
 
 
 def replay(records: Iterable[StepRecord], today: date, *,

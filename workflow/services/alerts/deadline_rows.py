@@ -36,7 +36,7 @@ from workflow.persistence.models import (
     Organisation,
     utcnow,
 )
-from workflow.replay import deadlines_of, fold
+from workflow.replay import deadlines_of, fold, obligations_of
 from workflow.services import bulk_runs, clock
 from workflow.services.alerts import findings_store
 
@@ -80,12 +80,14 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
     horizon = start + timedelta(days=HORIZON_DAYS)
     derived = fold(records, horizon, rulebook=rulebook or repo.rulebook_for(case.branch_id),
                    calendar=calendar or repo.working_calendar(), validate=False)
-    snap = snapshot(derived, documents, start)
+    obligations = obligations_of(derived)
+    snap = snapshot(derived, documents, start, obligations)
     _lock_set(case.id, {"case_version": case.version, "known_on": known_on,
                         "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
                         **findings_store.set_values(snap, case.chain_length)})
     db.session.execute(_delete_rows(), {"case_id": case.id})
-    rows = _rows(case, deadlines_of(derived)) if derived.stage in OPEN_STAGES else []
+    rows = _rows(case, deadlines_of(derived, obligations)) \
+        if derived.stage in OPEN_STAGES else []
     if rows:  # Core executemany: one statement, whichever columns are NULL
         db.session.execute(_insert_rows(), rows)
     return len(rows)
@@ -301,10 +303,11 @@ def derive(case_ids: Sequence[int], today: date | None = None) -> Derived:
         derived = fold(records, horizon, rulebook=books[case.branch_id],
                        calendar=calendar, validate=False)
         result.versions[case.id] = (case.version, case.chain_length)
+        obligations = obligations_of(derived)
         result.rows[case.id] = _rows_for(case.id, case.branch_id, root(case.branch_id),
-                                         deadlines_of(derived)) \
+                                         deadlines_of(derived, obligations)) \
             if derived.stage in OPEN_STAGES else []
-        snap = snapshot(derived, documents[case.id], first)
+        snap = snapshot(derived, documents[case.id], first, obligations)
         result.sets[case.id] = {
             "b_case_id": case.id, "case_version": case.version, "known_on": known_on,
             "refreshed_at": utcnow(), "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
