@@ -22,7 +22,8 @@ def pre_reviews(actor: User, status: str = "pending") -> dict[str, Any]:
         query = db.select(Case).where(Case.branch_id.in_(scope), Case.state == PENDING_STATE)
     else:
         from workflow.persistence.models import StepRecordRow
-        decided = db.select(StepRecordRow.case_id).where(StepRecordRow.step == "pre_review_decided")
-        query = db.select(Case).where(Case.branch_id.in_(scope), Case.id.in_(decided))
+        decided = db.select(StepRecordRow.case_id).where(
+            StepRecordRow.case_id == Case.id, StepRecordRow.step == "pre_review_decided")
+        query = db.select(Case).where(Case.branch_id.in_(scope), decided.exists())
     items = db.session.execute(query.order_by(Case.updated_at, Case.id)).scalars()
     return {"items": [views.summary(c) for c in items]}

@@ -41,11 +41,12 @@ class Year:
 def _voted_cases(org_ids: Iterable[int], years: list[int]) -> list[tuple[int, int, str]]:
     lo, hi = date(min(years) - 1, 1, 1), date(max(years) + 1, 12, 31)
     t = StepRecordRow.__table__
-    voted = sa.select(t.c.case_id).where(t.c.step == "admission_voted",
-                                         t.c.occurred_on.between(lo, hi))
+    # per held case (by the index on step and case), not every vote of those years first
+    voted = sa.select(t.c.case_id).where(t.c.case_id == Case.id, t.c.step == "admission_voted",
+                                         t.c.occurred_on.between(lo, hi)).exists()
     rows = db.session.execute(
         sa.select(Case.id, Case.branch_id, Organisation.code).join(Organisation)
-        .where(repo.held_by_any(org_ids), Case.id.in_(voted)).order_by(Case.id)).all()
+        .where(repo.held_by_any(org_ids), voted).order_by(Case.id)).all()
     return [(r[0], r[1], r[2]) for r in rows]
 
 
