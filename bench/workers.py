@@ -1,6 +1,7 @@
 """The rebuild of every case's deadline rows and findings on 1 and 2 Celery worker processes.
 
     .venv/bin/python bench/workers.py --cases 20000 [--database-url URL] [--redis] [--chunk 1000]
+        [--workers 1,2] [--skip-local] [--instance DIR]
 
 Builds a fresh instance with synthetic histories (`seed-synthetic`), then times one `rebuild`
 run (services/bulk_runs.py) three ways: its chunks one after another in this process (what
