@@ -132,7 +132,7 @@ def _lock_sets(case_ids: Sequence[int]) -> None:
 @functools.cache
 def _touch_sets(dialect_module: str) -> Any:
     """Built once per dialect and run as one executemany: a multi-row VALUES made per chunk
-    was compiled afresh each time (a third of a rebuild's writing, measured)."""
+    had its thousand rows' values processed into a new statement every time."""
     table = DeadlineSet.__table__
     stmt = import_module(dialect_module).insert(table).values(
         {c: sa.bindparam(c, type_=table.c[c].type)
@@ -347,7 +347,7 @@ def write(derived: Derived, today: date | None = None) -> int:
     table = DeadlineRow.__table__
     db.session.execute(sa.delete(table).where(table.c.case_id.in_(ids)))
     rows = [row for case_rows in derived.rows.values() for row in case_rows]
-    if rows:  # Core executemany: the ORM's bulk insert cost as much again
+    if rows:  # Core executemany: the ORM's bulk insert adds its own work per row
         db.session.execute(_insert_rows(), rows)
     if derived.sets:  # Core executemany, not the ORM's bulk update
         db.session.execute(_update_sets(), list(derived.sets.values()))
