@@ -141,7 +141,10 @@ def main() -> None:
             broker = f"sqla+sqlite:///{instance / 'broker.db'}"
             results = f"db+sqlite:///{instance / 'results.db'}"
         database = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
-        print(f"{args.cases:,} cases, {database}, broker {broker.split(':')[0]}, "
+        from bench.run import kept_cases
+        with app.app_context():
+            cases = kept_cases()  # a kept database has its own count, whatever --cases said
+        print(f"{cases:,} cases, {database}, broker {broker.split(':')[0]}, "
               f"chunks of {args.chunk}", flush=True)
         rows: list[tuple[str, float]] = []
         if not args.skip_local:

@@ -10,6 +10,7 @@ waited seconds on a full scan of the step records for the transferred cases and 
 votes (docs/performance.md).
 """
 from alembic import op
+import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
@@ -20,6 +21,10 @@ depends_on = None
 
 
 def upgrade():
+    # built by hand beforehand (CREATE INDEX CONCURRENTLY, docs/operations.md): kept
+    built = {i['name'] for i in sa.inspect(op.get_bind()).get_indexes('step_records')}
+    if 'ix_step_records_step_case' in built:
+        return
     # not in batch mode: the table (and its append-only triggers) stays as it is on SQLite
     op.create_index('ix_step_records_step_case', 'step_records', ['step', 'case_id'],
                     unique=False)

@@ -167,6 +167,7 @@ def held_by_any(org_ids: Iterable[int]) -> Any:
     """Every case a set of branches may have held, as a condition: theirs now, and any
     transferred one (its past counts for the branch that held it then)."""
     moved = sa.select(StepRecordRow.case_id).where(StepRecordRow.step == "case_transferred")
-    # a union, not an OR: `branch IN … OR id IN (…)` read every case row on PostgreSQL
+    # a union, not an OR: `branch IN … OR id IN (…)` read every case row on PostgreSQL;
+    # UNION ALL: the IN needs no duplicates removed (a committee's table holds every case)
     theirs = sa.select(Case.id).where(Case.branch_id.in_(sorted(org_ids)))
-    return Case.id.in_(sa.union(theirs, moved).scalar_subquery())
+    return Case.id.in_(sa.union_all(theirs, moved).scalar_subquery())
