@@ -75,22 +75,39 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
         records = replay_.effective
     if documents is None:
         documents = repo.to_documents(repo.document_rows(case.id))
-    known_on = max((r.occurred_on for r in records), default=None)
-    start = max(today or clock.today(), known_on or date.min)
-    horizon = start + timedelta(days=HORIZON_DAYS)
-    derived = fold(records, horizon, rulebook=rulebook or repo.rulebook_for(case.branch_id),
-                   calendar=calendar or repo.working_calendar(), validate=False)
-    obligations = obligations_of(derived)
-    snap = snapshot(derived, documents, start, obligations)
-    _lock_set(case.id, {"case_version": case.version, "known_on": known_on,
-                        "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
-                        **findings_store.set_values(snap, case.chain_length)})
+    one = _derive_one(records, documents, today,
+                      rulebook or repo.rulebook_for(case.branch_id),
+                      calendar or repo.working_calendar(), case.chain_length)
+    _lock_set(case.id, {"case_version": case.version, **one.set_values})
     db.session.execute(_delete_rows(), {"case_id": case.id})
-    rows = _rows(case, deadlines_of(derived, obligations)) \
-        if derived.stage in OPEN_STAGES else []
+    rows = _rows(case, one.deadlines) if one.deadlines else []
     if rows:  # Core executemany: one statement, whichever columns are NULL
         db.session.execute(_insert_rows(), rows)
     return len(rows)
+
+
+@dataclass
+class _One:
+    """One case's deadlines (none for a closed case) and its set's values, derived."""
+    deadlines: tuple[Deadline, ...]
+    set_values: dict[str, Any]
+
+
+def _derive_one(records: Sequence[StepRecord], documents: Sequence[DocumentRef],
+                today: date | None, rulebook: Any, calendar: Any,
+                chain_length: int | None) -> _One:
+    """A case's history folded to the horizon: its deadline rows' deadlines and its set's
+    values (known day, horizon, findings); what a single refresh and a chunk both write."""
+    known_on = max((r.occurred_on for r in records), default=None)
+    start = max(today or clock.today(), known_on or date.min)
+    horizon = start + timedelta(days=HORIZON_DAYS)
+    derived = fold(records, horizon, rulebook=rulebook, calendar=calendar, validate=False)
+    obligations = obligations_of(derived)  # once: the deadlines and the findings read them
+    snap = snapshot(derived, documents, start, obligations)
+    return _One(deadlines_of(derived, obligations) if derived.stage in OPEN_STAGES else (),
+                {"known_on": known_on,
+                 "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
+                 **findings_store.set_values(snap, chain_length)})
 
 
 @functools.cache
@@ -124,30 +141,16 @@ def _lock_sets(case_ids: Sequence[int]) -> None:
             _lock_set(case_id)
         return
     now = utcnow()
-    db.session.execute(_touch_sets(dialect.__name__),
-                       [{"case_id": i, "case_version": -1, "complete_until": date.min,
-                         "refreshed_at": now} for i in case_ids])
-
-
-@functools.cache
-def _touch_sets(dialect_module: str) -> Any:
-    """Built once per dialect and run as one executemany: a multi-row VALUES made per chunk
-    had its thousand rows' values processed into a new statement every time."""
-    table = DeadlineSet.__table__
-    stmt = import_module(dialect_module).insert(table).values(
-        {c: sa.bindparam(c, type_=table.c[c].type)
-         for c in ("case_id", "case_version", "complete_until", "refreshed_at")})
-    return stmt.on_conflict_do_update(index_elements=["case_id"],
-                                      set_={"refreshed_at": stmt.excluded.refreshed_at})
+    # the one statement `_lock_set` runs, as one executemany (a multi-row VALUES made per
+    # chunk had its thousand rows' values processed into a new statement every time)
+    db.session.execute(_upsert_set(dialect.__name__, False),
+                       [_set_row(i, now) for i in case_ids])
 
 
 def _lock_set(case_id: int, final: dict[str, Any] | None = None) -> None:
     """Insert-or-update the case's set row: the row lock orders concurrent refreshers.
     Without `final` (what the rows are being rebuilt from) it only touches the row."""
-    values = {"case_id": case_id, "case_version": -1, "complete_until": date.min,
-              "known_on": None, "refreshed_at": utcnow(), "findings": None,
-              "findings_from": None, "chain_length": None, "findings_version": None,
-              **(final or {})}
+    values = {**_set_row(case_id, utcnow()), **(final or {})}
     changes = {k: v for k, v in values.items() if k != "case_id" and (final or k == "refreshed_at")}
     dialect = sql_dialect()
     if dialect is not None:
@@ -159,6 +162,14 @@ def _lock_set(case_id: int, final: dict[str, Any] | None = None) -> None:
     if done == 0 and db.session.execute(sa.select(DeadlineSet.case_id).where(exists)
                                         ).first() is None:
         db.session.execute(sa.insert(DeadlineSet).values(**values))
+
+
+def _set_row(case_id: int, now: Any) -> dict[str, Any]:
+    """A set row as a lock first inserts it: a placeholder (version -1) until the rows are
+    written."""
+    return {"case_id": case_id, "case_version": -1, "complete_until": date.min,
+            "known_on": None, "refreshed_at": now, "findings": None, "findings_from": None,
+            "chain_length": None, "findings_version": None}
 
 
 def _not_stale(table: Any) -> Any:
@@ -294,24 +305,15 @@ def derive(case_ids: Sequence[int], today: date | None = None) -> Derived:
     histories = read_histories([c.id for c in cases])
     documents = document_refs([c.id for c in cases])
     for case in cases:
-        records = histories[case.id]
-        known_on = max((r.occurred_on for r in records), default=None)
-        first = max(today or clock.today(), known_on or date.min)
-        horizon = first + timedelta(days=HORIZON_DAYS)
         if case.branch_id not in books:
             books[case.branch_id] = repo.rulebook_for(case.branch_id)
-        derived = fold(records, horizon, rulebook=books[case.branch_id],
-                       calendar=calendar, validate=False)
+        one = _derive_one(histories[case.id], documents[case.id], today,
+                          books[case.branch_id], calendar, case.chain_length)
         result.versions[case.id] = (case.version, case.chain_length)
-        obligations = obligations_of(derived)
         result.rows[case.id] = _rows_for(case.id, case.branch_id, root(case.branch_id),
-                                         deadlines_of(derived, obligations)) \
-            if derived.stage in OPEN_STAGES else []
-        snap = snapshot(derived, documents[case.id], first, obligations)
-        result.sets[case.id] = {
-            "b_case_id": case.id, "case_version": case.version, "known_on": known_on,
-            "refreshed_at": utcnow(), "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
-            **findings_store.set_values(snap, case.chain_length)}
+                                         one.deadlines)
+        result.sets[case.id] = {"b_case_id": case.id, "case_version": case.version,
+                                "refreshed_at": utcnow(), **one.set_values}
     return result
 
 
