@@ -45,8 +45,9 @@ def build(cases: int, url: str | None, instance: str | None = None) -> Any:
     with app.app_context():
         upgrade()
         from workflow.cli import synthetic
-        if kept_cases():
-            print(f"kept database: {kept_cases():,} cases, not seeded again", flush=True)
+        kept = kept_cases()
+        if kept:
+            print(f"kept database: {kept:,} cases, not seeded again", flush=True)
             return app
         seconds, result = timed(lambda: synthetic.seed(cases, 7, date.today()))
         print(f"seeded {result} in {seconds:.1f} s ({cases / seconds:,.0f} cases/s)")

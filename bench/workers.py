@@ -22,40 +22,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.run import build, kept_cases  # noqa: E402  (after the path)
+
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def build(cases: int, url: str | None, instance: Path) -> Any:
-    os.environ["INSTANCE_PATH"] = str(instance)
-    if url:
-        os.environ["DATABASE_URL"] = url
-    from flask_migrate import upgrade
-
-    from workflow.app import create_app
-    app = create_app()
-    with app.app_context():
-        upgrade()
-        from bench.run import kept_cases
-        from workflow.cli import synthetic
-        if kept_cases():
-            print(f"kept database: {kept_cases():,} cases, not seeded again", flush=True)
-            return app
-        start = time.perf_counter()
-        result = synthetic.seed(cases, 7, date.today())
-        seconds = time.perf_counter() - start
-        print(f"seeded {result} in {seconds:.1f} s", flush=True)
-    return app
 
 
 class Worker:
@@ -124,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     instance = Path(args.instance or tempfile.mkdtemp(prefix="bench-workers-"))
     instance.mkdir(parents=True, exist_ok=True)
-    app = build(args.cases, args.database_url, instance)
+    app = build(args.cases, args.database_url, str(instance))
     redis = None
     try:
         if args.redis:
@@ -141,7 +120,6 @@ def main() -> None:
             broker = f"sqla+sqlite:///{instance / 'broker.db'}"
             results = f"db+sqlite:///{instance / 'results.db'}"
         database = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
-        from bench.run import kept_cases
         with app.app_context():
             cases = kept_cases()  # a kept database has its own count, whatever --cases said
         print(f"{cases:,} cases, {database}, broker {broker.split(':')[0]}, "
