@@ -81,7 +81,6 @@ def audited(action: str, *, case_id: int | None = None, subjects: int = 1,
                  channel="web", remote=request.remote_addr, detail=detail)
 
 
-
 REPORT_FORMATS = ("xlsx", "pdf")
 
 

@@ -184,7 +184,7 @@ def table_file() -> Any:
         [o for r in table["rows"] for o in r["over_plan"]]),
         detail=f"发展计划 {table['org']} {table['year']}.xlsx")
     return report_download(report_files.plans_report(table), "xlsx",
-                       f"plans-{table['org']}-{table['year']}")
+                           f"plans-{table['org']}-{table['year']}")
 
 
 @bp.get("/plans/year-end.<fmt>")
@@ -196,4 +196,4 @@ def year_end_file(fmt: str) -> Any:
     audited("export_report", subjects=data["structure"]["total"],
             detail=f"发展计划年终报告 {data['org']} {data['year']}.{fmt}")
     return report_download(report_files.year_end_report(data), fmt,
-                       f"plans-year-end-{data['org']}-{data['year']}")
+                           f"plans-year-end-{data['org']}-{data['year']}")

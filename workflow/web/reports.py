@@ -68,7 +68,7 @@ def rubric_file(fmt: str) -> Any:
     audited("export_report", subjects=_named(result),
             detail=f"考核扣分明细 {result['org']} {result['year']}.{fmt}")
     return report_download(report_files.branch_report(result), fmt,
-                       f"rubric-{result['org']}-{result['year']}")
+                           f"rubric-{result['org']}-{result['year']}")
 
 
 def _named(result: dict[str, Any]) -> int:
@@ -112,7 +112,7 @@ def committee_file(fmt: str) -> Any:
     audited("export_report", subjects=audit.people_in(table["committee"]),
             detail=f"考核汇总 {table['org']} {table['year']}.{fmt}")
     return report_download(report_files.committee_report(table), fmt,
-                       f"rubric-{table['org']}-{table['year']}")
+                           f"rubric-{table['org']}-{table['year']}")
 
 
 def _stats(as_of: date) -> dict[str, Any]:
@@ -129,4 +129,4 @@ def statistics_page() -> Any:
 def statistics_file(fmt: str) -> Any:
     stats = _stats(_as_of())
     return report_download(report_files.statistics_report(stats), fmt,
-                       f"statistics-{stats['org']}-{stats['year']}")
+                           f"statistics-{stats['org']}-{stats['year']}")
