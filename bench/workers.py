@@ -1,16 +1,20 @@
-"""The rebuild of every case's deadline rows and findings on 1 and 2 Celery worker processes.
+"""Bulk work on 1 and 2 Celery worker processes against the same work done locally.
 
     .venv/bin/python bench/workers.py --cases 20000 [--database-url URL] [--redis] [--chunk 1000]
-        [--workers 1,2] [--skip-local] [--instance DIR]
+        [--workers 1,2] [--skip-local] [--instance DIR] [--what rebuild,report]
 
-Builds a fresh instance with synthetic histories (`seed-synthetic`), then times one `rebuild`
-run (services/bulk_runs.py) three ways: its chunks one after another in this process (what
-`refresh_all_deadlines` does without workers), then sent as one Celery group to a worker with
-1 and with 2 pool processes (`celery worker --pool=prefork --concurrency=N`), waiting as
-`flask rederive --fix` waits. The broker is the embedded SQLAlchemy one on a SQLite file, or
-with --redis a throwaway redis-server. The worker is started and ready before the clock
-starts. Prints one row per measurement and the ratio of 1 to 2 workers. Never run by the test
-suite; tests do not assert timings.
+Builds a fresh instance with synthetic histories (`seed-synthetic`), then times two kinds of
+bulk run (services/bulk_runs.py). `rebuild`: one run of every case's deadline rows and
+findings, its chunks one after another in this process (what `refresh_all_deadlines` does
+without workers), then sent as one Celery group to a worker with 1 and with 2 pool processes
+(`celery worker --pool=prefork --concurrency=N`), waiting as `flask rederive --fix` waits.
+`report`: every branch scored from every replayed history, as the committee table does after a
+rule change (`reports.score_everything(replayed=True)`): in this process without a run, as a
+`report` run done by 2 local report processes (services/reports/fanout.py), and as the same run
+on the workers (a share of about `--chunk` cases per chunk). The broker is the embedded
+SQLAlchemy one on a SQLite file, or with --redis a throwaway redis-server. The worker is
+started and ready before the clock starts. Prints one row per measurement and the ratio of 1 to
+2 workers. Never run by the test suite; tests do not assert timings.
 """
 from __future__ import annotations
 
@@ -89,6 +93,24 @@ def rebuild(app: Any, chunk: int, send: Any = None) -> tuple[float, int]:
         return seconds, status.chunks
 
 
+def report(app: Any, processes: int = 1, send: Any = None) -> float:
+    """Every branch scored from replayed histories: in this process (`processes` 1, no
+    `send`), in local report processes, or on the workers; seconds."""
+    from datetime import date
+
+    from workflow.services import bulk_runs, reports
+    with app.app_context():
+        app.config.update(BULK_WORKER_WAIT=600.0, REPORT_PROCESSES=processes,
+                          REPORT_PARALLEL_MIN_CASES=1 if processes > 1 or send else 10**12,
+                          BULK_LOCAL=send is None)
+        with bulk_runs.using(send):
+            start = time.perf_counter()
+            branches = reports.score_everything(date.today(), replayed=True)
+            seconds = time.perf_counter() - start
+        assert branches > 0
+        return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,6 +120,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1000, help="cases per chunk")
     parser.add_argument("--workers", default="1,2", help="pool sizes to measure")
     parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument("--what", default="rebuild,report", help="rebuild, report or both")
     parser.add_argument("--instance", help="keep the instance in this folder; a database that "
                         "already has cases is measured as it is, not seeded again")
     args = parser.parse_args()
@@ -124,32 +147,44 @@ def main() -> None:
             cases = kept_cases()  # a kept database has its own count, whatever --cases said
         print(f"{cases:,} cases, {database}, broker {broker.split(':')[0]}, "
               f"chunks of {args.chunk}", flush=True)
+        what = set(args.what.split(","))
+        app.config["BULK_CHUNK_CASES"] = args.chunk
         rows: list[tuple[str, float]] = []
+
+        def measure(name: str, seconds: float) -> None:
+            print(f"{name}: {seconds:.1f} s", flush=True)
+            rows.append((name, seconds))
         if not args.skip_local:
-            seconds, chunks = rebuild(app, args.chunk)
-            print(f"in this process: {seconds:.1f} s ({chunks} chunks)", flush=True)
-            rows.append(("in this process", seconds))
+            if "rebuild" in what:
+                measure("rebuild, in this process", rebuild(app, args.chunk)[0])
+            if "report" in what:
+                measure("report, in this process", report(app))
+                measure("report, 2 local report processes", report(app, 2))
         app.config.update(CELERY_BROKER_URL=broker, CELERY_RESULT_BACKEND=results,
                           CELERY_BROKER_TRANSPORT_OPTIONS={"polling_interval": 0.1},
                           BULK_LOCAL=False)
         from tasks.bulk import sender
         with app.app_context():
             send = sender(app)
-        measured: dict[int, float] = {}
+        measured: dict[tuple[str, int], float] = {}
         for n in [int(x) for x in args.workers.split(",")]:
             worker = Worker(app, broker, results, n, instance / f"worker{n}")
             try:
-                seconds, chunks = rebuild(app, args.chunk, send)
+                if "rebuild" in what:
+                    measured["rebuild", n] = rebuild(app, args.chunk, send)[0]
+                    measure(f"rebuild, {n} worker process(es)", measured["rebuild", n])
+                if "report" in what:
+                    measured["report", n] = report(app, 1, send)
+                    measure(f"report, {n} worker process(es)", measured["report", n])
             finally:
                 worker.stop()
-            measured[n] = seconds
-            print(f"{n} worker process(es): {seconds:.1f} s ({chunks} chunks)", flush=True)
-            rows.append((f"{n} worker process(es)", seconds))
-        print("\n| rebuild of every case | seconds |\n|---|---|")
+        print("\n| measurement | seconds |\n|---|---|")
         for name, seconds in rows:
             print(f"| {name} | {seconds:.1f} |")
-        if 1 in measured and 2 in measured:
-            print(f"\n1 → 2 workers: {measured[1] / measured[2]:.2f}× faster")
+        for kind in ("rebuild", "report"):
+            if (kind, 1) in measured and (kind, 2) in measured:
+                print(f"\n{kind}: 1 → 2 workers: "
+                      f"{measured[kind, 1] / measured[kind, 2]:.2f}× faster")
     finally:
         if redis is not None:
             os.killpg(redis.pid, 9)

@@ -126,8 +126,16 @@ class Config:
         # cases per chunk of bulk work (services/bulk_runs.py: one Celery task each)
         if env.get("BULK_CHUNK_CASES"):
             self.BULK_CHUNK_CASES = max(1, int(env["BULK_CHUNK_CASES"]))
-        # reports over many branches: worker processes (default one per core) and the number
-        # of cases from which they are used (services/reports/fanout.py)
+        # 1: bulk runs and large reports are done by the process that asks (and its report
+        # processes), never sent to the workers; seconds a caller waits for a worker to take a
+        # chunk before it does the run itself
+        if env.get("BULK_LOCAL"):
+            self.BULK_LOCAL = env["BULK_LOCAL"].strip().lower() in ("1", "true", "yes")
+        if env.get("BULK_WORKER_WAIT"):
+            self.BULK_WORKER_WAIT = max(0.0, float(env["BULK_WORKER_WAIT"]))
+        # reports over many branches: the number of cases to replay from which a report is a
+        # bulk run (on the workers, else in local processes), and those local processes
+        # (default one per core; services/reports/fanout.py)
         self.REPORT_PROCESSES = int(env.get("REPORT_PROCESSES") or os.cpu_count() or 1)
         self.REPORT_PARALLEL_MIN_CASES = int(env.get("REPORT_PARALLEL_MIN_CASES") or 20_000)
         # proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none)

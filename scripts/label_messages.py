@@ -1,5 +1,6 @@
 """Write workflow/web/label_messages.py: every label the system keeps in Python dictionaries
-(stages, sub-states, steps, document types, choices, field names, statistics columns), each as
+(stages, sub-states, steps, document types, choices, field names, statistics columns, rule
+settings and rule books), each as
 an `N_("…")` call, so that `pybabel extract` puts them in the catalogue and the pages can show
 them in English (workflow.web.common.tr). Run after adding a label, then extract/update:
 
@@ -49,6 +50,8 @@ def labels() -> list[str]:
     found += [*DOCUMENT_LABELS.values(), *CHOICE_LABELS.values(), *FIELD_LABELS.values()]
     found += [label for _id, label in COLUMNS]
     found += [*KIND_LABELS.values()]
+    from workflow.rulesets import RULE_SETS, SETTING_LABELS
+    found += [*SETTING_LABELS.values(), *(rs.name for rs in RULE_SETS)]
     from workflow.steps import DATE_PROBLEM
     found += [*ERRORS, DATE_PROBLEM]
     from workflow.services.directory import audit

@@ -17,6 +17,8 @@ from sqlalchemy.exc import OperationalError
 from workflow.services import alerts as _alerts  # noqa: F401  (registers the rebuild kind)
 from workflow.services import bulk_runs
 from workflow.services import bulk_verify as _verify  # noqa: F401  (registers verify)
+from workflow.services import reports as _reports  # noqa: F401  (the report kind, its tasks)
+from workflow.services.reports import statistics as _statistics  # noqa: F401  (its share task)
 
 
 @shared_task(name="tasks.bulk_chunk", bind=True, acks_late=True, reject_on_worker_lost=True,

@@ -41,6 +41,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS)
     login_manager.init_app(app)
     app.extensions["workflow.factory"] = create_app  # report processes build their app with it
+    app.extensions["workflow.bulk_sender"] = _bulk_sender  # a large report's chunks go with it
     _register(app)
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:  # behind nginx: the client's address and scheme come from its X-Forwarded-*
@@ -48,6 +49,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,  # type: ignore[method-assign]
                                 x_host=proxies)
     return app
+
+
+def _bulk_sender(app: Flask) -> Any:
+    """What sends a bulk run's chunks to the Celery workers (None: do them here); imported
+    only when a large report needs it, so a page never loads Celery for nothing."""
+    from tasks.bulk import sender
+    return sender(app)
 
 
 def _engine_options(app: Flask) -> None:

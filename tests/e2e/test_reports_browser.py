@@ -61,3 +61,71 @@ def test_organiser_reads_the_table_and_runs_a_course(page: Page, live_server, pe
     page.goto(f"{live_server}/reports/rubric?org=B01&year=2023")
     expect(page.locator("#item-14")).to_contain_text("2 / 3")
     expect(page.locator("#item-14")).to_contain_text("2023年秋季入党积极分子培训班")
+
+
+def test_a_table_that_replays_is_a_run_the_administrator_sees_in_words(
+        page: Page, live_server, people, ctx, monkeypatch):
+    """After a rule change every case is replayed: with the threshold at one case the table
+    is a `report` run done by two report processes, and the administrator's list of bulk
+    runs names it in the page's language, on a phone too; the settings on the same page are
+    words in either language (rule books, settings, yes/no, the organisation's name)."""
+    import sqlalchemy as sa
+
+    from tests.e2e.test_browser import PASSWORD, SHOTS
+    from tests.e2e.test_english import _chinese_left, _login_in_english, _people_data
+    from workflow.persistence.db import db
+    from workflow.persistence.models import BulkRun
+    from workflow.services import alerts as alerting, directory
+    users, roster = people
+    _cases(users, roster)
+    directory.create_user("admin", PASSWORD, "admin", "C01", display_name="系统管理员")
+    alerting.invalidate_deadlines()
+    db.session.commit()
+    monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 1)
+    monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 2)
+    login(page, live_server, "organizer")
+    page.goto(f"{live_server}/reports/committee?year=2023")
+    expect(page.locator("#branches tbody tr")).to_have_count(2)
+    expect(page.locator("#branches tbody tr[data-org=B01]")).to_be_visible()
+    db.session.commit()
+    run = db.session.execute(sa.select(BulkRun).order_by(BulkRun.id.desc())).scalars().first()
+    assert run is not None and run.kind == "report" and run.finished_at is not None
+    assert run.chunks == 2
+
+    page.context.clear_cookies()
+    login(page, live_server, "admin")
+    page.goto(f"{live_server}/admin/settings")
+    # a local setting is listed by the organisation's name and the setting's words
+    page.select_option("#s-org", "C01")
+    page.select_option("#s-key", "notice_before_conversion")
+    page.fill("#s-val", "false")
+    page.fill("#s-eff", "2026-01-01")
+    page.get_by_role("button", name="保存").click()
+    local = page.locator("tr", has_text="转正前公示").first
+    expect(local).to_contain_text("城南街道党工委")
+    expect(local).to_contain_text("否")
+    row = page.locator("#bulk-runs tbody tr").first  # the latest run first
+    expect(row.locator("td").first).to_have_text(str(run.id))
+    expect(row).to_contain_text("重放历史的汇总报表")
+    expect(row).to_contain_text("2 / 2")
+    assert "report" not in row.inner_text()
+    page.set_viewport_size({"width": 390, "height": 844})
+    row.scroll_into_view_if_needed()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "admin-bulk-runs-phone.png"))
+    # the phone page scrolls inside the table, never the whole page sideways
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1366, "height": 768})
+
+    _login_in_english(page, live_server, "admin")
+    page.goto(f"{live_server}/admin/settings")
+    row = page.locator("#bulk-runs tbody tr").first  # the latest run first
+    expect(row).to_contain_text("Report from replayed histories")
+    local = page.locator("tr", has_text="Public notice before conversion").first
+    expect(local).to_contain_text("No")
+    page.set_viewport_size({"width": 390, "height": 844})
+    local.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "admin-settings-english-phone.png"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    left = _chinese_left(page, _people_data())
+    assert left == [], "\n".join(left)

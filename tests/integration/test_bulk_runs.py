@@ -10,7 +10,7 @@ the worker holds inside a chunk's write transaction, before its COMMIT, and is S
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -192,3 +192,37 @@ def test_a_run_resumes_with_its_undone_chunks(world, cases):
     assert {i: _stamps()[i] for i in stamps if chunk.first_id <= i <= chunk.last_id} == \
         {i: t for i, t in stamps.items() if chunk.first_id <= i <= chunk.last_id}
     assert _rows() == rows
+
+
+def test_a_large_report_is_made_by_the_workers_and_equals_the_table_made_here(
+        world, cases, broker: Broker, workers, tmp_path, ctx, monkeypatch):
+    from tests.integration.probes import HANG_GUARD
+    from tests.integration.test_reports import actor
+    from workflow.services import reports
+    from workflow.services.reports import statistics
+    org, as_of = actor("org"), date(2026, 1, 15)
+    alerting.invalidate_deadlines()  # after a rule change every case is replayed
+    db.session.commit()
+    monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
+    alone = reports.committee_table(org, None, 2025, as_of, "total", "desc")
+    counted = statistics.annual(org, None, 2025, as_of)
+    assert {r["org"] for r in alone["rows"]} == {"B1", "B2"}
+    before = db.session.execute(sa.select(sa.func.max(BulkRun.id))).scalar() or 0
+    # from one case to replay, a report is a run; the waiting caller never does it itself
+    monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 1)
+    monkeypatch.setitem(ctx.config, "BULK_CHUNK_CASES", 1)
+    monkeypatch.setitem(ctx.config, "BULK_WORKER_WAIT", HANG_GUARD)
+    _start(workers, broker, tmp_path / "worker")
+    with bulk_runs.using(_sender(broker.client())):
+        made = reports.committee_table(org, None, 2025, as_of, "total", "desc")
+        assert statistics.annual(org, None, 2025, as_of) == counted
+    assert made == alone
+    runs = db.session.execute(sa.select(BulkRun).where(BulkRun.id > before)
+                              .order_by(BulkRun.id)).scalars().all()
+    assert [r.kind for r in runs] == ["report", "report"]
+    assert runs[0].params["task"] == "workflow.services.reports.tables:table_share"
+    for run in runs:  # a share per branch, each chunk done once, its rows read and cleared
+        chunks = _chunks(run.id)
+        assert run.finished_at is not None and len(chunks) == 2
+        assert all(c.done_at is not None and c.attempts == 1 and c.result is None
+                   for c in chunks)

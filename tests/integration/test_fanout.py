@@ -1,5 +1,7 @@
-"""Reports in several processes (services/reports/fanout.py): real worker processes on the test
-database, each with its share of the branches, giving exactly what one process gives."""
+"""Reports as bulk runs (services/reports/fanout.py), done by the local executor: real report
+processes on the test database, each running some of the run's chunks (a share of the branches
+each), giving exactly what one process gives; the results read back from the chunk rows and
+cleared. The same runs on a real Celery worker: tests/integration/test_bulk_runs.py."""
 from __future__ import annotations
 
 import os
@@ -8,27 +10,46 @@ import sys
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from tests.integration.conftest import world  # noqa: F401  (fixture)
 from tests.integration.helpers import open_case
 from tests.integration.probes import HANG_GUARD
 from tests.integration.test_reports import _b2_case, actor, pin, three_cases  # noqa: F401
 from workflow.persistence.db import db
-from workflow.persistence.models import Organisation
-from workflow.services import alerts as alerting, reports
+from workflow.persistence.models import BulkChunk, BulkRun, Organisation
+from workflow.services import alerts as alerting, bulk_runs, reports
 from workflow.services.reports import fanout, statistics
 from workflow.services.alerts import findings_store
 
 pytestmark = pytest.mark.db
 
 
+@fanout.share_task
 def where_run(share: list[int], tag: str) -> list[tuple[int, int, str]]:
-    """A task for the workers (module level: they import it by name)."""
+    """A task for the workers (module level, marked: they find it by name)."""
     return [(os.getpid(), org_id, tag) for org_id in share]
 
 
+@fanout.share_task
 def refuse(share: list[int]) -> None:
     raise ValueError(f"no report for {share}")
+
+
+def unmarked(share: list[int]) -> list[int]:
+    return share
+
+
+def _last_run() -> BulkRun:
+    db.session.commit()
+    run = db.session.execute(sa.select(BulkRun).order_by(BulkRun.id.desc())).scalars().first()
+    assert run is not None
+    return run
+
+
+def _chunks(run_id: int) -> list[BulkChunk]:
+    return list(db.session.execute(sa.select(BulkChunk).where(BulkChunk.run_id == run_id)
+                                   .order_by(BulkChunk.seq)).scalars())
 
 
 def _branch_ids() -> list[int]:
@@ -51,6 +72,13 @@ def test_shares_run_in_separate_worker_processes_and_cover_every_branch_once(wor
     assert len(results) == 2 and len(pids) == 2 and os.getpid() not in pids
     assert sorted(org_id for share in results for _, org_id, _ in share) == ids
     assert {tag for share in results for _, _, tag in share} == {"t"}
+    # a finished run of two chunks, one share each, whose results were read and cleared
+    run = _last_run()
+    assert run.kind == "report" and run.finished_at is not None and run.chunks == 2
+    assert run.params["task"] == "tests.integration.test_fanout:where_run"
+    chunks = _chunks(run.id)
+    assert sorted(i for c in chunks for i in c.params["branches"]) == ids
+    assert all(c.done_at is not None and c.attempts == 1 and c.result is None for c in chunks)
 
 
 def test_a_worker_failure_is_raised_in_the_caller_with_the_workers_traceback(world,
@@ -59,6 +87,22 @@ def test_a_worker_failure_is_raised_in_the_caller_with_the_workers_traceback(wor
     _b2_case(world)
     with pytest.raises(RuntimeError, match=r"(?s)report-share-\d failed:.*ValueError: no report"):
         fanout.over_branches(refuse, _branch_ids())
+    # nobody waits for it any more: its chunks are given up, so beat does not send them again
+    run = _last_run()
+    assert run.kind == "report" and run.finished_at is None
+    chunks = _chunks(run.id)
+    assert chunks and all(c.done_at is None and c.failed_at is not None
+                          and c.attempts >= bulk_runs.MAX_ATTEMPTS for c in chunks)
+    assert "no report" in " ".join(c.error or "" for c in chunks)
+
+
+def test_a_task_not_marked_for_the_workers_is_refused_before_any_run(world, two_processes):
+    open_case(world)
+    _b2_case(world)
+    before = db.session.execute(sa.select(sa.func.count()).select_from(BulkRun)).scalar()
+    with pytest.raises(ValueError, match="not marked share_task"):
+        fanout.over_branches(unmarked, _branch_ids())
+    assert db.session.execute(sa.select(sa.func.count()).select_from(BulkRun)).scalar() == before
 
 
 def test_below_the_threshold_the_task_runs_in_the_calling_process(world, ctx, monkeypatch):
@@ -78,8 +122,14 @@ def test_a_second_report_while_one_runs_in_processes_runs_in_the_calling_process
     _b2_case(world)
     ids = _branch_ids()
     with fanout._RUNNING:  # another thread of this web worker is fanning out a report
-        assert fanout.over_branches(where_run, ids, "t") == [[(os.getpid(), i, "t") for i in ids]]
-    assert len(fanout.over_branches(where_run, ids, "t")) == 2
+        results = fanout.over_branches(where_run, ids, "t")
+    # the same run, its chunks done one after another in this process
+    assert len(results) == 2 and {pid for share in results for pid, _, _ in share} == {
+        os.getpid()}
+    assert sorted(org_id for share in results for _, org_id, _ in share) == ids
+    assert _last_run().finished_at is not None
+    assert {pid for share in fanout.over_branches(where_run, ids, "t")
+            for pid, _, _ in share} - {os.getpid()}
 
 
 def test_a_report_process_whose_caller_died_stops():
@@ -115,3 +165,25 @@ def test_the_committee_table_in_two_processes_equals_the_table_in_one(world, pin
     assert [statistics.annual(org, None, y, as_of) for y in (2023, 2024)] == counted
     assert counted[0]["total"]["activists_designated"] > 0
 
+
+
+def test_beat_never_sends_a_report_again_and_gives_up_one_whose_caller_is_gone(world):
+    open_case(world)
+    ids = _branch_ids()
+    run_id = bulk_runs.plan_chunks(fanout.KIND, {"task": "tests.integration.test_fanout:where_run",
+                                                 "args": ["t"]},
+                                   [(i, i, {"branches": [i], "cases": 1}) for i in ids], len(ids))
+    sent: list[tuple[int, list[int]]] = []
+
+    def send(run: int, seqs: list[int]) -> None:
+        sent.append((run, seqs))
+    # just planned, its caller about to send it: beat leaves it alone
+    assert bulk_runs.resume_all(send, lease=3600, beat=True) == {}
+    assert not sent and all(c.failed_at is None for c in _chunks(run_id))
+    # nothing moved for the lease: the caller that would have sent it again is gone
+    assert bulk_runs.resume_all(send, lease=0, beat=True) == {}
+    assert not sent
+    chunks = _chunks(run_id)
+    assert all(c.failed_at is not None and c.attempts >= bulk_runs.MAX_ATTEMPTS
+               and "nobody waits" in (c.error or "") for c in chunks)
+    assert _last_run().finished_at is None

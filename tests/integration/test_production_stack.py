@@ -16,7 +16,8 @@ own process group. Threads send bearer-token API traffic over HTTP:
   workers of one generation, and the post-reload traffic only by the new generation;
 - SIGTERM: the master stops its workers gracefully and exits 0.
 
-Reports: with REPORT_PROCESSES=2 from the first case, a committee organiser logs in through the
+Reports: with REPORT_PROCESSES=2 from the first case (and BULK_LOCAL: the report's run is
+done by the web worker's report processes), a committee organiser logs in through the
 login form (CSRF token, Secure session cookie carried by hand) and downloads the committee table;
 every cell equals the table made in the test process alone, and the worker that served it has
 the forkserver its report processes came from.
@@ -444,7 +445,9 @@ def test_gunicorn_serves_a_committee_table_made_in_report_processes(world, ctx, 
         assert post_step(world, case["id"], step, on, data, acknowledge=True,
                          reason="补录").status_code == 201
     _b2_case(world)
-    web.env.update(REPORT_PROCESSES="2", REPORT_PARALLEL_MIN_CASES="1")
+    # its run done by the web worker's own report processes: the workers' path is
+    # tests/integration/test_bulk_runs.py's
+    web.env.update(REPORT_PROCESSES="2", REPORT_PARALLEL_MIN_CASES="1", BULK_LOCAL="1")
     web.start()
     root = web.base.removesuffix("/api/v1")
     url = root + "/reports/committee.xlsx?org=C&year=2024&as_of=2026-01-15"

@@ -49,6 +49,7 @@ DEFAULT_WORKER_WAIT = 15.0  # no chunk taken this long after sending: run them h
 
 Sender = Callable[[int, list[int]], None]  # (run id, chunk seqs) → queued as one group
 Progress = Callable[[int, int], None]  # (chunks done, chunks in all)
+Local = Callable[[int, list[int]], None]  # (run id, chunk seqs) → done here, by some means
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,12 @@ class Kind:
     """`prepare(first_id, last_id, run_params, chunk_params)` reads and derives, writing
     nothing; `write(prepared)` writes in the chunk's transaction (no commit) and returns
     (cases done, result to keep on the chunk row); `finished(run)` runs in the transaction
-    that marks the run finished."""
+    that marks the run finished. `caller_only`: a run whose results only its waiting caller
+    reads (a report): beat gives it up when it stalls instead of sending it again."""
     prepare: Callable[[int, int, dict[str, Any], Any], Any]
     write: Callable[[Any], tuple[int, Any]]
     finished: Callable[[BulkRun], None] | None = None
+    caller_only: bool = False
 
 
 KINDS: dict[str, Kind] = {}
@@ -108,8 +111,6 @@ def plan(kind: str, params: dict[str, Any] | None = None, *,
          chunk_params: Callable[[list[tuple[int, int]]], list[Any]] | None = None) -> int:
     """A new run of `kind` over every case (of the branches `scope`): its chunks, by id range,
     committed before any is sent. Returns the run id."""
-    if kind not in KINDS:
-        raise KeyError(f"unknown bulk kind {kind!r}")
     query = sa.select(Case.id).order_by(Case.id)
     if scope is not None:
         query = query.where(Case.branch_id.in_(list(scope)))
@@ -117,14 +118,24 @@ def plan(kind: str, params: dict[str, Any] | None = None, *,
     step = size or chunk_cases()
     ranges = [(ids[i], ids[min(i + step, len(ids)) - 1]) for i in range(0, len(ids), step)]
     extras = chunk_params(ranges) if chunk_params else [None] * len(ranges)
-    run = BulkRun(kind=kind, params={**(params or {}), "cases": len(ids)}, chunks=len(ranges))
+    return plan_chunks(kind, params, [(first, last, extra) for (first, last), extra
+                                      in zip(ranges, extras, strict=True)], len(ids))
+
+
+def plan_chunks(kind: str, params: dict[str, Any] | None,
+                chunks: Sequence[tuple[int, int, Any]], cases: int) -> int:
+    """A new run of `kind` with the chunks given as (first id, last id, chunk params), for
+    work not split by case-id range (a report's shares of branches); committed. Its id."""
+    if kind not in KINDS:
+        raise KeyError(f"unknown bulk kind {kind!r}")
+    run = BulkRun(kind=kind, params={**(params or {}), "cases": cases}, chunks=len(chunks))
     db.session.add(run)
     db.session.flush()
-    if ranges:
+    if chunks:
         db.session.execute(sa.insert(BulkChunk), [
             {"run_id": run.id, "seq": seq, "first_id": first, "last_id": last,
              "params": extra, "attempts": 0}
-            for seq, ((first, last), extra) in enumerate(zip(ranges, extras, strict=True))])
+            for seq, (first, last, extra) in enumerate(chunks)])
     db.session.commit()
     return run.id
 
@@ -219,9 +230,10 @@ def run(kind: str, params: dict[str, Any] | None = None, **plan_options: Any) ->
 
 
 def execute(run_id: int, send: Sender | None = None, progress: Progress | None = None,
-            wait: bool | None = None) -> None:
+            wait: bool | None = None, local: Local | None = None) -> None:
     """The undone chunks of `run_id`: sent to the workers and waited for (with `send`, or the
-    one `using` gave), else run here one after another. `wait=False` only sends."""
+    one `using` gave), else run here: by `local` (a report's process pool) or one after
+    another. `wait=False` only sends."""
     given = _sending.get() or _Sending()
     send = send or given.send
     progress = progress or given.progress
@@ -236,6 +248,8 @@ def execute(run_id: int, send: Sender | None = None, progress: Progress | None =
             return
         # no worker took anything: do it here (a chunk a worker takes meanwhile is skipped)
     total = _total(run_id)
+    if local is not None:
+        local(run_id, undone(run_id))
     for seq in undone(run_id):
         run_chunk(run_id, seq)
         if progress is not None:
@@ -243,6 +257,36 @@ def execute(run_id: int, send: Sender | None = None, progress: Progress | None =
     finish(run_id)
     if progress is not None:
         progress(total, total)
+
+
+def given_sender() -> Sender | None:
+    """The sender `using` gave to this context (the command line), if any."""
+    given = _sending.get()
+    return given.send if given is not None else None
+
+
+def results(run_id: int, forget: bool = False) -> list[Any]:
+    """The results kept on the chunk rows of a run, in chunk order; `forget`: then cleared
+    (a report's rows are read once: the run's record stays, its payload does not)."""
+    c = BulkChunk
+    found = list(db.session.execute(sa.select(c.result).where(c.run_id == run_id)
+                                    .order_by(c.seq)).scalars())
+    if forget:
+        db.session.execute(sa.update(c).where(c.run_id == run_id).values(result=None))
+    db.session.commit()
+    return found
+
+
+def abandon(run_id: int, why: str) -> None:
+    """Give up the undone chunks of a run nobody waits for any more (a report whose request
+    failed): noted as failed as often as beat allows, so it is not sent again by itself; a
+    chunk's own error, where it has one, stays."""
+    c = BulkChunk
+    db.session.rollback()
+    db.session.execute(sa.update(c).where(c.run_id == run_id, c.done_at.is_(None))
+                       .values(failed_at=utcnow(), attempts=MAX_ATTEMPTS,
+                               error=sa.func.coalesce(c.error, why[:500])))
+    db.session.commit()
 
 
 def undone(run_id: int) -> list[int]:
@@ -326,15 +370,31 @@ def resume_all(send: Sender, lease: float | None = None,
     """`resend_stalled` for every unfinished run (beat, `flask bulk resume`)."""
     lease = float(current_app.config.get("BULK_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)) \
         if lease is None else lease
-    ids = db.session.execute(sa.select(BulkRun.id).where(BulkRun.finished_at.is_(None))
-                             .order_by(BulkRun.id)).scalars().all()
+    found = db.session.execute(sa.select(BulkRun.id, BulkRun.kind)
+                               .where(BulkRun.finished_at.is_(None)).order_by(BulkRun.id)).all()
     result = {}
-    for run_id in ids:
+    for run_id, kind in found:
         if not undone(run_id):
             finish(run_id)
             continue
+        if beat and KINDS[kind].caller_only:
+            if _quiet(run_id, lease):  # its caller would have sent it again: it is gone
+                abandon(run_id, "given up: nobody waits for this run any more")
+            continue
         result[run_id] = resend_stalled(run_id, send, lease, give_up=beat)
     return result
+
+
+def _quiet(run_id: int, lease: float) -> bool:
+    """Nothing of the run moved for `lease` seconds since it was planned."""
+    c = BulkChunk
+    moved = db.session.execute(sa.select(sa.func.max(sa.func.coalesce(
+        c.done_at, c.started_at, c.dispatched_at))).where(c.run_id == run_id)).scalar()
+    planned = db.session.execute(sa.select(BulkRun.started_at)
+                                 .where(BulkRun.id == run_id)).scalar_one()
+    db.session.commit()
+    return max(t for t in (moved, planned) if t is not None) < \
+        utcnow() - timedelta(seconds=lease)
 
 
 # --- progress ---------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 `tables`: the alert list, a branch's rubric and the committee's table (scored from the kept
 findings, or replayed); `worklist`: the work queues of the home pages; `statistics`: the annual
-statistics; `files`: the same tables as Excel and PDF; `fanout`: large reports split over
-several processes.
+statistics; `files`: the same tables as Excel and PDF; `fanout`: large reports as bulk runs
+of branch shares (on the Celery workers, else in local report processes).
 """
 from __future__ import annotations
 

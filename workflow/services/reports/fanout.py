@@ -1,30 +1,40 @@
-"""Reports over many branches, in several processes: one share of the branches each.
+"""Reports over many branches as bulk runs: a share of the branches per chunk.
 
 Replay is pure Python, so one process uses one core however many the server has; a table of
-every branch of a province replays every case. Above `REPORT_PARALLEL_MIN_CASES` cases the
-branches are split by their number of cases over `REPORT_PROCESSES` worker processes (default:
-one per core). Each replays and scores its share over its own database connection and sends
-back only the small results (table rows), never the replays: pickling a replay costs as much
-as making it. Each share has its own process, living for one report, forked from a
-forkserver (a clean single-threaded process with the app preloaded, so a fork never copies a
-lock another thread of a web worker held; it stays, idle, beside each process that used it).
-A worker's exception is raised again in the caller with its traceback; a worker whose caller
-died stops. One set of report processes per calling process at a time: a second large report
-in the same web worker meanwhile runs in that worker.
+every branch of a province replays every case. Above `REPORT_PARALLEL_MIN_CASES` cases to
+replay, a report is a run of the `report` kind (services/bulk_runs.py): the branches split by
+their number of cases into shares, one chunk each, whose task (a function marked with
+`share_task`, named on the run) replays and scores its share and keeps its small result (table
+rows, never the replays) on the chunk's row; the caller reads them back in order and clears
+them. The run goes where every bulk run goes: to the Celery workers, as one group, when the
+app has a sender (a worker configured, not under test), else it is done here by the local
+executor, this module's process pool: `REPORT_PROCESSES` processes (default one per core),
+each running some of the chunks over its own database connection. They live for one report and
+are forked from a forkserver (a clean single-threaded process with the app preloaded, so a
+fork never copies a lock another thread of a web worker held; it stays, idle, beside each
+process that used it). A process's exception is raised again in the caller with its traceback;
+a process whose caller died stops. One set of report processes per calling process at a time:
+a second large report in the same web worker meanwhile runs its chunks in that worker. A run
+whose caller failed is abandoned (its undone chunks noted failed); beat never sends a report's
+chunks again, and gives up one that has stalled (its caller is gone: nobody reads the result).
 
-Below the threshold, with one process configured, on an in-memory database (which another
-process cannot see) or inside a daemonic process (which may not start children), the task
-runs in the calling process: the same function, the same result.
+Below the threshold, with neither workers nor two processes, on an in-memory database (which
+another process cannot see) or inside a daemonic process (which may not start children), the
+task runs in the calling process without a run: the same function, the same result.
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
+import importlib
+import math
 import multiprocessing
 import os
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,25 +42,56 @@ from flask import current_app
 
 from workflow.persistence.db import db
 from workflow.persistence.models import Case
+from workflow.services import bulk_runs
 
 DEFAULT_MIN_CASES = 20_000  # below this a serial report takes seconds: not worth the starts
-
+KIND = "report"
 
 _RUNNING = threading.Lock()  # one set of report processes per process at a time
+_TASKS: dict[str, Callable[..., Any]] = {}
 
 
-def processes(cases: int) -> int:
-    """How many processes a report over `cases` cases uses (1: the calling process)."""
-    conf = current_app.config
-    configured = conf.get("REPORT_PROCESSES")
-    wanted = (os.cpu_count() or 1) if configured is None else int(configured)
+def share_task(task: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a module-level `task(branch_ids, *args)` as one a chunk may run by its name; its
+    arguments and result must be JSON (dates are carried as such)."""
+    _TASKS[_name(task)] = task
+    return task
+
+
+def _name(task: Callable[..., Any]) -> str:
+    return f"{task.__module__}:{task.__qualname__}"
+
+
+def _task(name: str) -> Callable[..., Any]:
+    if name not in _TASKS:  # a process that has not imported it yet: its decorator registers it
+        importlib.import_module(name.partition(":")[0])
+    return _TASKS[name]
+
+
+def large(cases: int) -> bool:
+    """Whether a report over `cases` cases to replay is made as a run (else in the caller)."""
     url = db.engine.url
     in_memory = url.get_backend_name() == "sqlite" and (
         url.database in (None, "", ":memory:") or "mode=memory" in str(url))
-    if (wanted < 2 or cases < int(conf.get("REPORT_PARALLEL_MIN_CASES", DEFAULT_MIN_CASES))
-            or in_memory or multiprocessing.current_process().daemon):
-        return 1
-    return wanted
+    minimum = int(current_app.config.get("REPORT_PARALLEL_MIN_CASES", DEFAULT_MIN_CASES))
+    return cases >= minimum and not in_memory and not multiprocessing.current_process().daemon
+
+
+def processes(cases: int) -> int:
+    """How many local processes a report over `cases` cases uses (1: the calling process)."""
+    configured = current_app.config.get("REPORT_PROCESSES")
+    wanted = (os.cpu_count() or 1) if configured is None else int(configured)
+    return wanted if wanted >= 2 and large(cases) else 1
+
+
+def _sender() -> bulk_runs.Sender | None:
+    """The command line's sender, else the app's (workflow.app: the Celery workers; None under
+    test or with tasks run eagerly)."""
+    send = bulk_runs.given_sender()
+    if send is None:
+        make = current_app.extensions.get("workflow.bulk_sender")
+        send = make(current_app._get_current_object()) if make else None  # type: ignore[attr-defined]
+    return send
 
 
 def shares(weights: dict[int, int], ids: Sequence[int], n: int) -> list[list[int]]:
@@ -66,21 +107,82 @@ def shares(weights: dict[int, int], ids: Sequence[int], n: int) -> list[list[int
 
 def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: Any,
                   weights: dict[int, int] | None = None) -> list[Any]:
-    """`task(share, *args)` for shares of `branch_ids`, one result per share.
+    """`task(share, *args)` for shares of `branch_ids`, one result per share, in order.
 
-    `task` must be a module-level function (the workers import it by name) that reads what it
-    needs itself; its result must be cheap to pickle. `weights` (cases per branch the task
-    must replay) decide the processes and the shares; by default every case of a branch."""
+    `task` must be marked `share_task`; it reads what it needs itself. `weights` (cases per
+    branch the task must replay) decide whether a run is made and the shares; by default every
+    case of a branch. Results that went through a run come back as JSON gives them (lists for
+    tuples)."""
     ids = list(branch_ids)
     counts = _case_counts(ids) if weights is None else weights
-    n = processes(sum(counts.values()))
-    # a second large report in this process meanwhile runs here, not in more processes
-    if n == 1 or not _RUNNING.acquire(blocking=False):
+    total = sum(counts.values())
+    width = processes(total)
+    send = _sender() if ids and large(total) else None
+    if send is None and width == 1:
         return [task(ids, *args)]
+    name = _name(task)
+    if _TASKS.get(name) is not task:
+        raise ValueError(f"{name} is not marked share_task")
+    n = max(width, 2, math.ceil(total / bulk_runs.chunk_cases())) if send else width
+    parts = shares(counts, ids, n)
+    chunks = [(min(p), max(p), {"branches": p, "cases": sum(counts.get(i, 0) for i in p)})
+              for p in parts]
+    run_id = bulk_runs.plan_chunks(KIND, {"task": name, "args": _encode(list(args))},
+                                   chunks, total)
     try:
-        return _fan_out(task, shares(counts, ids, n), args)
-    finally:
-        _RUNNING.release()
+        bulk_runs.execute(run_id, send=send, wait=True, local=_in_processes(width))
+        return bulk_runs.results(run_id, forget=True)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            bulk_runs.abandon(run_id, f"report given up: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _in_processes(width: int) -> bulk_runs.Local:
+    """The local executor: the chunks over `width` processes (when this process is not already
+    running a set); what it leaves undone, `execute` does here."""
+    def local(run_id: int, seqs: list[int]) -> None:
+        if width < 2 or len(seqs) < 2 or not _RUNNING.acquire(blocking=False):
+            return
+        try:
+            _fan_out(_run_chunks, [seqs[i::width] for i in range(min(width, len(seqs)))],
+                     (run_id,))
+        finally:
+            _RUNNING.release()
+    return local
+
+
+def _run_chunks(seqs: list[int], run_id: int) -> None:
+    for seq in seqs:
+        bulk_runs.run_chunk(run_id, seq)
+
+
+def _prepare(first_id: int, last_id: int, run_params: dict[str, Any],
+             chunk_params: dict[str, Any]) -> tuple[int, Any]:
+    task = _task(run_params["task"])
+    return int(chunk_params["cases"]), task(chunk_params["branches"],
+                                            *_decode(run_params["args"]))
+
+
+bulk_runs.register(KIND, bulk_runs.Kind(_prepare, lambda prepared: prepared,
+                                     caller_only=True))
+
+
+def _encode(value: Any) -> Any:
+    """JSON for a task's arguments: dates as {"date": "YYYY-MM-DD"}."""
+    if isinstance(value, date):
+        return {"date": value.isoformat()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"date"}:
+        return date.fromisoformat(value["date"])
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
 
 
 def _fan_out(task: Callable[..., Any], parts: list[list[int]], args: tuple[Any, ...]) -> list[Any]:

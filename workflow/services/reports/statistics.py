@@ -62,6 +62,7 @@ def count(replays: dict[int, Replay], branches: list[str], year: int) -> dict[st
     return {b: {c: len(ids) for c, ids in cols.items()} for b, cols in seen.items()}
 
 
+@fanout.share_task
 def count_share(branch_ids: list[int], year: int, as_of: date) -> dict[str, dict[str, int]]:
     """`count` for some branches, from every case they may have held: a report process's share."""
     codes = list(db.session.execute(db.select(Organisation.code).where(
@@ -74,12 +75,14 @@ def annual(actor: User, org: str | None, year: Any, as_of: date) -> dict[str, An
     """Each branch under `org` (default: the actor's organisation) and the total, for a year."""
     root = reports.table_root(actor, org)
     year_n = reports.parse_year(year)
+    root_code, root_name = root.code, root.name  # a run's commits expire the objects read
     branches = reports.branches_in(root)
+    listed = [(b.code, b.name) for b in branches]
     counts: dict[str, dict[str, int]] = {}
     for share in fanout.over_branches(count_share, [b.id for b in branches], year_n, as_of):
         counts.update(share)
-    rows = [{"org": b.code, "name": b.name, **counts[b.code]} for b in branches]
+    rows = [{"org": code, "name": name, **counts[code]} for code, name in listed]
     total = {c: sum(r[c] for r in rows) for c, _ in COLUMNS}
-    return {"org": root.code, "org_name": root.name, "year": year_n, "as_of": as_of.isoformat(),
+    return {"org": root_code, "org_name": root_name, "year": year_n, "as_of": as_of.isoformat(),
             "columns": [{"id": c, "label": label} for c, label in COLUMNS],
             "rows": rows, "total": total}

@@ -202,25 +202,27 @@ def committee_table(actor: User, org: str | None, year: Any, as_of: date,
     root = table_root(actor, org)
     year_n = parse_year(year)
     years = list(range(year_n - TREND_YEARS + 1, year_n + 1))
+    root_code, root_name = root.code, root.name  # a run's commits expire the objects read
     branches = branches_in(root)
-    ids = [b.id for b in branches]
+    ids, codes = [b.id for b in branches], [b.code for b in branches]
     done = {row["org"]: (row, committee) for share in fanout.over_branches(
         table_share, ids, years, as_of, weights=findings_store.to_replay(ids, as_of))
         for row, committee in share}
-    rows = [done[b.code][0] for b in branches]
-    committee = [d for b in branches for d in done[b.code][1]]
+    rows = [done[code][0] for code in codes]
+    committee = [d for code in codes for d in done[code][1]]
     _named(committee, person_names({d["case_id"] for d in committee}))
     sort, direction = _sort(rows, sort, direction)
-    return {"org": root.code, "org_name": root.name, "year": year_n, "years": years,
+    return {"org": root_code, "org_name": root_name, "year": year_n, "years": years,
             "as_of": as_of.isoformat(), "rows": rows, "committee": committee,
             "sort": sort, "dir": direction}
 
 
+@fanout.share_task
 def table_share(branch_ids: list[int], years: list[int], as_of: date,
                 replayed: bool = False) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """The committee table's rows of some branches, with the committee's own deductions found
     in each: every case the branches may have held read (or replayed) once, each branch scored
-    for each year. Module-level and returning plain dicts, so that a worker process can run it."""
+    for each year. A share task (fanout): a worker may run it by name, its result is JSON."""
     from workflow.services.bulk import collector_paused
     branches = list(db.session.execute(db.select(Organisation).where(
         Organisation.id.in_(branch_ids)).order_by(Organisation.code)).scalars())
