@@ -213,6 +213,10 @@ def test_a_large_report_is_made_by_the_workers_and_equals_the_table_made_here(
     monkeypatch.setitem(ctx.config, "BULK_CHUNK_CASES", 1)
     monkeypatch.setitem(ctx.config, "BULK_WORKER_WAIT", HANG_GUARD)
     _start(workers, broker, tmp_path / "worker")
+
+    def not_here(run_id: int, seq: int) -> str:
+        raise AssertionError(f"chunk {seq} of run {run_id} ran in the waiting caller")
+    monkeypatch.setattr(bulk_runs, "run_chunk", not_here)
     with bulk_runs.using(_sender(broker.client())):
         made = reports.committee_table(org, None, 2025, as_of, "total", "desc")
         assert statistics.annual(org, None, 2025, as_of) == counted

@@ -87,13 +87,13 @@ def test_a_worker_failure_is_raised_in_the_caller_with_the_workers_traceback(wor
     _b2_case(world)
     with pytest.raises(RuntimeError, match=r"(?s)report-share-\d failed:.*ValueError: no report"):
         fanout.over_branches(refuse, _branch_ids())
-    # nobody waits for it any more: its chunks are given up, so beat does not send them again
+    # nobody waits for it any more: given up (finished, its chunks failed and never done)
     run = _last_run()
-    assert run.kind == "report" and run.finished_at is None
+    assert run.kind == "report" and run.finished_at is not None
     chunks = _chunks(run.id)
-    assert chunks and all(c.done_at is None and c.failed_at is not None
-                          and c.attempts >= bulk_runs.MAX_ATTEMPTS for c in chunks)
+    assert chunks and all(c.done_at is None and c.failed_at is not None for c in chunks)
     assert "no report" in " ".join(c.error or "" for c in chunks)
+    assert bulk_runs.run_chunk(run.id, 0) == "skipped"  # a copy still queued writes nothing
 
 
 def test_a_task_not_marked_for_the_workers_is_refused_before_any_run(world, two_processes):
@@ -110,7 +110,8 @@ def test_below_the_threshold_the_task_runs_in_the_calling_process(world, ctx, mo
     monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 2)
     monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 2)  # one case on record
     ids = _branch_ids()
-    assert fanout.over_branches(where_run, ids, "t") == [[(os.getpid(), i, "t") for i in ids]]
+    # in the caller, without a run, but through JSON as a run's results are: lists, not tuples
+    assert fanout.over_branches(where_run, ids, "t") == [[[os.getpid(), i, "t"] for i in ids]]
     monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 1)
     monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
     assert len(fanout.over_branches(where_run, ids, "t")) == 1
@@ -180,10 +181,38 @@ def test_beat_never_sends_a_report_again_and_gives_up_one_whose_caller_is_gone(w
     # just planned, its caller about to send it: beat leaves it alone
     assert bulk_runs.resume_all(send, lease=3600, beat=True) == {}
     assert not sent and all(c.failed_at is None for c in _chunks(run_id))
-    # nothing moved for the lease: the caller that would have sent it again is gone
+    # by hand neither: only the page that asked reads it
+    runner = world.client.application.test_cli_runner()
+    refused = runner.invoke(args=["bulk", "resume", str(run_id)])
+    assert refused.exit_code != 0 and "is a report" in refused.output, refused.output
+    assert all(c.attempts == 0 for c in _chunks(run_id))
+    # nothing moved for twice the lease: the caller that would have sent it again is gone
     assert bulk_runs.resume_all(send, lease=0, beat=True) == {}
     assert not sent
     chunks = _chunks(run_id)
-    assert all(c.failed_at is not None and c.attempts >= bulk_runs.MAX_ATTEMPTS
+    assert all(c.failed_at is not None and c.done_at is None
                and "nobody waits" in (c.error or "") for c in chunks)
-    assert _last_run().finished_at is None
+    assert _last_run().finished_at is not None  # given up: not listed as running for ever
+    assert bulk_runs.run_chunk(run_id, 0) == "skipped"
+
+
+def test_a_report_whose_chunks_the_workers_stop_taking_is_finished_by_its_caller(
+        world, two_processes, ctx, monkeypatch):
+    """The workers took one chunk and then none (busy with a rebuild): after BULK_WORKER_WAIT
+    without a move the caller does the rest itself, and the table is whole."""
+    open_case(world)
+    _b2_case(world)
+    ids = _branch_ids()
+    monkeypatch.setitem(ctx.config, "BULK_WORKER_WAIT", 1.0)
+    taken: list[int] = []
+
+    def one_worker_then_none(run_id: int, seqs: list[int]) -> None:
+        if not taken:  # the only chunk a worker ever takes, done at once
+            taken.append(seqs[0])
+            assert bulk_runs.run_chunk(run_id, seqs[0]) == "done"
+    with bulk_runs.using(one_worker_then_none):
+        results = fanout.over_branches(where_run, ids, "t")
+    assert sorted(org_id for share in results for _, org_id, _ in share) == ids
+    run = _last_run()
+    assert run.finished_at is not None and len(taken) == 1
+    assert all(c.done_at is not None and c.attempts == 1 for c in _chunks(run.id))

@@ -372,6 +372,13 @@ def bulk_status(run_id: int | None) -> None:
 def bulk_resume(run_id: int, local: bool) -> None:
     """Run the undone chunks of a run (after a worker or the machine died) and wait."""
     from workflow.services import bulk_runs
+    try:
+        kind = bulk_runs.status(run_id).kind
+    except KeyError:
+        raise click.ClickException(f"no bulk run {run_id} (`flask bulk status`)") from None
+    if bulk_runs.caller_only(kind):
+        raise click.ClickException(f"run {run_id} is a report: only the page that asked for it "
+                                   "reads it; open the report again")
     with _on_workers(local):
         bulk_runs.execute(run_id)
     r = bulk_runs.status(run_id)

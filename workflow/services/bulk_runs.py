@@ -6,7 +6,9 @@ go out as one group, so however many worker processes exist on however many mach
 them. Kinds: `rebuild` (every case's deadline rows and findings: after an upgrade, a rule or
 holiday change, `flask rederive --fix`; registered by services/alerts/deadline_rows) and
 `verify` (every hash chain, compared with the latest valid checkpoint: `flask verify`;
-registered by services/bulk_verify).
+registered by services/bulk_verify) and `report` (a share of the branches per chunk, not a
+case-id range: a committee table or statistics report that must replay; registered by
+services/reports/fanout, whose process pool is its local executor).
 
 A chunk is idempotent: it first reads and derives without writing anything (the costly part,
 so that several workers fold at once even on SQLite, whose one write lock they take only to
@@ -21,9 +23,10 @@ the first's done mark and then finds it done. The run is resumable: only undone 
 ever sent.
 
 Without a sender (no worker configured, CELERY_TASK_ALWAYS_EAGER, inside a worker's own task,
-the tests) the chunks run in the calling process, one after another: the same function, the
-same result. Progress is the count of done chunks, read from the table: the command line draws
-a bar from it, the admin page lists the runs.
+the tests) the chunks run in the calling process, one after another, or by the local executor
+the caller gives (`execute(local=…)`): the same function, the same result. Progress is the
+count of done chunks, read from the table: the command line draws a bar from it, the admin
+page lists the runs.
 """
 from __future__ import annotations
 
@@ -70,6 +73,11 @@ KINDS: dict[str, Kind] = {}
 
 def register(name: str, kind: Kind) -> None:
     KINDS[name] = kind
+
+
+def caller_only(kind: str) -> bool:
+    found = KINDS.get(kind)
+    return found is not None and found.caller_only
 
 
 # --- which executor: the caller's choice, in a context variable -------------------------------
@@ -148,9 +156,10 @@ def run_chunk(run_id: int, seq: int) -> str:
     c = BulkChunk
     row = db.session.execute(
         sa.select(BulkRun.kind, BulkRun.params.label("run_params"), c.first_id, c.last_id,
-                  c.params.label("chunk_params"), c.done_at)
+                  c.params.label("chunk_params"), c.done_at, BulkRun.finished_at)
         .join(BulkRun, BulkRun.id == c.run_id).where(c.run_id == run_id, c.seq == seq)).first()
-    if row is None or row.done_at is not None:
+    # a finished run whose chunk is undone was given up (`abandon`): nobody reads it any more
+    if row is None or row.done_at is not None or row.finished_at is not None:
         db.session.rollback()
         return "skipped"
     kind = KINDS[row.kind]
@@ -278,14 +287,16 @@ def results(run_id: int, forget: bool = False) -> list[Any]:
 
 
 def abandon(run_id: int, why: str) -> None:
-    """Give up the undone chunks of a run nobody waits for any more (a report whose request
-    failed): noted as failed as often as beat allows, so it is not sent again by itself; a
-    chunk's own error, where it has one, stays."""
+    """Give up a run nobody waits for any more (a report whose caller failed or is gone): its
+    undone chunks noted failed (a chunk's own error, where it has one, stays) and the run
+    finished, so nothing sends, runs or lists it as running again."""
     c = BulkChunk
     db.session.rollback()
     db.session.execute(sa.update(c).where(c.run_id == run_id, c.done_at.is_(None))
-                       .values(failed_at=utcnow(), attempts=MAX_ATTEMPTS,
-                               error=sa.func.coalesce(c.error, why[:500])))
+                       .values(failed_at=utcnow(), error=sa.func.coalesce(c.error, why[:500])))
+    db.session.execute(sa.update(BulkRun).where(BulkRun.id == run_id,
+                                                BulkRun.finished_at.is_(None))
+                       .values(finished_at=utcnow()))
     db.session.commit()
 
 
@@ -313,14 +324,17 @@ class ChunksFailed(RuntimeError):
 
 
 def _wait(run_id: int, send: Sender, progress: Progress | None) -> bool:
-    """Wait for the workers to finish the run: True when they did, False when none took a
-    chunk within BULK_WORKER_WAIT seconds of sending. Sends again what stalled (a killed
+    """Wait for the workers to finish the run: True when they did (or the run was given up),
+    False when none took a chunk within BULK_WORKER_WAIT seconds of sending, or, for a run
+    only its caller waits for (a report), when they stopped taking its chunks for that long
+    (busy with other work): then the caller does the rest. Sends again what stalled (a killed
     worker's chunk, messages a dead worker had prefetched); raises ChunksFailed when every
     undone chunk has failed and none is running."""
     config = current_app.config
     patience = float(config.get("BULK_WORKER_WAIT", DEFAULT_WORKER_WAIT))
     lease = float(config.get("BULK_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
-    sent = time.monotonic()
+    sent = moved_at = time.monotonic()
+    last: tuple[int, int] | None = None
     while True:
         state = status(run_id)
         if progress is not None:
@@ -330,7 +344,13 @@ def _wait(run_id: int, send: Sender, progress: Progress | None) -> bool:
         if state.done == state.chunks:
             finish(run_id)
             continue
-        if state.attempted == 0 and time.monotonic() - sent > patience:
+        now = time.monotonic()
+        if (state.attempted, state.done) != last:
+            last, moved_at = (state.attempted, state.done), now
+        if state.attempted == 0 and now - sent > patience:
+            return False
+        if (caller_only(state.kind) and state.attempted < state.chunks
+                and now - moved_at > patience):
             return False
         if state.failed and state.failed == state.chunks - state.done - state.running:
             raise ChunksFailed(f"{state.failed} chunk(s) of run {run_id} failed: "
@@ -377,8 +397,9 @@ def resume_all(send: Sender, lease: float | None = None,
         if not undone(run_id):
             finish(run_id)
             continue
-        if beat and KINDS[kind].caller_only:
-            if _quiet(run_id, lease):  # its caller would have sent it again: it is gone
+        if caller_only(kind):  # only its waiting caller sends it again
+            # the caller re-sends what stalled after one lease: nothing moved for two, it is gone
+            if beat and _quiet(run_id, 2 * lease):
                 abandon(run_id, "given up: nobody waits for this run any more")
             continue
         result[run_id] = resend_stalled(run_id, send, lease, give_up=beat)
@@ -386,15 +407,16 @@ def resume_all(send: Sender, lease: float | None = None,
 
 
 def _quiet(run_id: int, lease: float) -> bool:
-    """Nothing of the run moved for `lease` seconds since it was planned."""
+    """Nothing of the run moved (planned, sent, started, done) for `lease` seconds."""
     c = BulkChunk
-    moved = db.session.execute(sa.select(sa.func.max(sa.func.coalesce(
-        c.done_at, c.started_at, c.dispatched_at))).where(c.run_id == run_id)).scalar()
+    moved = db.session.execute(sa.select(sa.func.max(c.done_at), sa.func.max(c.started_at),
+                                         sa.func.max(c.dispatched_at))
+                               .where(c.run_id == run_id)).one()
     planned = db.session.execute(sa.select(BulkRun.started_at)
                                  .where(BulkRun.id == run_id)).scalar_one()
     db.session.commit()
-    return max(t for t in (moved, planned) if t is not None) < \
-        utcnow() - timedelta(seconds=lease)
+    latest = max(t for t in (*moved, planned) if t is not None)
+    return latest < utcnow() - timedelta(seconds=lease)
 
 
 # --- progress ---------------------------------------------------------------------------------

@@ -14,19 +14,22 @@ are forked from a forkserver (a clean single-threaded process with the app prelo
 fork never copies a lock another thread of a web worker held; it stays, idle, beside each
 process that used it). A process's exception is raised again in the caller with its traceback;
 a process whose caller died stops. One set of report processes per calling process at a time:
-a second large report in the same web worker meanwhile runs its chunks in that worker. A run
-whose caller failed is abandoned (its undone chunks noted failed); beat never sends a report's
-chunks again, and gives up one that has stalled (its caller is gone: nobody reads the result).
+a second large report in the same web worker meanwhile runs its chunks in that worker. When
+the workers stop taking a report's chunks (busy with a rebuild) the caller does the rest
+itself. A run whose caller failed is given up (undone chunks failed, the run finished); beat
+never sends a report's chunks again, and gives up one that has stalled (its caller is gone:
+nobody reads the result).
 
 Below the threshold, with neither workers nor two processes, on an in-memory database (which
 another process cannot see) or inside a daemonic process (which may not start children), the
-task runs in the calling process without a run: the same function, the same result.
+task runs in the calling process without a run: the same function, and the same result, passed
+through JSON as a run's results are.
 """
 from __future__ import annotations
 
 import contextlib
 import heapq
-import importlib
+import json
 import math
 import multiprocessing
 import os
@@ -34,7 +37,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -63,9 +66,12 @@ def _name(task: Callable[..., Any]) -> str:
 
 
 def _task(name: str) -> Callable[..., Any]:
-    if name not in _TASKS:  # a process that has not imported it yet: its decorator registers it
-        importlib.import_module(name.partition(":")[0])
-    return _TASKS[name]
+    """A marked task by the name a run gives: never imported from that name (the workers
+    import the report modules, tasks/bulk.py; a report process gets the task from its caller)."""
+    try:
+        return _TASKS[name]
+    except KeyError:
+        raise LookupError(f"{name} is not a share task known to this process") from None
 
 
 def large(cases: int) -> bool:
@@ -113,16 +119,16 @@ def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: An
     branch the task must replay) decide whether a run is made and the shares; by default every
     case of a branch. Results that went through a run come back as JSON gives them (lists for
     tuples)."""
+    name = _name(task)
+    if _TASKS.get(name) is not task:
+        raise ValueError(f"{name} is not marked share_task")
     ids = list(branch_ids)
     counts = _case_counts(ids) if weights is None else weights
     total = sum(counts.values())
     width = processes(total)
     send = _sender() if ids and large(total) else None
-    if send is None and width == 1:
-        return [task(ids, *args)]
-    name = _name(task)
-    if _TASKS.get(name) is not task:
-        raise ValueError(f"{name} is not marked share_task")
+    if send is None and width == 1:  # through JSON as a run's results go: the same values
+        return [json.loads(json.dumps(task(ids, *args)))]
     n = max(width, 2, math.ceil(total / bulk_runs.chunk_cases())) if send else width
     parts = shares(counts, ids, n)
     chunks = [(min(p), max(p), {"branches": p, "cases": sum(counts.get(i, 0) for i in p)})
@@ -130,7 +136,10 @@ def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: An
     run_id = bulk_runs.plan_chunks(KIND, {"task": name, "args": _encode(list(args))},
                                    chunks, total)
     try:
-        bulk_runs.execute(run_id, send=send, wait=True, local=_in_processes(width))
+        bulk_runs.execute(run_id, send=send, wait=True, local=_in_processes(width, task))
+        state = bulk_runs.status(run_id)
+        if state.done != state.chunks:  # given up meanwhile (beat: nothing moved for long)
+            raise bulk_runs.ChunksFailed(f"report run {run_id} was given up: {state.last_error}")
         return bulk_runs.results(run_id, forget=True)
     except BaseException as exc:
         with contextlib.suppress(Exception):
@@ -138,7 +147,7 @@ def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: An
         raise
 
 
-def _in_processes(width: int) -> bulk_runs.Local:
+def _in_processes(width: int, task: Callable[..., Any]) -> bulk_runs.Local:
     """The local executor: the chunks over `width` processes (when this process is not already
     running a set); what it leaves undone, `execute` does here."""
     def local(run_id: int, seqs: list[int]) -> None:
@@ -146,13 +155,15 @@ def _in_processes(width: int) -> bulk_runs.Local:
             return
         try:
             _fan_out(_run_chunks, [seqs[i::width] for i in range(min(width, len(seqs)))],
-                     (run_id,))
+                     (run_id, task))
         finally:
             _RUNNING.release()
     return local
 
 
-def _run_chunks(seqs: list[int], run_id: int) -> None:
+def _run_chunks(seqs: list[int], run_id: int, task: Callable[..., Any]) -> None:
+    """In a report process: `task` came by reference, so its module is imported and the task
+    registered here, as in the caller."""
     for seq in seqs:
         bulk_runs.run_chunk(run_id, seq)
 
@@ -169,17 +180,24 @@ bulk_runs.register(KIND, bulk_runs.Kind(_prepare, lambda prepared: prepared,
 
 
 def _encode(value: Any) -> Any:
-    """JSON for a task's arguments: dates as {"date": "YYYY-MM-DD"}."""
+    """JSON for a task's arguments: dates as {"__date__": "YYYY-MM-DD"}; a moment has no
+    place in a report's arguments (its day is the organisation's, given as a date)."""
+    if isinstance(value, datetime):
+        raise TypeError("a share task takes dates, not moments")
     if isinstance(value, date):
-        return {"date": value.isoformat()}
+        return {"__date__": value.isoformat()}
     if isinstance(value, (list, tuple)):
         return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
     return value
 
 
 def _decode(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"date"}:
-        return date.fromisoformat(value["date"])
+    if isinstance(value, dict):
+        if set(value) == {"__date__"}:
+            return date.fromisoformat(value["__date__"])
+        return {k: _decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value
