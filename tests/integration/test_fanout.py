@@ -216,3 +216,37 @@ def test_a_report_whose_chunks_the_workers_stop_taking_is_finished_by_its_caller
     run = _last_run()
     assert run.finished_at is not None and len(taken) == 1
     assert all(c.done_at is not None and c.attempts == 1 for c in _chunks(run.id))
+
+
+def test_reports_go_to_the_workers_by_default_only_off_the_embedded_broker(monkeypatch):
+    """The embedded default's one solo worker made a replayed table slower than the page alone
+    (docs/performance.md, ninth round): there a large report stays with the web worker."""
+    import config
+    monkeypatch.delenv("REPORT_ON_WORKERS", raising=False)
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    assert config.load("testing").REPORT_ON_WORKERS is False  # sqla+sqlite under instance/
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    assert config.load("testing").REPORT_ON_WORKERS is True
+    monkeypatch.setenv("REPORT_ON_WORKERS", "0")
+    assert config.load("testing").REPORT_ON_WORKERS is False
+    monkeypatch.delenv("CELERY_BROKER_URL")
+    monkeypatch.setenv("REPORT_ON_WORKERS", "1")
+    assert config.load("testing").REPORT_ON_WORKERS is True
+
+
+def test_with_reports_off_the_workers_the_app_sender_is_not_asked(world, two_processes, ctx,
+                                                                  monkeypatch):
+    open_case(world)
+    _b2_case(world)
+    asked: list[bool] = []
+
+    def sender(app):
+        asked.append(True)
+        return None
+    monkeypatch.setitem(ctx.extensions, "workflow.bulk_sender", sender)
+    monkeypatch.setitem(ctx.config, "REPORT_ON_WORKERS", False)
+    fanout.over_branches(where_run, _branch_ids(), "t")
+    assert asked == []
+    monkeypatch.setitem(ctx.config, "REPORT_ON_WORKERS", True)
+    fanout.over_branches(where_run, _branch_ids(), "t")
+    assert asked == [True]

@@ -92,9 +92,10 @@ def processes(cases: int) -> int:
 
 def _sender() -> bulk_runs.Sender | None:
     """The command line's sender, else the app's (workflow.app: the Celery workers; None under
-    test or with tasks run eagerly)."""
+    test, with tasks run eagerly, or when REPORT_ON_WORKERS is off: by default on the embedded
+    broker, whose single worker is slower at this than the local processes)."""
     send = bulk_runs.given_sender()
-    if send is None:
+    if send is None and current_app.config.get("REPORT_ON_WORKERS", True):
         make = current_app.extensions.get("workflow.bulk_sender")
         send = make(current_app._get_current_object()) if make else None  # type: ignore[attr-defined]
     return send
