@@ -133,9 +133,9 @@ class Config:
             self.BULK_LOCAL = env["BULK_LOCAL"].strip().lower() in ("1", "true", "yes")
         if env.get("BULK_WORKER_WAIT"):
             self.BULK_WORKER_WAIT = max(0.0, float(env["BULK_WORKER_WAIT"]))
-        # reports over many branches: the number of cases to replay from which a report is a
-        # bulk run (on the workers, else in local processes), and those local processes
-        # (default one per core; services/reports/fanout.py)
+        # the local processes that do a report's run, or a command line's run, without workers
+        # (default one per core; services/bulk_local.py), and the number of cases (to replay)
+        # from which a report is a run and a local run uses them
         self.REPORT_PROCESSES = int(env.get("REPORT_PROCESSES") or os.cpu_count() or 1)
         # whether a large report's run goes to the workers: by default not on the embedded
         # broker, whose one solo worker made the table slower than the page alone, while the

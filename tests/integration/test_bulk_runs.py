@@ -230,3 +230,34 @@ def test_a_large_report_is_made_by_the_workers_and_equals_the_table_made_here(
         assert run.finished_at is not None and len(chunks) == 2
         assert all(c.done_at is not None and c.attempts == 1 and c.result is None
                    for c in chunks)
+
+
+def test_a_large_run_done_here_is_spread_over_local_processes(world, cases, ctx, monkeypatch):
+    """`rederive --fix --local` and `verify --local` from REPORT_PARALLEL_MIN_CASES cases: the
+    chunks run in REPORT_PROCESSES local processes (services/bulk_local.py), none in the
+    command's own process, and write what a rebuild here wrote."""
+    alerting.refresh_all_deadlines()
+    rows, sets = _rows(), _sets()
+    _forget_rebuilds()
+    monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 2)
+    monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 1)
+    monkeypatch.setitem(ctx.config, "BULK_CHUNK_CASES", 1)
+
+    def not_here(run_id: int, seq: int) -> str:
+        raise AssertionError(f"chunk {seq} of run {run_id} ran in the command's process")
+    monkeypatch.setattr(bulk_runs, "run_chunk", not_here)
+    runner = world.client.application.test_cli_runner()
+    fixed = runner.invoke(args=["rederive", "--fix", "--local"])
+    assert fixed.exit_code == 0, fixed.output
+    assert _rows() == rows and _sets() == sets
+    checked = runner.invoke(args=["verify", "--local"])
+    assert checked.exit_code == 0, checked.output
+    assert f"{len(cases)} case(s) checked, 0 broken" in checked.output
+    db.session.commit()
+    runs = db.session.execute(sa.select(BulkRun).order_by(BulkRun.id.desc()).limit(2)
+                              ).scalars().all()
+    assert sorted(r.kind for r in runs) == ["rebuild", "verify"]
+    for run in runs:
+        chunks = _chunks(run.id)
+        assert run.finished_at is not None and len(chunks) == len(cases)
+        assert all(c.done_at is not None and c.attempts == 1 for c in chunks)

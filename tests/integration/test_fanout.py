@@ -18,7 +18,7 @@ from tests.integration.probes import HANG_GUARD
 from tests.integration.test_reports import _b2_case, actor, pin, three_cases  # noqa: F401
 from workflow.persistence.db import db
 from workflow.persistence.models import BulkChunk, BulkRun, Organisation
-from workflow.services import alerts as alerting, bulk_runs, reports
+from workflow.services import alerts as alerting, bulk_local, bulk_runs, reports
 from workflow.services.reports import fanout, statistics
 from workflow.services.alerts import findings_store
 
@@ -85,7 +85,7 @@ def test_a_worker_failure_is_raised_in_the_caller_with_the_workers_traceback(wor
                                                                             two_processes):
     open_case(world)
     _b2_case(world)
-    with pytest.raises(RuntimeError, match=r"(?s)report-share-\d failed:.*ValueError: no report"):
+    with pytest.raises(RuntimeError, match=r"(?s)bulk-share-\d failed:.*ValueError: no report"):
         fanout.over_branches(refuse, _branch_ids())
     # nobody waits for it any more: given up (finished, its chunks failed and never done)
     run = _last_run()
@@ -122,7 +122,7 @@ def test_a_second_report_while_one_runs_in_processes_runs_in_the_calling_process
     open_case(world)
     _b2_case(world)
     ids = _branch_ids()
-    with fanout._RUNNING:  # another thread of this web worker is fanning out a report
+    with bulk_local._RUNNING:  # another thread of this web worker runs a set of processes
         results = fanout.over_branches(where_run, ids, "t")
     # the same run, its chunks done one after another in this process
     assert len(results) == 2 and {pid for share in results for pid, _, _ in share} == {
@@ -136,7 +136,7 @@ def test_a_second_report_while_one_runs_in_processes_runs_in_the_calling_process
 def test_a_report_process_whose_caller_died_stops():
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    code = f"from workflow.services.reports.fanout import _orphaned; _orphaned({gone.pid})"
+    code = f"from workflow.services.bulk_local import _orphaned; _orphaned({gone.pid})"
     orphan = subprocess.run([sys.executable, "-c", code], timeout=HANG_GUARD, check=False)
     assert orphan.returncode == 1
 

@@ -198,8 +198,9 @@ def rederive_cmd(fix: bool, background: bool, local: bool) -> None:
 @contextlib.contextmanager
 def _on_workers(local: bool, background: bool = False) -> Iterator[list[int]]:
     """Runs started inside go to the Celery workers (unless `local`, or tasks run eagerly)
-    with a progress bar on stderr, or, `background`, are only sent; yields the run ids."""
-    from workflow.services import bulk_runs
+    with a progress bar on stderr, or, `background`, are only sent; yields the run ids. Done
+    here, a large run's chunks are spread over the local processes (services/bulk_local.py)."""
+    from workflow.services import bulk_local, bulk_runs
     started: list[int] = []
     send = None if local else _sender()
     bar: Any = None
@@ -212,7 +213,7 @@ def _on_workers(local: bool, background: bool = False) -> Iterator[list[int]]:
         bar.update(done - bar.pos)
     try:
         with bulk_runs.using(send, None if background else progress, wait=not background,
-                             started=started):
+                             started=started, local=bulk_local.executor()):
             yield started
     except bulk_runs.ChunksFailed as exc:
         db.session.rollback()

@@ -88,6 +88,7 @@ class _Sending:
     progress: Progress | None = None
     wait: bool = True
     started: list[int] | None = None  # the runs started inside, for the caller to name
+    local: Local | None = None  # what does a run here instead of chunk after chunk
 
 
 _sending: contextvars.ContextVar[_Sending | None] = contextvars.ContextVar("bulk_sending",
@@ -96,12 +97,13 @@ _sending: contextvars.ContextVar[_Sending | None] = contextvars.ContextVar("bulk
 
 @contextlib.contextmanager
 def using(send: Sender | None, progress: Progress | None = None, *, wait: bool = True,
-          started: list[int] | None = None) -> Iterator[None]:
+          started: list[int] | None = None, local: Local | None = None) -> Iterator[None]:
     """Runs started inside (by whatever service starts them: `rederive`'s rebuild, say) go
     to the workers through `send` and report to `progress`; with `wait=False` they are only
-    sent. Their ids are appended to `started`. The command line sets this; a worker never
-    does, so a rebuild inside a task (the sweep's catch-up) runs in that task."""
-    token = _sending.set(_Sending(send, progress, wait, started))
+    sent. Their ids are appended to `started`; done here, `local` does them (the local
+    processes). The command line sets this; a worker never does, so a rebuild inside a task
+    (the sweep's catch-up) runs in that task, chunk after chunk."""
+    token = _sending.set(_Sending(send, progress, wait, started, local))
     try:
         yield
     finally:
@@ -246,6 +248,7 @@ def execute(run_id: int, send: Sender | None = None, progress: Progress | None =
     given = _sending.get() or _Sending()
     send = send or given.send
     progress = progress or given.progress
+    local = local or given.local
     wait = given.wait if wait is None else wait
     if send is not None:
         seqs = undone(run_id)

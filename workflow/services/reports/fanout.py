@@ -1,24 +1,18 @@
 """Reports over many branches as bulk runs: a share of the branches per chunk.
 
 Replay is pure Python, so one process uses one core however many the server has; a table of
-every branch of a province replays every case. Above `REPORT_PARALLEL_MIN_CASES` cases to
+every branch of a province replays every case. From `REPORT_PARALLEL_MIN_CASES` cases to
 replay, a report is a run of the `report` kind (services/bulk_runs.py): the branches split by
 their number of cases into shares, one chunk each, whose task (a function marked with
 `share_task`, named on the run) replays and scores its share and keeps its small result (table
 rows, never the replays) on the chunk's row; the caller reads them back in order and clears
-them. The run goes where every bulk run goes: to the Celery workers, as one group, when the
-app has a sender (a worker configured, not under test), else it is done here by the local
-executor, this module's process pool: `REPORT_PROCESSES` processes (default one per core),
-each running some of the chunks over its own database connection. They live for one report and
-are forked from a forkserver (a clean single-threaded process with the app preloaded, so a
-fork never copies a lock another thread of a web worker held; it stays, idle, beside each
-process that used it). A process's exception is raised again in the caller with its traceback;
-a process whose caller died stops. One set of report processes per calling process at a time:
-a second large report in the same web worker meanwhile runs its chunks in that worker. When
-the workers stop taking a report's chunks (busy with a rebuild) the caller does the rest
-itself. A run whose caller failed is given up (undone chunks failed, the run finished); beat
-never sends a report's chunks again, and gives up one that has stalled (its caller is gone:
-nobody reads the result).
+them. The run goes to the Celery workers, as one group, when the app has a sender for reports
+(a worker on a scale-out broker, `REPORT_ON_WORKERS`; not under test), else the local executor
+does it (services/bulk_local.py: `REPORT_PROCESSES` processes of this machine). When the
+workers stop taking a report's chunks (busy with a rebuild) the caller does the rest itself. A
+run whose caller failed is given up (undone chunks failed, the run finished); beat never sends
+a report's chunks again, and gives up one that has stalled (its caller is gone: nobody reads
+the result).
 
 Below the threshold, with neither workers nor two processes, on an in-memory database (which
 another process cannot see) or inside a daemonic process (which may not start children), the
@@ -31,11 +25,6 @@ import contextlib
 import heapq
 import json
 import math
-import multiprocessing
-import os
-import threading
-import time
-import traceback
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -45,12 +34,9 @@ from flask import current_app
 
 from workflow.persistence.db import db
 from workflow.persistence.models import Case
-from workflow.services import bulk_runs
+from workflow.services import bulk_local, bulk_runs
 
-DEFAULT_MIN_CASES = 20_000  # below this a serial report takes seconds: not worth the starts
 KIND = "report"
-
-_RUNNING = threading.Lock()  # one set of report processes per process at a time
 _TASKS: dict[str, Callable[..., Any]] = {}
 
 
@@ -74,20 +60,8 @@ def _task(name: str) -> Callable[..., Any]:
         raise LookupError(f"{name} is not a share task known to this process") from None
 
 
-def large(cases: int) -> bool:
-    """Whether a report over `cases` cases to replay is made as a run (else in the caller)."""
-    url = db.engine.url
-    in_memory = url.get_backend_name() == "sqlite" and (
-        url.database in (None, "", ":memory:") or "mode=memory" in str(url))
-    minimum = int(current_app.config.get("REPORT_PARALLEL_MIN_CASES", DEFAULT_MIN_CASES))
-    return cases >= minimum and not in_memory and not multiprocessing.current_process().daemon
-
-
-def processes(cases: int) -> int:
-    """How many local processes a report over `cases` cases uses (1: the calling process)."""
-    configured = current_app.config.get("REPORT_PROCESSES")
-    wanted = (os.cpu_count() or 1) if configured is None else int(configured)
-    return wanted if wanted >= 2 and large(cases) else 1
+large = bulk_local.large  # whether a report is made as a run (else in the caller)
+processes = bulk_local.width  # how many local processes its run uses without workers
 
 
 def _sender() -> bulk_runs.Sender | None:
@@ -137,7 +111,8 @@ def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: An
     run_id = bulk_runs.plan_chunks(KIND, {"task": name, "args": _encode(list(args))},
                                    chunks, total)
     try:
-        bulk_runs.execute(run_id, send=send, wait=True, local=_in_processes(width, task))
+        bulk_runs.execute(run_id, send=send, wait=True,
+                          local=bulk_local.executor([task.__module__]))
         state = bulk_runs.status(run_id)
         if state.done != state.chunks:  # given up meanwhile (beat: nothing moved for long)
             raise bulk_runs.ChunksFailed(f"report run {run_id} was given up: {state.last_error}")
@@ -146,27 +121,6 @@ def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: An
         with contextlib.suppress(Exception):
             bulk_runs.abandon(run_id, f"report given up: {type(exc).__name__}: {exc}")
         raise
-
-
-def _in_processes(width: int, task: Callable[..., Any]) -> bulk_runs.Local:
-    """The local executor: the chunks over `width` processes (when this process is not already
-    running a set); what it leaves undone, `execute` does here."""
-    def local(run_id: int, seqs: list[int]) -> None:
-        if width < 2 or len(seqs) < 2 or not _RUNNING.acquire(blocking=False):
-            return
-        try:
-            _fan_out(_run_chunks, [seqs[i::width] for i in range(min(width, len(seqs)))],
-                     (run_id, task))
-        finally:
-            _RUNNING.release()
-    return local
-
-
-def _run_chunks(seqs: list[int], run_id: int, task: Callable[..., Any]) -> None:
-    """In a report process: `task` came by reference, so its module is imported and the task
-    registered here, as in the caller."""
-    for seq in seqs:
-        bulk_runs.run_chunk(run_id, seq)
 
 
 def _prepare(first_id: int, last_id: int, run_params: dict[str, Any],
@@ -204,79 +158,9 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _fan_out(task: Callable[..., Any], parts: list[list[int]], args: tuple[Any, ...]) -> list[Any]:
-    # the factory the caller's app was made by (workflow.app puts it there): handed to each
-    # child by reference, so this module never imports the app, which imports every adapter
-    factory = current_app.extensions["workflow.factory"]
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([factory.__module__])
-    config = {k: v for k, v in current_app.config.items()
-              if k.isupper() and isinstance(v, (str, int, float, bool))}
-    started = []
-    try:
-        for part in parts:  # one process per share, so every share runs at the same time
-            receive, send = context.Pipe(duplex=False)
-            child = context.Process(target=_child, daemon=True,
-                                    args=(send, os.getpid(), factory, config, task, part, args),
-                                    name=f"report-share-{len(started) + 1}")
-            started.append((child, receive))
-            child.start()
-            send.close()
-        return [_result(child, receive) for child, receive in started]
-    finally:
-        for child, receive in started:
-            receive.close()
-            if child.pid is None:  # its start failed
-                continue
-            if child.is_alive():
-                child.terminate()
-            child.join()
-
-
-def _result(child: Any, receive: Any) -> Any:
-    try:
-        ok, value = receive.recv()
-    except EOFError:
-        child.join()
-        raise RuntimeError(f"{child.name} ended without a result (exit code {child.exitcode})") \
-            from None
-    if not ok:
-        raise RuntimeError(f"{child.name} failed:\n{value}")
-    return value
-
-
 def _case_counts(ids: list[int]) -> dict[int, int]:
     if not ids:
         return {}
     rows = db.session.execute(sa.select(Case.branch_id, sa.func.count())
                               .where(Case.branch_id.in_(ids)).group_by(Case.branch_id))
     return {branch_id: n for branch_id, n in rows}
-
-
-def _child(send: Any, caller: int, factory: Callable[..., Any], config: dict[str, Any],
-           task: Callable[..., Any], part: list[int], args: tuple[Any, ...]) -> None:
-    """In a worker: an app on the caller's configuration, the task, its result sent back."""
-    threading.Thread(target=_orphaned, args=(caller,), daemon=True).start()
-    try:
-        with factory(config).app_context():
-            try:
-                send.send((True, task(part, *args)))
-            finally:
-                db.session.remove()
-    except BaseException:  # the caller re-raises it with the worker's traceback
-        send.send((False, traceback.format_exc()))
-    finally:
-        send.close()
-
-
-def _orphaned(caller: int) -> None:
-    """Stop this worker when the process that asked for the report is gone (a web worker
-    killed mid-request): its children belong to the forkserver and would go on replaying."""
-    while True:
-        time.sleep(1.0)
-        try:
-            os.kill(caller, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:  # alive, owned by someone else: cannot happen here, harmless
-            pass
