@@ -21,6 +21,9 @@ done by the web worker's report processes), a committee organiser logs in throug
 login form (CSRF token, Secure session cookie carried by hand) and downloads the committee table;
 every cell equals the table made in the test process alone, and the worker that served it has
 the forkserver its report processes came from.
+And on Redis, where a large report's run goes to the Celery workers by default, gunicorn
+serves the table a prefork worker made (the web worker may neither fork nor take the chunks
+over), equal cell by cell to the one made in the test process.
 
 Celery: two worker nodes on Redis, the Procfile's solo worker and a `--pool=prefork
 --concurrency=2` one, three sweeps sent at once plus the deliveries they fan out; each sweep
@@ -463,3 +466,55 @@ def test_gunicorn_serves_a_committee_table_made_in_report_processes(world, ctx, 
     commands = [Path(f"/proc/{child}/cmdline").read_bytes() for worker in web.workers()
                 for child in children(worker)]
     assert any(b"forkserver" in command for command in commands), commands
+
+
+def test_gunicorn_serves_a_committee_table_the_celery_workers_made(world, ctx, web,
+                                                                  redis_broker, workers,
+                                                                  tmp_path, monkeypatch):
+    """The scale-out path of a large report: gunicorn on Redis (REPORT_ON_WORKERS on by
+    default there), the app's own sender (workflow.app → tasks.bulk), a prefork worker doing
+    the report run's chunks. The web worker may neither fork report processes
+    (REPORT_PROCESSES=1) nor take the chunks over (BULK_WORKER_WAIT beyond the hang guard):
+    the table it serves was made by the workers, and equals the one made here."""
+    from datetime import date
+
+    from tests.integration.test_reports import _b2_case, actor
+    from workflow.persistence.models import BulkChunk, BulkRun
+    from workflow.services import alerts as alerting, reports
+    from workflow.services.reports import files as report_files
+    case = open_case(world)
+    for step, on, data in HAPPY[1:8]:
+        assert post_step(world, case["id"], step, on, data, acknowledge=True,
+                         reason="补录").status_code == 201
+    _b2_case(world)
+    alerting.invalidate_deadlines()  # after a rule change every case is replayed
+    db.session.commit()
+    before = db.session.execute(sa.select(sa.func.max(BulkRun.id))).scalar() or 0
+    worker = Worker(redis_broker, tmp_path / "pool", concurrency=2)
+    workers.append(worker)
+    worker.start()
+    wait_for("the worker to be ready", lambda: worker.alive() or "ready." in worker.output())
+    web.env.update(CELERY_BROKER_URL=redis_broker.url, CELERY_RESULT_BACKEND=redis_broker.results,
+                   REPORT_PROCESSES="1", REPORT_PARALLEL_MIN_CASES="1", BULK_CHUNK_CASES="1",
+                   BULK_WORKER_WAIT=str(HANG_GUARD * 2))
+    web.env.pop("REPORT_ON_WORKERS", None)
+    web.env.pop("BULK_LOCAL", None)
+    web.start()
+    root = web.base.removesuffix("/api/v1")
+    url = root + "/reports/committee.xlsx?org=C&year=2024&as_of=2026-01-15"
+    status, _, served = _page(url, _login(root, "org"))
+    assert status == 200, served[:2000]
+    monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
+    monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 10**9)  # here: no run
+    table = reports.committee_table(actor("org"), "C", 2024, date(2026, 1, 15))
+    expected, _ = report_files.render(report_files.committee_report(table), "xlsx")
+    assert _cells(served) == _cells(expected)
+    db.session.commit()
+    runs = db.session.execute(sa.select(BulkRun).where(BulkRun.id > before)).scalars().all()
+    assert [r.kind for r in runs] == ["report"] and runs[0].finished_at is not None
+    chunks = db.session.execute(sa.select(BulkChunk).where(BulkChunk.run_id == runs[0].id)
+                                ).scalars().all()
+    assert len(chunks) == 2  # a share per branch (B1, B2), a case or more each
+    assert all(c.done_at is not None and c.dispatched_at is not None and c.result is None
+               for c in chunks)
+    assert "tasks.bulk_chunk" in worker.output()
