@@ -261,3 +261,28 @@ def test_a_large_run_done_here_is_spread_over_local_processes(world, cases, ctx,
         chunks = _chunks(run.id)
         assert run.finished_at is not None and len(chunks) == len(cases)
         assert all(c.done_at is not None and c.attempts == 1 for c in chunks)
+
+
+def test_the_local_processes_report_progress_while_they_work(world, cases):
+    """The command line's bar during a local run: the watcher reads the done chunks from the
+    table while the caller's thread waits for the processes."""
+    import threading
+
+    from tests.integration.probes import HANG_GUARD
+    from workflow.services import bulk_local
+    run_id = bulk_runs.plan("rebuild", {"today": None}, size=1)
+    bulk_runs.run_chunk(run_id, 0)
+    seen: list[tuple[int, int]] = []
+    reported = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        reported.set()
+    stop = threading.Event()
+    watcher = bulk_local._watch(run_id, progress, stop)
+    try:
+        assert reported.wait(HANG_GUARD)
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen[0] == (1, len(cases))

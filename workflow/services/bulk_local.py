@@ -61,17 +61,40 @@ def executor(modules: Iterable[str] = ()) -> bulk_runs.Local:
     (a report's task)."""
     extra = tuple(modules)
 
-    def local(run_id: int, seqs: list[int]) -> None:
+    def local(run_id: int, seqs: list[int], progress: bulk_runs.Progress | None = None) -> None:
         state = bulk_runs.status(run_id)
         n = min(width(state.cases), len(seqs))
         if n < 2 or not _RUNNING.acquire(blocking=False):
             return
+        stop = threading.Event()
+        watcher = _watch(run_id, progress, stop) if progress is not None else None
         try:
             needed = (bulk_runs.KINDS[state.kind].prepare.__module__, *extra)
             fan_out(_run_chunks, [seqs[i::n] for i in range(n)], (run_id, needed))
         finally:
+            stop.set()
+            if watcher is not None:
+                watcher.join()
             _RUNNING.release()
     return local
+
+
+def _watch(run_id: int, progress: bulk_runs.Progress, stop: threading.Event) -> threading.Thread:
+    """Report the done chunks every half second while the processes work (the command line's
+    bar): the caller's own thread waits for them meanwhile."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def watch() -> None:
+        with app.app_context():
+            try:
+                while not stop.wait(0.5):
+                    state = bulk_runs.status(run_id)
+                    progress(state.done, state.chunks)
+            finally:
+                db.session.remove()
+    thread = threading.Thread(target=watch, name=f"bulk-progress-{run_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 def _run_chunks(seqs: list[int], run_id: int, modules: tuple[str, ...]) -> None:
@@ -126,7 +149,8 @@ def _result(child: Any, receive: Any) -> Any:
 
 def _child(send: Any, caller: int, factory: Callable[..., Any], config: dict[str, Any],
            task: Callable[..., Any], part: list[int], args: tuple[Any, ...]) -> None:
-    """In a worker: an app on the caller's configuration, the task, its result sent back."""
+    """In a local process: an app on the caller's configuration, the task, its result sent
+    back."""
     threading.Thread(target=_orphaned, args=(caller,), daemon=True).start()
     try:
         with factory(config).app_context():
@@ -141,8 +165,8 @@ def _child(send: Any, caller: int, factory: Callable[..., Any], config: dict[str
 
 
 def _orphaned(caller: int) -> None:
-    """Stop this worker when the process that asked for the report is gone (a web worker
-    killed mid-request): its children belong to the forkserver and would go on replaying."""
+    """Stop this process when the one that asked for the run is gone (a web worker killed
+    mid-request): its children belong to the forkserver and would go on replaying."""
     while True:
         time.sleep(1.0)
         try:

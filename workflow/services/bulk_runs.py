@@ -8,7 +8,7 @@ holiday change, `flask rederive --fix`; registered by services/alerts/deadline_r
 `verify` (every hash chain, compared with the latest valid checkpoint: `flask verify`;
 registered by services/bulk_verify) and `report` (a share of the branches per chunk, not a
 case-id range: a committee table or statistics report that must replay; registered by
-services/reports/fanout, whose process pool is its local executor).
+services/reports/fanout).
 
 A chunk is idempotent: it first reads and derives without writing anything (the costly part,
 so that several workers fold at once even on SQLite, whose one write lock they take only to
@@ -52,7 +52,8 @@ DEFAULT_WORKER_WAIT = 15.0  # no chunk taken this long after sending: run them h
 
 Sender = Callable[[int, list[int]], None]  # (run id, chunk seqs) → queued as one group
 Progress = Callable[[int, int], None]  # (chunks done, chunks in all)
-Local = Callable[[int, list[int]], None]  # (run id, chunk seqs) → done here, by some means
+# (run id, chunk seqs, progress) → done here, by some means (services/bulk_local.py)
+Local = Callable[[int, list[int], "Progress | None"], None]
 
 
 @dataclass(frozen=True)
@@ -243,8 +244,8 @@ def run(kind: str, params: dict[str, Any] | None = None, **plan_options: Any) ->
 def execute(run_id: int, send: Sender | None = None, progress: Progress | None = None,
             wait: bool | None = None, local: Local | None = None) -> None:
     """The undone chunks of `run_id`: sent to the workers and waited for (with `send`, or the
-    one `using` gave), else run here: by `local` (a report's process pool) or one after
-    another. `wait=False` only sends."""
+    one `using` gave), else run here: by `local` (the local processes, services/bulk_local.py),
+    then whatever it left, one after another. `wait=False` only sends."""
     given = _sending.get() or _Sending()
     send = send or given.send
     progress = progress or given.progress
@@ -261,7 +262,7 @@ def execute(run_id: int, send: Sender | None = None, progress: Progress | None =
         # no worker took anything: do it here (a chunk a worker takes meanwhile is skipped)
     total = _total(run_id)
     if local is not None:
-        local(run_id, undone(run_id))
+        local(run_id, undone(run_id), progress)
     for seq in undone(run_id):
         run_chunk(run_id, seq)
         if progress is not None:
