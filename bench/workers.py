@@ -1,20 +1,21 @@
 """Bulk work on 1 and 2 Celery worker processes against the same work done locally.
 
     .venv/bin/python bench/workers.py --cases 20000 [--database-url URL] [--redis] [--chunk 1000]
-        [--workers 1,2] [--skip-local] [--instance DIR] [--what rebuild,report]
+        [--workers 1,2] [--skip-local] [--instance DIR] [--what rebuild,verify,report]
 
-Builds a fresh instance with synthetic histories (`seed-synthetic`), then times two kinds of
-bulk run (services/bulk_runs.py). `rebuild`: one run of every case's deadline rows and
-findings, its chunks one after another in this process (what `refresh_all_deadlines` does
-without workers), then sent as one Celery group to a worker with 1 and with 2 pool processes
-(`celery worker --pool=prefork --concurrency=N`), waiting as `flask rederive --fix` waits.
-`report`: every branch scored from every replayed history, as the committee table does after a
-rule change (`reports.score_everything(replayed=True)`): in this process without a run, as a
-`report` run done by 2 local report processes (services/reports/fanout.py), and as the same run
-on the workers (a share of about `--chunk` cases per chunk). The broker is the embedded
-SQLAlchemy one on a SQLite file, or with --redis a throwaway redis-server. The worker is
-started and ready before the clock starts. Prints one row per measurement and the ratio of 1 to
-2 workers. Never run by the test suite; tests do not assert timings.
+Builds a fresh instance with synthetic histories (`seed-synthetic`), then times bulk runs
+(services/bulk_runs.py). `rebuild` (every case's deadline rows and findings) and `verify`
+(every hash chain): one run done in this process chunk after chunk (what `--local` did before
+the local processes), one over 2 local processes (services/bulk_local.py: what `rederive --fix
+--local` and `verify --local` do now), then sent as one Celery group to a worker with 1 and
+with 2 pool processes (`celery worker --pool=prefork --concurrency=N`), waiting as `flask
+rederive --fix` waits. `report`: every branch scored from every replayed history, as the
+committee table does after a rule change (`reports.score_everything(replayed=True)`): in this
+process without a run, as a `report` run done by 2 local processes, and as the same run on the
+workers (a share of about `--chunk` cases per chunk). The broker is the embedded SQLAlchemy one
+on a SQLite file, or with --redis a throwaway redis-server. The worker is started and ready
+before the clock starts. Prints one row per measurement and the ratio of 1 to 2 workers. Never
+run by the test suite; tests do not assert timings.
 """
 from __future__ import annotations
 
@@ -78,15 +79,22 @@ class Worker:
         self.out.close()
 
 
-def rebuild(app: Any, chunk: int, send: Any = None) -> tuple[float, int]:
-    """One rebuild run, in this process (`send` None) or on the workers; seconds, chunks."""
-    from workflow.services import bulk_runs
+def bulk(app: Any, kind: str, chunk: int, send: Any = None,
+         processes: int = 1) -> tuple[float, int]:
+    """One `rebuild` or `verify` run, in this process (`send` None): chunk after chunk, or
+    over `processes` local processes (services/bulk_local.py), or on the workers; seconds,
+    chunks."""
+    from workflow.services import bulk_local, bulk_runs, bulk_verify
     from workflow.services.alerts import deadline_rows  # noqa: F401  (registers the kind)
     with app.app_context():
-        app.config["BULK_WORKER_WAIT"] = 600.0  # never fall back to this process here
-        run_id = bulk_runs.plan("rebuild", {"today": None}, size=chunk)
+        app.config.update(BULK_WORKER_WAIT=600.0,  # never fall back to this process here
+                          BULK_CHUNK_CASES=chunk, REPORT_PROCESSES=processes,
+                          REPORT_PARALLEL_MIN_CASES=1)
+        run_id = (bulk_runs.plan("rebuild", {"today": None}, size=chunk) if kind == "rebuild"
+                  else bulk_verify.plan_verify(None))
+        local = bulk_local.executor() if processes > 1 else None
         start = time.perf_counter()
-        bulk_runs.execute(run_id, send=send)
+        bulk_runs.execute(run_id, send=send, local=local)
         seconds = time.perf_counter() - start
         status = bulk_runs.status(run_id)
         assert status.finished_at is not None and status.done == status.chunks, status
@@ -118,9 +126,11 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--redis", action="store_true", help="a redis-server as broker")
     parser.add_argument("--chunk", type=int, default=1000, help="cases per chunk")
-    parser.add_argument("--workers", default="1,2", help="pool sizes to measure")
+    parser.add_argument("--workers", default="1,2",
+                        help="pool sizes to measure (empty: no workers)")
     parser.add_argument("--skip-local", action="store_true")
-    parser.add_argument("--what", default="rebuild,report", help="rebuild, report or both")
+    parser.add_argument("--what", default="rebuild,report",
+                        help="any of rebuild, verify, report (comma-separated)")
     parser.add_argument("--instance", help="keep the instance in this folder; a database that "
                         "already has cases is measured as it is, not seeded again")
     args = parser.parse_args()
@@ -155,8 +165,12 @@ def main() -> None:
             print(f"{name}: {seconds:.1f} s", flush=True)
             rows.append((name, seconds))
         if not args.skip_local:
-            if "rebuild" in what:
-                measure("rebuild, in this process", rebuild(app, args.chunk)[0])
+            for kind in ("rebuild", "verify"):
+                if kind in what:
+                    measure(f"{kind}, in this process, chunk after chunk",
+                            bulk(app, kind, args.chunk)[0])
+                    measure(f"{kind}, 2 local processes", bulk(app, kind, args.chunk,
+                                                               processes=2)[0])
             if "report" in what:
                 measure("report, in this process", report(app))
                 measure("report, 2 local report processes", report(app, 2))
@@ -167,12 +181,13 @@ def main() -> None:
         with app.app_context():
             send = sender(app)
         measured: dict[tuple[str, int], float] = {}
-        for n in [int(x) for x in args.workers.split(",")]:
+        for n in [int(x) for x in args.workers.split(",") if x.strip()]:
             worker = Worker(app, broker, results, n, instance / f"worker{n}")
             try:
-                if "rebuild" in what:
-                    measured["rebuild", n] = rebuild(app, args.chunk, send)[0]
-                    measure(f"rebuild, {n} worker process(es)", measured["rebuild", n])
+                for kind in ("rebuild", "verify"):
+                    if kind in what:
+                        measured[kind, n] = bulk(app, kind, args.chunk, send)[0]
+                        measure(f"{kind}, {n} worker process(es)", measured[kind, n])
                 if "report" in what:
                     measured["report", n] = report(app, 1, send)
                     measure(f"report, {n} worker process(es)", measured["report", n])
@@ -181,7 +196,7 @@ def main() -> None:
         print("\n| measurement | seconds |\n|---|---|")
         for name, seconds in rows:
             print(f"| {name} | {seconds:.1f} |")
-        for kind in ("rebuild", "report"):
+        for kind in ("rebuild", "verify", "report"):
             if (kind, 1) in measured and (kind, 2) in measured:
                 print(f"\n{kind}: 1 → 2 workers: "
                       f"{measured[kind, 1] / measured[kind, 2]:.2f}× faster")

@@ -246,10 +246,21 @@ def test_a_large_run_done_here_is_spread_over_local_processes(world, cases, ctx,
     def not_here(run_id: int, seq: int) -> str:
         raise AssertionError(f"chunk {seq} of run {run_id} ran in the command's process")
     monkeypatch.setattr(bulk_runs, "run_chunk", not_here)
+    from workflow.services import bulk_local
+    watched: list[int] = []
+    watch = bulk_local._watch
+
+    def spy(run_id: int, progress: Any, stop: Any) -> Any:  # the command's bar is fed
+        watched.append(run_id)
+        return watch(run_id, progress, stop)
+    monkeypatch.setattr(bulk_local, "_watch", spy)
     runner = world.client.application.test_cli_runner()
     fixed = runner.invoke(args=["rederive", "--fix", "--local"])
     assert fixed.exit_code == 0, fixed.output
     assert _rows() == rows and _sets() == sets
+    # the run's `finished` hook ran (in whichever process did the last chunk)
+    assert db.session.execute(sa.select(sa.func.count()).select_from(DeadlineBackfill)
+                              ).scalar() == 1
     checked = runner.invoke(args=["verify", "--local"])
     assert checked.exit_code == 0, checked.output
     assert f"{len(cases)} case(s) checked, 0 broken" in checked.output
@@ -257,6 +268,7 @@ def test_a_large_run_done_here_is_spread_over_local_processes(world, cases, ctx,
     runs = db.session.execute(sa.select(BulkRun).order_by(BulkRun.id.desc()).limit(2)
                               ).scalars().all()
     assert sorted(r.kind for r in runs) == ["rebuild", "verify"]
+    assert sorted(watched) == sorted(r.id for r in runs)
     for run in runs:
         chunks = _chunks(run.id)
         assert run.finished_at is not None and len(chunks) == len(cases)

@@ -218,20 +218,27 @@ def test_a_report_whose_chunks_the_workers_stop_taking_is_finished_by_its_caller
     assert all(c.done_at is not None and c.attempts == 1 for c in _chunks(run.id))
 
 
-def test_reports_go_to_the_workers_by_default_only_off_the_embedded_broker(monkeypatch):
+def test_reports_go_to_the_workers_by_default_only_off_the_embedded_broker(ctx, monkeypatch):
     """The embedded default's one solo worker made a replayed table slower than the page alone
-    (docs/performance.md, ninth round): there a large report stays with the web worker."""
+    (docs/performance.md, ninth round): there a large report stays with the web worker. The
+    broker is read from the app's configuration (environment or instance/config.py)."""
     import config
     monkeypatch.delenv("REPORT_ON_WORKERS", raising=False)
-    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
-    assert config.load("testing").REPORT_ON_WORKERS is False  # sqla+sqlite under instance/
-    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-    assert config.load("testing").REPORT_ON_WORKERS is True
+    assert not hasattr(config.load("testing"), "REPORT_ON_WORKERS")  # unset: from the broker
     monkeypatch.setenv("REPORT_ON_WORKERS", "0")
     assert config.load("testing").REPORT_ON_WORKERS is False
-    monkeypatch.delenv("CELERY_BROKER_URL")
-    monkeypatch.setenv("REPORT_ON_WORKERS", "1")
+    monkeypatch.setenv("REPORT_ON_WORKERS", "yes")
     assert config.load("testing").REPORT_ON_WORKERS is True
+    monkeypatch.delitem(ctx.config, "REPORT_ON_WORKERS", raising=False)
+    monkeypatch.setitem(ctx.config, "CELERY_BROKER_URL", "sqla+sqlite:///instance/broker.db")
+    assert fanout.on_workers() is False
+    monkeypatch.setitem(ctx.config, "CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    assert fanout.on_workers() is True
+    monkeypatch.setitem(ctx.config, "REPORT_ON_WORKERS", False)
+    assert fanout.on_workers() is False
+    monkeypatch.setitem(ctx.config, "CELERY_BROKER_URL", "sqla+sqlite:///instance/broker.db")
+    monkeypatch.setitem(ctx.config, "REPORT_ON_WORKERS", True)
+    assert fanout.on_workers() is True
 
 
 def test_with_reports_off_the_workers_the_app_sender_is_not_asked(world, two_processes, ctx,

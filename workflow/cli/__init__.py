@@ -372,7 +372,9 @@ def bulk_status(run_id: int | None) -> None:
 @friendly
 def bulk_resume(run_id: int, local: bool) -> None:
     """Run the undone chunks of a run (after a worker or the machine died) and wait."""
+    from workflow.services import alerts as _alerts  # noqa: F401  (registers the rebuild kind)
     from workflow.services import bulk_runs
+    from workflow.services import bulk_verify as _verify  # noqa: F401  (registers verify)
     try:
         kind = bulk_runs.status(run_id).kind
     except KeyError:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import current_app
+from sqlalchemy.exc import OperationalError
 
 from workflow.persistence.db import db
 from workflow.services import bulk_runs
@@ -67,8 +68,10 @@ def executor(modules: Iterable[str] = ()) -> bulk_runs.Local:
         if n < 2 or not _RUNNING.acquire(blocking=False):
             return
         stop = threading.Event()
-        watcher = _watch(run_id, progress, stop) if progress is not None else None
+        watcher = None
         try:
+            if progress is not None:
+                watcher = _watch(run_id, progress, stop)
             needed = (bulk_runs.KINDS[state.kind].prepare.__module__, *extra)
             fan_out(_run_chunks, [seqs[i::n] for i in range(n)], (run_id, needed))
         finally:
@@ -99,11 +102,15 @@ def _watch(run_id: int, progress: bulk_runs.Progress, stop: threading.Event) -> 
 
 def _run_chunks(seqs: list[int], run_id: int, modules: tuple[str, ...]) -> None:
     """In a local process: the modules that register the run's kind (and task), then its
-    chunks. The names come from the caller's code, never from the database."""
+    chunks. The names come from the caller's code, never from the database. A chunk the busy
+    database refused stays undone for the caller (a worker's task would retry it)."""
     for name in modules:
         importlib.import_module(name)
     for seq in seqs:
-        bulk_runs.run_chunk(run_id, seq)
+        try:
+            bulk_runs.run_chunk(run_id, seq)
+        except OperationalError:  # the database busy past its timeout (SQLite's one writer):
+            db.session.rollback()  # left undone, the caller runs it after the processes
 
 
 def fan_out(task: Callable[..., Any], parts: list[list[int]], args: tuple[Any, ...]) -> list[Any]:

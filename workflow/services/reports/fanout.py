@@ -69,10 +69,20 @@ def _sender() -> bulk_runs.Sender | None:
     test, with tasks run eagerly, or when REPORT_ON_WORKERS is off: by default on the embedded
     broker, whose single worker is slower at this than the local processes)."""
     send = bulk_runs.given_sender()
-    if send is None and current_app.config.get("REPORT_ON_WORKERS", True):
+    if send is None and on_workers():
         make = current_app.extensions.get("workflow.bulk_sender")
         send = make(current_app._get_current_object()) if make else None  # type: ignore[attr-defined]
     return send
+
+
+def on_workers() -> bool:
+    """REPORT_ON_WORKERS as set (environment, instance/config.py); unset: unless the broker is
+    the embedded SQLAlchemy one."""
+    configured = current_app.config.get("REPORT_ON_WORKERS")
+    if configured is not None:
+        return bool(configured)
+    broker = str(current_app.config.get("CELERY_BROKER_URL") or "")
+    return not broker.startswith(("sqla+", "sqlalchemy+"))
 
 
 def shares(weights: dict[int, int], ids: Sequence[int], n: int) -> list[list[int]]:
