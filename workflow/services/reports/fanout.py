@@ -53,7 +53,8 @@ def _name(task: Callable[..., Any]) -> str:
 
 def _task(name: str) -> Callable[..., Any]:
     """A marked task by the name a run gives: never imported from that name (the workers
-    import the report modules, tasks/bulk.py; a report process gets the task from its caller)."""
+    import the report modules, tasks/bulk.py; a local process imports the module its caller
+    names: services/bulk_local.py)."""
     try:
         return _TASKS[name]
     except KeyError:
