@@ -436,30 +436,43 @@ def _cells(xlsx: bytes) -> list[list[Any]]:
     return [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in book.worksheets]
 
 
-def test_gunicorn_serves_a_committee_table_made_in_report_processes(world, ctx, web,
-                                                                    monkeypatch):
-    from datetime import date
-
-    from tests.integration.test_reports import _b2_case, actor
-    from workflow.services.reports import files as report_files
-    from workflow.services import reports
+def _two_branches(world: Any) -> None:
+    """A case of B1 taken to the committee's review (back-filled), one of B2."""
+    from tests.integration.test_reports import _b2_case
     case = open_case(world)
     for step, on, data in HAPPY[1:8]:
         assert post_step(world, case["id"], step, on, data, acknowledge=True,
                          reason="补录").status_code == 201
     _b2_case(world)
-    # its run done by the web worker's own report processes: the workers' path is
-    # tests/integration/test_bulk_runs.py's
-    web.env.update(REPORT_PROCESSES="2", REPORT_PARALLEL_MIN_CASES="1", BULK_LOCAL="1")
+
+
+def _served_and_made_here(ctx: Any, web: Gunicorn, monkeypatch: Any
+                          ) -> tuple[bytes, bytes, dict[str, Any]]:
+    """The committee table as gunicorn serves it to the organiser (logged in through the form),
+    and the same file made in this process alone, without a run."""
+    from datetime import date
+
+    from tests.integration.test_reports import actor
+    from workflow.services import reports
+    from workflow.services.reports import files as report_files
     web.start()
     root = web.base.removesuffix("/api/v1")
     url = root + "/reports/committee.xlsx?org=C&year=2024&as_of=2026-01-15"
     status, _, served = _page(url, _login(root, "org"))
     assert status == 200, served[:2000]
-    # the same table made here, in this one process
     monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
+    monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 10**9)
     table = reports.committee_table(actor("org"), "C", 2024, date(2026, 1, 15))
     expected, _ = report_files.render(report_files.committee_report(table), "xlsx")
+    return served, expected, table
+
+
+def test_gunicorn_serves_a_committee_table_made_in_report_processes(world, ctx, web,
+                                                                    monkeypatch):
+    _two_branches(world)
+    # its run done by the web worker's own report processes (the workers' path: below)
+    web.env.update(REPORT_PROCESSES="2", REPORT_PARALLEL_MIN_CASES="1", BULK_LOCAL="1")
+    served, expected, table = _served_and_made_here(ctx, web, monkeypatch)
     assert _cells(served) == _cells(expected)
     assert {row["org"] for row in table["rows"]} == {"B1", "B2"}
     # the worker that served it started a forkserver for its report processes, which stays
@@ -476,17 +489,9 @@ def test_gunicorn_serves_a_committee_table_the_celery_workers_made(world, ctx, w
     the report run's chunks. The web worker may neither fork report processes
     (REPORT_PROCESSES=1) nor take the chunks over (BULK_WORKER_WAIT beyond the hang guard):
     the table it serves was made by the workers, and equals the one made here."""
-    from datetime import date
-
-    from tests.integration.test_reports import _b2_case, actor
     from workflow.persistence.models import BulkChunk, BulkRun
-    from workflow.services import alerts as alerting, reports
-    from workflow.services.reports import files as report_files
-    case = open_case(world)
-    for step, on, data in HAPPY[1:8]:
-        assert post_step(world, case["id"], step, on, data, acknowledge=True,
-                         reason="补录").status_code == 201
-    _b2_case(world)
+    from workflow.services import alerts as alerting
+    _two_branches(world)
     alerting.invalidate_deadlines()  # after a rule change every case is replayed
     db.session.commit()
     before = db.session.execute(sa.select(sa.func.max(BulkRun.id))).scalar() or 0
@@ -499,15 +504,7 @@ def test_gunicorn_serves_a_committee_table_the_celery_workers_made(world, ctx, w
                    BULK_WORKER_WAIT=str(HANG_GUARD * 2))
     web.env.pop("REPORT_ON_WORKERS", None)
     web.env.pop("BULK_LOCAL", None)
-    web.start()
-    root = web.base.removesuffix("/api/v1")
-    url = root + "/reports/committee.xlsx?org=C&year=2024&as_of=2026-01-15"
-    status, _, served = _page(url, _login(root, "org"))
-    assert status == 200, served[:2000]
-    monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
-    monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 10**9)  # here: no run
-    table = reports.committee_table(actor("org"), "C", 2024, date(2026, 1, 15))
-    expected, _ = report_files.render(report_files.committee_report(table), "xlsx")
+    served, expected, _ = _served_and_made_here(ctx, web, monkeypatch)
     assert _cells(served) == _cells(expected)
     db.session.commit()
     runs = db.session.execute(sa.select(BulkRun).where(BulkRun.id > before)).scalars().all()
