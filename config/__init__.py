@@ -137,13 +137,13 @@ class Config:
         # (default one per core; services/bulk_local.py), and the number of cases (to replay)
         # from which a report is a run and a local run uses them
         self.REPORT_PROCESSES = int(env.get("REPORT_PROCESSES") or os.cpu_count() or 1)
+        self.REPORT_PARALLEL_MIN_CASES = int(env.get("REPORT_PARALLEL_MIN_CASES") or 20_000)
         # whether a large report's run goes to the workers; unset: not on the embedded broker,
         # whose one solo worker made the table slower than the page alone, while the local
         # processes made it faster (docs/performance.md, ninth round; services/reports/fanout)
         if env.get("REPORT_ON_WORKERS"):
             self.REPORT_ON_WORKERS = env["REPORT_ON_WORKERS"].strip().lower() in (
                 "1", "true", "yes")
-        self.REPORT_PARALLEL_MIN_CASES = int(env.get("REPORT_PARALLEL_MIN_CASES") or 20_000)
         # proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none)
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES") or 0)
         # days a new API token is valid (services/directory/users.py: create_token)
