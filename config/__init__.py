@@ -33,6 +33,11 @@ SWEEP_CRON = "30 6 * * *"  # daily deadline sweep, in CELERY_TIMEZONE (default: 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
+def _flag(value: str) -> bool:
+    """An on/off environment variable: 1, true or yes (any case) is on."""
+    return value.strip().lower() in ("1", "true", "yes")
+
+
 def _zone_name(name: str) -> str:
     """A time zone the system knows (IANA name), or a start that says which one it does not."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -130,7 +135,7 @@ class Config:
         # processes), never sent to the workers; seconds a caller waits for a worker to take a
         # chunk before it does the run itself
         if env.get("BULK_LOCAL"):
-            self.BULK_LOCAL = env["BULK_LOCAL"].strip().lower() in ("1", "true", "yes")
+            self.BULK_LOCAL = _flag(env["BULK_LOCAL"])
         if env.get("BULK_WORKER_WAIT"):
             self.BULK_WORKER_WAIT = max(0.0, float(env["BULK_WORKER_WAIT"]))
         # the local processes that do a report's run, or a command line's run, without workers
@@ -142,8 +147,7 @@ class Config:
         # whose one solo worker made the table slower than the page alone, while the local
         # processes made it faster (docs/performance.md, ninth round; services/reports/fanout)
         if env.get("REPORT_ON_WORKERS"):
-            self.REPORT_ON_WORKERS = env["REPORT_ON_WORKERS"].strip().lower() in (
-                "1", "true", "yes")
+            self.REPORT_ON_WORKERS = _flag(env["REPORT_ON_WORKERS"])
         # proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none)
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES") or 0)
         # days a new API token is valid (services/directory/users.py: create_token)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from datetime import date
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,9 +27,9 @@ pytestmark = pytest.mark.db
 
 
 @fanout.share_task
-def where_run(share: list[int], tag: str) -> list[tuple[int, int, str]]:
-    """A task for the workers (module level, marked: they find it by name)."""
-    return [(os.getpid(), org_id, tag) for org_id in share]
+def where_run(share: list[int], tag: str) -> list[list[Any]]:
+    """A task for the workers (module level, marked: they find it by name; JSON-shaped)."""
+    return [[os.getpid(), org_id, tag] for org_id in share]
 
 
 @fanout.share_task
@@ -110,7 +111,7 @@ def test_below_the_threshold_the_task_runs_in_the_calling_process(world, ctx, mo
     monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 2)
     monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 2)  # one case on record
     ids = _branch_ids()
-    # in the caller, without a run, but through JSON as a run's results are: lists, not tuples
+    # in the caller, without a run: the task's own JSON-shaped value
     assert fanout.over_branches(where_run, ids, "t") == [[[os.getpid(), i, "t"] for i in ids]]
     monkeypatch.setitem(ctx.config, "REPORT_PARALLEL_MIN_CASES", 1)
     monkeypatch.setitem(ctx.config, "REPORT_PROCESSES", 1)
@@ -257,3 +258,17 @@ def test_with_reports_off_the_workers_the_app_sender_is_not_asked(world, two_pro
     monkeypatch.setitem(ctx.config, "REPORT_ON_WORKERS", True)
     fanout.over_branches(where_run, _branch_ids(), "t")
     assert asked == [True]
+
+
+def test_the_report_tasks_give_json_shaped_values_so_every_path_gives_the_same(world, pin):
+    """A report made in the caller (no run) must equal one read back from a run's chunk rows:
+    the share tasks' results survive JSON unchanged (lists, string keys, ISO dates)."""
+    import json
+    three_cases(world)
+    ids, as_of = _branch_ids(), date(2026, 1, 15)
+    for result in (reports.table_share(ids, [2023, 2024], as_of, True),
+                   statistics.count_share(ids, 2023, as_of)):
+        assert json.loads(json.dumps(result)) == result
+    # not empty values: branches lost points in 2023 (B1 and B2; B3 of the other committee not)
+    assert any(row["items"]["13"]["deductions"] > 0
+               for row, _ in reports.table_share(ids, [2023], as_of, True))

@@ -224,8 +224,8 @@ def _on_workers(local: bool, background: bool = False) -> Iterator[list[int]]:
 
 
 def _sender() -> Any:
-    from tasks.bulk import sender
-    return sender(current_app._get_current_object())  # type: ignore[attr-defined]
+    from workflow.services import bulk_runs
+    return bulk_runs.app_sender()
 
 
 @click.command("seed-demo")

@@ -278,6 +278,13 @@ def given_sender() -> Sender | None:
     return given.send if given is not None else None
 
 
+def app_sender() -> Sender | None:
+    """The app's sender to the Celery workers (workflow.app registers it; None when tasks run
+    eagerly, under test or with BULK_LOCAL)."""
+    make = current_app.extensions.get("workflow.bulk_sender")
+    return make(current_app._get_current_object()) if make else None  # type: ignore[attr-defined]
+
+
 def results(run_id: int, forget: bool = False) -> list[Any]:
     """The results kept on the chunk rows of a run, in chunk order; `forget`: then cleared
     (a report's rows are read once: the run's record stays, its payload does not)."""

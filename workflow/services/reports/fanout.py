@@ -16,14 +16,13 @@ the result).
 
 Below the threshold, with neither workers nor two processes, on an in-memory database (which
 another process cannot see) or inside a daemonic process (which may not start children), the
-task runs in the calling process without a run: the same function, and the same result, passed
-through JSON as a run's results are.
+task runs in the calling process without a run: the same function, and, as its result is
+JSON-shaped, the same value a run gives back.
 """
 from __future__ import annotations
 
 import contextlib
 import heapq
-import json
 import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -41,8 +40,11 @@ _TASKS: dict[str, Callable[..., Any]] = {}
 
 
 def share_task(task: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a module-level `task(branch_ids, *args)` as one a chunk may run by its name; its
-    arguments and result must be JSON (dates are carried as such)."""
+    """Mark a module-level `task(branch_ids, *args)` as one a chunk may run by its name. Its
+    arguments are JSON (dates are carried as such); its result must be JSON-shaped (lists, not
+    tuples; string keys), so that it is the same value whether it came through a run's chunk
+    row or straight from the caller (tests/integration/test_fanout.py checks the report
+    tasks)."""
     _TASKS[_name(task)] = task
     return task
 
@@ -70,10 +72,7 @@ def _sender() -> bulk_runs.Sender | None:
     test, with tasks run eagerly, or when REPORT_ON_WORKERS is off: by default on the embedded
     broker, whose single worker is slower at this than the local processes)."""
     send = bulk_runs.given_sender()
-    if send is None and on_workers():
-        make = current_app.extensions.get("workflow.bulk_sender")
-        send = make(current_app._get_current_object()) if make else None  # type: ignore[attr-defined]
-    return send
+    return send if send is not None or not on_workers() else bulk_runs.app_sender()
 
 
 def on_workers() -> bool:
@@ -103,8 +102,7 @@ def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: An
 
     `task` must be marked `share_task`; it reads what it needs itself. `weights` (cases per
     branch the task must replay) decide whether a run is made and the shares; by default every
-    case of a branch. Results that went through a run come back as JSON gives them (lists for
-    tuples)."""
+    case of a branch."""
     name = _name(task)
     if _TASKS.get(name) is not task:
         raise ValueError(f"{name} is not marked share_task")
@@ -113,8 +111,8 @@ def over_branches(task: Callable[..., Any], branch_ids: Sequence[int], *args: An
     total = sum(counts.values())
     width = processes(total)
     send = _sender() if ids and large(total) else None
-    if send is None and width == 1:  # through JSON as a run's results go: the same values
-        return [json.loads(json.dumps(task(ids, *args)))]
+    if send is None and width == 1:
+        return [task(ids, *args)]
     n = max(width, 2, math.ceil(total / bulk_runs.chunk_cases())) if send else width
     parts = shares(counts, ids, n)
     chunks = [(min(p), max(p), {"branches": p, "cases": sum(counts.get(i, 0) for i in p)})

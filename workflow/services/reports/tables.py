@@ -219,7 +219,7 @@ def committee_table(actor: User, org: str | None, year: Any, as_of: date,
 
 @fanout.share_task
 def table_share(branch_ids: list[int], years: list[int], as_of: date,
-                replayed: bool = False) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+                replayed: bool = False) -> list[list[Any]]:
     """The committee table's rows of some branches, with the committee's own deductions found
     in each: every case the branches may have held read (or replayed) once, each branch scored
     for each year. A share task (fanout): a worker may run it by name, its result is JSON."""
@@ -235,10 +235,10 @@ def table_share(branch_ids: list[int], years: list[int], as_of: date,
             mine = held.get(b.code, {})
             history = [rubric.score(b.code, y, as_of, mine, trainings, planned[b.code, y])
                        for y in years]
-            result.append((_table_row(b, history),
+            result.append([_table_row(b, history),
                            [{**_deduction(d, english=True), "org": b.code,
                              "org_name": b.name}
-                            for d in history[-1].committee]))
+                            for d in history[-1].committee]])
     return result
 
 
