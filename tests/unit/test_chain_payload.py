@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workflow import chain
+from workflow.persistence import json_text
 from workflow.services.cases import history_chain
 
 
@@ -139,11 +140,11 @@ def _stored(row: Any, column: str) -> Any:
 def test_stored_data_decodes_as_json_loads_does():
     for text in ['{"a": 1}', "{}", "null", "[1, 2]", '"文"', " {\"a\": 1}", '{"a": 1} ',
                  "\n[]\n", "1.5", "true"]:
-        assert history_chain._decoded(text) == json.loads(text)
-    assert history_chain._decoded(None) is None  # SQL NULL
+        assert json_text.decoded(text) == json.loads(text)
+    assert json_text.decoded(None) is None  # SQL NULL
     for bad in ["", "{", '{"a": 1} x', "[1,]", "{'a': 1}", "NaNx"]:
         with pytest.raises(json.JSONDecodeError):
-            history_chain._decoded(bad)
+            json_text.decoded(bad)
 
 
 JSON = st.recursive(
@@ -164,7 +165,7 @@ def test_any_payload_links_as_before(payload, key):
 @given(JSON, st.sampled_from(["", " ", "\n", "\t "]), st.booleans())
 def test_any_stored_data_decodes_as_json_loads_does(value, space, indent):
     text = space + json.dumps(value, ensure_ascii=indent, indent=2 if indent else None) + space
-    assert history_chain._decoded(text) == json.loads(text)
+    assert json_text.decoded(text) == json.loads(text)
 
 
 def test_what_the_old_form_refused_is_still_refused():

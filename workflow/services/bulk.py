@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from workflow.history import DocumentRef, Replay, StepRecord
+from workflow.persistence import json_text
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Document, StepRecordRow
@@ -31,11 +32,12 @@ def histories(ids: Sequence[int]) -> dict[int, list[StepRecord]]:
     found: dict[int, list[StepRecord]] = defaultdict(list)
     t = StepRecordRow.__table__  # Core columns: an ORM select costs three times as much per row
     rows = db.session.execute(
-        sa.select(t.c.id, t.c.case_id, t.c.step, t.c.occurred_on, t.c.data,
+        sa.select(t.c.id, t.c.case_id, t.c.step, t.c.occurred_on, json_text.as_text(t.c.data),
                   t.c.recorded_by_role, t.c.note)
-        .where(t.c.case_id.in_(ids)))  # no ORDER BY: replay orders each case's records itself
+        .where(t.c.case_id.in_(ids))).all()  # no ORDER BY: replay orders each case's records
+    decoded = json_text.decoded
     for seq, case_id, step, on, data, role, note in rows:
-        found[case_id].append(StepRecord(seq, step, on, data or {}, role, None, note))
+        found[case_id].append(StepRecord(seq, step, on, decoded(data) or {}, role, None, note))
     return found
 
 

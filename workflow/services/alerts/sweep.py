@@ -28,6 +28,7 @@ from workflow.history import (
 )
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
+from workflow.persistence.driver_many import execute_many
 from workflow.persistence.models import (
     Case,
     DeadlineBackfill,
@@ -250,7 +251,7 @@ def _insert(values: list[dict[str, Any]]) -> int:
     if dialect.name == "postgresql":
         return _insert_arrays(values)
     if dialect.name == "sqlite":
-        return _insert_sqlite(values, dialect)
+        return execute_many(_sqlite_insert(), values)
     created = 0
     for row in values:
         try:
@@ -279,26 +280,12 @@ def _insert_arrays_statement() -> Any:
 
 
 @functools.cache
-def _sqlite_statement(dialect: Any) -> tuple[str, tuple[tuple[str, Any], ...]]:
-    """The driver's INSERT … ON CONFLICT DO NOTHING, and each column with the conversion
-    SQLAlchemy's type would apply to its value (dates and times to its text format)."""
-    table = Notification.__table__
-    columns = tuple((c, table.c[c].type.bind_processor(dialect)) for c, _ in _OUTBOX_COLUMNS)
-    names = ", ".join(c for c, _ in _OUTBOX_COLUMNS)
-    marks = ", ".join("?" for _ in _OUTBOX_COLUMNS)
-    return (f"INSERT INTO notifications ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
-            columns)
-
-
-def _insert_sqlite(values: list[dict[str, Any]], dialect: Any) -> int:
-    """SQLite: one prepared statement the driver runs for every row (executemany), given the
-    rows as the driver takes them: SQLAlchemy's per-row parameter processing cost as much as
-    the insert. The row count is of the rows really inserted."""
-    statement, columns = _sqlite_statement(dialect)
-    rows = [tuple(value[c] if convert is None or value[c] is None else convert(value[c])
-                  for c, convert in columns) for value in values]
-    result = db.session.connection().exec_driver_sql(statement, rows)
-    return int(result.rowcount)
+def _sqlite_insert() -> Any:
+    """SQLite's INSERT … ON CONFLICT DO NOTHING, run by the driver for every row
+    (persistence/driver_many): SQLAlchemy's per-row parameter processing cost as much as the
+    insert. Its row count is of the rows really inserted."""
+    from sqlalchemy.dialects import sqlite
+    return sqlite.insert(Notification.__table__).on_conflict_do_nothing()
 
 
 def _insert_arrays(values: list[dict[str, Any]]) -> int:

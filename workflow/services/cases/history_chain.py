@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from workflow import chain
+from workflow.persistence import json_text
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Document, StepRecordRow, ViolationRow
 from workflow.services.directory import access
@@ -142,30 +142,12 @@ def entries(case_id: int, known: dict[str, list[Any]] | None = None) -> list[cha
 @functools.cache
 def _chained(kind: str) -> sa.Select[Any]:
     """The columns `_entries_of` reads by position: the chained ones in `CHAINED` order,
-    then the link's (index, previous, hash). A step's `data` comes as its JSON text (a cast:
-    a driver that decodes JSON itself would otherwise hand a dict over) and `_decoded` reads
-    it."""
+    then the link's (index, previous, hash). A step's `data` comes as its JSON text, decoded
+    by `_entries_of` (persistence/json_text: cheaper than the column type's decoding)."""
     table = KINDS[kind].__table__
-    return sa.select(*[sa.cast(table.c[c], sa.Text).label(c) if c == "data" else table.c[c]
+    return sa.select(*[json_text.as_text(table.c[c]) if c == "data" else table.c[c]
                        for c in CHAINED[kind]],
                      table.c.chain_index, table.c.prev_hash, table.c.chain_hash)
-
-
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())
-
-
-def _decoded(text: str | None) -> Any:
-    """The JSON text of a step's data, decoded as `json.loads` would (the same decoder), by
-    its scanner directly: `json.loads` through SQLAlchemy's JSON type cost 2.4 µs a record,
-    more than half of it wrappers and whitespace checks. Anything but one value with nothing
-    around it goes to `json.loads`, which decodes it or raises as the column type would."""
-    if text is None:
-        return None
-    try:
-        value, end = _SCAN(text, 0)
-    except StopIteration:
-        return json.loads(text)
-    return value if end == len(text) else json.loads(text)
 
 
 @functools.cache
@@ -189,11 +171,12 @@ def entries_of_cases(case_ids: list[int]) -> dict[int, list[chain.Entry]]:
 def _entries_of(kind: str, rows: Iterable[Any]) -> Iterator[chain.Entry]:
     """Entries of rows selected by `_chained(kind)`, their values taken by position."""
     build, n, entry = _BUILD[kind], len(CHAINED[kind]), chain.Entry
+    decoded = json_text.decoded
     data = CHAINED[kind].index("data") if "data" in CHAINED[kind] else None
     for row in rows:
         values = tuple(row)
         if data is not None:
-            values = (*values[:data], _decoded(values[data]), *values[data + 1:])
+            values = (*values[:data], decoded(values[data]), *values[data + 1:])
         yield entry(kind, values[1], values[n] or 0, build(*values[:n]), values[n + 1] or "",
                     values[n + 2] or "")
 

@@ -1,0 +1,71 @@
+"""Rows written through the driver's executemany (persistence/driver_many) are stored exactly as
+SQLAlchemy's own executemany stores them: the same text for dates, times and JSON on SQLite,
+the same values on PostgreSQL, the defaults SQLAlchemy fills in, a statement's own literals."""
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from workflow.persistence.db import db
+from workflow.persistence.driver_many import execute_many
+
+pytestmark = pytest.mark.db
+
+counter = itertools.count(100)
+PROBE = sa.Table(
+    "driver_many_probe", sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("day", sa.Date), sa.Column("at", sa.DateTime), sa.Column("flag", sa.Boolean),
+    sa.Column("doc", sa.JSON(none_as_null=True)), sa.Column("text", sa.String(40)),
+    sa.Column("tries", sa.Integer, nullable=False, default=0),
+    sa.Column("serial", sa.Integer, default=lambda: next(counter)))
+
+ROWS = [
+    {"day": date(2024, 2, 29), "at": datetime(2026, 12, 3, 23, 30), "flag": True,
+     "doc": {"b": [1, "中"], "a": None}, "text": "公示"},
+    {"day": date(1, 1, 1), "at": datetime(2026, 1, 1, 0, 0, 0, 120), "flag": False,
+     "doc": None, "text": None},
+    {"day": None, "at": None, "flag": None, "doc": [], "text": "=cmd|' /C calc'!A0"},
+]
+
+
+@pytest.fixture
+def probe(ctx):
+    PROBE.create(db.engine, checkfirst=True)
+    yield PROBE
+    db.session.rollback()
+    PROBE.drop(db.engine)
+
+
+def _stored(first: int) -> list[tuple]:
+    """Every column as the database holds it, as text (SQLite's stored format shows)."""
+    columns = [sa.cast(c, sa.Text) for c in PROBE.c if c.name not in ("id", "serial")]
+    return [tuple(r) for r in db.session.execute(
+        sa.select(*columns).where(PROBE.c.id >= first).order_by(PROBE.c.id).limit(len(ROWS)))]
+
+
+def test_the_driver_stores_what_sqlalchemy_stores(probe):
+    db.session.execute(sa.insert(probe), [{"id": i, **r} for i, r in enumerate(ROWS, 1)])
+    assert execute_many(sa.insert(probe), [{"id": i, **r} for i, r in enumerate(ROWS, 11)]
+                        ) == len(ROWS)
+    assert _stored(11) == _stored(1)
+    serials = db.session.execute(sa.select(probe.c.serial).where(probe.c.id > 10)).scalars()
+    assert len(set(serials)) == len(ROWS)  # the callable default ran once per row
+
+
+def test_updates_with_literals_of_their_own(probe):
+    rows = [{"id": i, **r} for i, r in enumerate(ROWS, 1)]
+    db.session.execute(sa.insert(probe), rows)
+    update = sa.update(probe).where(probe.c.id == sa.bindparam("b_id"),
+                                    probe.c.tries == 0).values(day=sa.bindparam("day"),
+                                                               doc=sa.bindparam("doc"))
+    changes = [{"b_id": 1, "day": date(2025, 10, 8), "doc": {"x": "十"}},
+               {"b_id": 2, "day": None, "doc": None}, {"b_id": 99, "day": None, "doc": None}]
+    assert execute_many(update, changes) == 2  # the missing row changes nothing
+    got = db.session.execute(sa.select(probe.c.day, probe.c.doc).order_by(probe.c.id)).all()
+    assert [tuple(r) for r in got] == [(date(2025, 10, 8), {"x": "十"}), (None, None),
+                                       (None, [])]
+    assert execute_many(update, []) == 0
