@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workflow.chain import GENESIS, Entry, first_break, link, org_head
 
