@@ -24,6 +24,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def org_today() -> date:
+    """The organisation's date (Asia/Shanghai by default), as the product takes it; inside an
+    app context. Not the server's `date.today()`: from 16:00 UTC the two differ, and findings
+    kept for the organisation's day are rightly not trusted for the day before (scoring "from
+    kept findings" then replayed every case)."""
+    from workflow.services import clock
+    return clock.today()
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     result = fn()
@@ -49,7 +58,7 @@ def build(cases: int, url: str | None, instance: str | None = None) -> Any:
         if kept:
             print(f"kept database: {kept:,} cases, not seeded again", flush=True)
             return app
-        seconds, result = timed(lambda: synthetic.seed(cases, 7, date.today()))
+        seconds, result = timed(lambda: synthetic.seed(cases, 7, org_today()))
         print(f"seeded {result} in {seconds:.1f} s ({cases / seconds:,.0f} cases/s)")
     return app
 
@@ -100,7 +109,7 @@ def bench_recording(app: Any, n: int = 200) -> tuple[float, float, float]:
         ids = db.session.execute(sa.select(Case.id).where(Case.branch_id == branch,
                                                           Case.stage == "activist")).scalars().all()
         targets = (ids * (n // max(1, len(ids)) + 1))[:n]
-        day = (date.today() - timedelta(1)).isoformat()
+        day = (org_today() - timedelta(1)).isoformat()
         data = {"period": "2026H2", "conclusion": "良好"}
         statements = [0]
 
@@ -132,7 +141,7 @@ def bench_recording(app: Any, n: int = 200) -> tuple[float, float, float]:
                 link = hashlib.sha256(f"{head}{case_id}{version}".encode()).hexdigest()
                 db.session.execute(sa.insert(steps).values(
                     case_id=case_id, case_version=version + 1, step="activist_assessed",
-                    occurred_on=date.today() - timedelta(1), data=data, recorded_by_id=user.id,
+                    occurred_on=org_today() - timedelta(1), data=data, recorded_by_id=user.id,
                     recorded_by_role="branch", recorded_at=utcnow(), chain_index=length + 1,
                     prev_hash=head, chain_hash=link))
                 db.session.execute(sa.update(cases_t).where(
@@ -140,9 +149,9 @@ def bench_recording(app: Any, n: int = 200) -> tuple[float, float, float]:
                     version=version + 1, chain_length=length + 1, chain_head=link,
                     updated_at=utcnow()))
                 upsert = dialect.insert(sets_t).values(
-                    case_id=case_id, case_version=version + 1, known_on=date.today(),
-                    complete_until=date.today() + timedelta(days=300), refreshed_at=utcnow(),
-                    findings=kept[case_id], findings_from=date.today(), chain_length=length + 1)
+                    case_id=case_id, case_version=version + 1, known_on=org_today(),
+                    complete_until=org_today() + timedelta(days=300), refreshed_at=utcnow(),
+                    findings=kept[case_id], findings_from=org_today(), chain_length=length + 1)
                 db.session.execute(upsert.on_conflict_do_update(
                     index_elements=["case_id"], set_={
                         c: upsert.excluded[c] for c in ("case_version", "refreshed_at",
@@ -178,7 +187,7 @@ def bench_replay(app: Any) -> dict[str, Any]:
             configured = app.config["REPORT_PROCESSES"]
             app.config["REPORT_PROCESSES"] = processes
             try:
-                return timed(lambda: reports.score_everything(date.today(), replayed))[0]
+                return timed(lambda: reports.score_everything(org_today(), replayed))[0]
             finally:
                 app.config["REPORT_PROCESSES"] = configured
         configured = app.config["REPORT_PROCESSES"]
@@ -215,7 +224,7 @@ def bench_sweep(app: Any) -> dict[str, float]:
     with app.app_context():
         rebuild = timed(alerts.refresh_all_deadlines)[0]
         print(f"deadline rows and findings rebuilt for every case in {rebuild:.1f} s", flush=True)
-        day = date.today()
+        day = org_today()
         due = sa.select(DeadlineRow.id).where(DeadlineRow.met.is_(False),
                                               DeadlineRow.due_on <= day + timedelta(60))
         d, c = DeadlineRow.__table__.c, Case.__table__.c

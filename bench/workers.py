@@ -104,16 +104,14 @@ def bulk(app: Any, kind: str, chunk: int, send: Any = None,
 def report(app: Any, processes: int = 1, send: Any = None) -> float:
     """Every branch scored from replayed histories: in this process (`processes` 1, no
     `send`), in local report processes, or on the workers; seconds."""
-    from datetime import date
-
-    from workflow.services import bulk_runs, reports
+    from workflow.services import bulk_runs, clock, reports
     with app.app_context():
         app.config.update(BULK_WORKER_WAIT=600.0, REPORT_PROCESSES=processes,
                           REPORT_PARALLEL_MIN_CASES=1 if processes > 1 or send else 10**12,
                           BULK_LOCAL=send is None)
         with bulk_runs.using(send):
             start = time.perf_counter()
-            branches = reports.score_everything(date.today(), replayed=True)
+            branches = reports.score_everything(clock.today(), replayed=True)
             seconds = time.perf_counter() - start
         assert branches > 0
         return seconds
