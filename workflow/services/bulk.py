@@ -59,7 +59,11 @@ def collector_paused() -> Iterator[None]:
     is built; the collector then rescans that growing heap again and again, which measured
     25-30 % of a full replay. Replays hold no reference cycles, so reference counting frees
     them as usual. The pause is process-wide: in a threaded web worker, cyclic garbage other
-    threads make meanwhile waits (memory, not a leak) until the batch ends.
+    threads make meanwhile waits (memory, not a leak) until the next full collection.
+
+    On the way out what the batch made and still keeps is moved to the oldest generation
+    unscanned (freeze, then unfreeze): left in the youngest, it was all scanned by the first
+    collection after the pause (0.14-0.18 s of a 1.5 s scoring of 5,000 cases).
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -67,6 +71,8 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
