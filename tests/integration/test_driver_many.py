@@ -9,8 +9,14 @@ from datetime import date, datetime
 import pytest
 import sqlalchemy as sa
 
+from tests.integration.conftest import world  # noqa: F401  (fixture)
+from tests.integration.test_reports import pin, three_cases  # noqa: F401  (pin: fixture)
+from workflow.persistence import driver_many
 from workflow.persistence.db import db
 from workflow.persistence.driver_many import execute_many
+from workflow.persistence.models import DeadlineRow, DeadlineSet
+from workflow.services import alerts
+from workflow.services.alerts import deadline_rows
 
 pytestmark = pytest.mark.db
 
@@ -69,3 +75,37 @@ def test_updates_with_literals_of_their_own(probe):
     assert [tuple(r) for r in got] == [(date(2025, 10, 8), {"x": "十"}), (None, None),
                                        (None, [])]
     assert execute_many(update, []) == 0
+
+
+def _as_stored(table: sa.Table, skip: tuple[str, ...]) -> list[tuple]:
+    columns = [sa.cast(c, sa.Text) for c in table.c if c.name not in skip]
+    return sorted(tuple(r) for r in db.session.execute(sa.select(*columns)))
+
+
+def test_the_rebuild_writes_what_sqlalchemy_wrote(world, pin, monkeypatch):  # noqa: F811
+    """The statements the rebuild really runs (its rows without ids, the set update, the
+    lock's upsert): the same stored rows through the driver as through SQLAlchemy."""
+    three_cases(world)
+    def rebuilt() -> tuple[list[tuple], list[tuple]]:
+        alerts.refresh_all_deadlines()
+        db.session.commit()
+        return (_as_stored(DeadlineRow.__table__, ("id",)),
+                _as_stored(DeadlineSet.__table__, ()))
+    monkeypatch.setattr(deadline_rows, "utcnow", lambda: datetime(2026, 1, 15, 8, 0))
+    ours = rebuilt()
+    assert ours[0] and ours[1]
+
+    def sqlalchemy_many(statement, rows):
+        return db.session.execute(statement, list(rows)).rowcount if rows else 0
+    monkeypatch.setattr(deadline_rows, "execute_many", sqlalchemy_many)
+    assert rebuilt() == ours
+
+
+def test_refused_what_only_sqlalchemy_can_do(probe):
+    with pytest.raises(NotImplementedError):  # an expanding IN list
+        execute_many(sa.update(probe).where(probe.c.id.in_([1, 2])).values(
+            text=sa.bindparam("t")), [{"t": "x"}])
+    with pytest.raises(sa.exc.InvalidRequestError):  # a required value left out
+        execute_many(sa.update(probe).where(probe.c.id == sa.bindparam("b_id")).values(
+            text=sa.bindparam("t")), [{"b_id": 1}])
+    assert driver_many._prepared.cache_info().currsize > 0

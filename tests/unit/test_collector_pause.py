@@ -43,3 +43,26 @@ def test_a_nested_pause_leaves_the_outer_one_in_force():
             pass
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_pauses_that_moved_enough_objects_end_with_a_full_collection(monkeypatch):
+    """Moved objects do not set off Python's own full collections: after enough of them the
+    pause runs one, so cyclic garbage of a process doing only bulk work is collected."""
+    import weakref
+
+    from workflow.services import bulk
+
+    class Node:
+        pass
+    monkeypatch.setattr(bulk, "FULL_COLLECTION_AFTER", 5_000)
+    monkeypatch.setattr(bulk, "_moved", 0)
+    with collector_paused():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+    assert gone() is not None  # moved, not collected: fewer than 5,000 objects so far
+    with collector_paused():
+        kept = [[i] for i in range(10_000)]
+    assert gone() is None and bulk._moved == 0
+    del kept
