@@ -137,9 +137,14 @@ def over_plan_of_case(case: Case, r: Replay) -> list[Violation]:
     found = []
     for a in mine:
         branch = db.session.execute(db.select(Organisation).filter_by(code=a.org)).scalar_one()
-        year = years_of([branch], [a.on.year], today())[a.org, a.on.year]
+        required = required_for(branch.id)
         plan = plans_of([branch.id], a.on.year).get(branch.id)
-        found += [v for v in plans.over_plan(plan, year.admissions, required_for(branch.id))
+        # what `over_plan` would find for this vote without reading the year's votes (4 ms on
+        # every view at a million cases): nothing without a plan, or without the plan rule
+        if plan is None or not required(a.on):
+            continue
+        year = years_of([branch], [a.on.year], today())[a.org, a.on.year]
+        found += [v for v in plans.over_plan(plan, year.admissions, required)
                   if v.step_seq == a.step_seq]
     return found
 
