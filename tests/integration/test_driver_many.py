@@ -101,11 +101,16 @@ def test_the_rebuild_writes_what_sqlalchemy_wrote(world, pin, monkeypatch):  # n
     assert rebuilt() == ours
 
 
-def test_refused_what_only_sqlalchemy_can_do(probe):
-    with pytest.raises(NotImplementedError):  # an expanding IN list
-        execute_many(sa.update(probe).where(probe.c.id.in_([1, 2])).values(
-            text=sa.bindparam("t")), [{"t": "x"}])
-    with pytest.raises(sa.exc.InvalidRequestError):  # a required value left out
+def test_what_only_sqlalchemy_can_do_goes_through_sqlalchemy(probe):
+    """An expanding IN list, or a required value missing: not handed to the driver; the
+    statement runs (or fails) as SQLAlchemy runs it."""
+    db.session.execute(sa.insert(probe), [{"id": i, **r} for i, r in enumerate(ROWS, 1)])
+    listed = sa.update(probe).where(probe.c.id.in_([1, 2])).values(text=sa.bindparam("t"))
+    assert driver_many._prepared(listed, db.session.connection().dialect, ("t",)) is None
+    assert execute_many(listed, [{"t": "x"}]) == 2
+    assert db.session.execute(sa.select(probe.c.text).order_by(probe.c.id)).scalars().all() == [
+        "x", "x", ROWS[2]["text"]]
+    with pytest.raises(sa.exc.StatementError, match="A value is required"):
         execute_many(sa.update(probe).where(probe.c.id == sa.bindparam("b_id")).values(
             text=sa.bindparam("t")), [{"b_id": 1}])
     assert driver_many._prepared.cache_info().currsize > 0

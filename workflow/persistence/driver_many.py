@@ -13,7 +13,6 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Insert
 
@@ -25,13 +24,17 @@ Convert = Callable[[dict[str, Any]], Any]
 def execute_many(statement: Any, rows: Sequence[dict[str, Any]]) -> int:
     """Run `statement` (built once, e.g. under functools.cache) for every row, in the session's
     transaction (flushed first, as `Session.execute` would); every row has the same keys. The
-    rows the database reports changed."""
+    rows the database reports changed. A statement the driver cannot be handed as it is (see
+    `_prepared`) goes through SQLAlchemy's own executemany instead: slower, never different."""
     if not rows:
         return 0
     if db.session.autoflush:
         db.session.flush()
     connection = db.session.connection()
-    sql, convert = _prepared(statement, connection.dialect, tuple(rows[0]))
+    prepared = _prepared(statement, connection.dialect, tuple(rows[0]))
+    if prepared is None:
+        return int(db.session.execute(statement, list(rows)).rowcount)
+    sql, convert = prepared
     result = connection.exec_driver_sql(sql, [convert(row) for row in rows])
     try:
         return int(result.rowcount)
@@ -40,27 +43,29 @@ def execute_many(statement: Any, rows: Sequence[dict[str, Any]]) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _prepared(statement: Any, dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, Convert]:
+def _prepared(statement: Any, dialect: Dialect,
+              keys: tuple[str, ...]) -> tuple[str, Convert] | None:
     """The statement's SQL for the dialect and how a row becomes the driver's parameters.
 
-    Compiled for executemany (no RETURNING of generated keys nobody reads). What SQLAlchemy
-    would do per execution and this cannot (expanding IN lists, a bind computed by a callable,
-    a default that reads its execution context, escaped bind names) is refused here, and a
-    required value missing from the rows raises as SQLAlchemy raises."""
+    Compiled for executemany (no RETURNING of generated keys nobody reads). None when a
+    parameter needs what SQLAlchemy does per execution (an expanding IN list, a bind computed
+    by a callable, a default that reads its execution context or is SQL, an escaped bind name)
+    or a required value is missing from the rows (SQLAlchemy then raises its own error)."""
     compiled = statement.compile(dialect=dialect, for_executemany=True,
                                  column_keys=list(keys) if isinstance(statement, Insert) else None)
     if compiled.post_compile_params or compiled.literal_execute_params:
-        raise NotImplementedError("expanding or literal-execute parameters")
+        return None
     keyed = set(keys)
     # columns the rows leave out whose Python-side default SQLAlchemy would fill in
     defaults = {c.key: c.default for c in compiled.insert_prefetch}
     defaults.update({c.key: c.onupdate for c in compiled.update_prefetch})
     getters: dict[str, Callable[[dict[str, Any]], Any]] = {}
     for bind, name in compiled.bind_names.items():
-        if compiled.escaped_bind_names.get(name, name) != name:
-            raise NotImplementedError(f"{name}: an escaped bind name")
         convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        getters[name] = _getter(bind, name, keyed, defaults.get(name), convert)
+        get = _getter(bind, name, keyed, defaults.get(name), convert)
+        if get is None or compiled.escaped_bind_names.get(name, name) != name:
+            return None
+        getters[name] = get
     if compiled.positiontup is not None:  # qmark (SQLite): a tuple in the statement's order
         order = tuple(getters[name] for name in compiled.positiontup)
         return compiled.string, lambda row: tuple(get(row) for get in order)
@@ -69,26 +74,25 @@ def _prepared(statement: Any, dialect: Dialect, keys: tuple[str, ...]) -> tuple[
 
 
 def _getter(bind: Any, name: str, keyed: set[str], default: Any,
-            convert: Callable[[Any], Any] | None) -> Callable[[dict[str, Any]], Any]:
-    """How one parameter's value is taken from a row, as `construct_params` takes it."""
+            convert: Callable[[Any], Any] | None) -> Callable[[dict[str, Any]], Any] | None:
+    """How one parameter's value is taken from a row, as `construct_params` takes it; None
+    when only SQLAlchemy's execution can (see `_prepared`)."""
     key = bind.key if bind.key in keyed else name if name in keyed else None
     if key is not None:
         if convert is None:
             return lambda row: row[key]
         return lambda row: convert(row[key])
     if default is not None:
-        if default.is_callable:
-            make = default.arg
-            if not hasattr(make, "__wrapped__"):  # SQLAlchemy passes it the context
-                raise NotImplementedError(f"{name}: a default that reads its context")
+        make = default.arg
+        # a callable SQLAlchemy passes the context to (its wrapper of one that takes none has
+        # `__wrapped__`), or a SQL expression: computed per execution
+        if default.is_callable and hasattr(make, "__wrapped__"):
             return lambda row: make(None) if convert is None else convert(make(None))
         if not default.is_scalar:
-            raise NotImplementedError(f"{name}: a default the database or SQL computes")
-        value = default.arg
-    elif bind.required:
-        raise sa_exc.InvalidRequestError(f"A value is required for bind parameter {bind.key!r}")
-    elif bind.callable:
-        raise NotImplementedError(f"{name}: a value computed by a callable")
+            return None
+        value = make
+    elif bind.required or bind.callable:
+        return None
     else:
         value = bind.value  # a literal of the statement itself (in its WHERE)
     constant = value if convert is None else convert(value)
