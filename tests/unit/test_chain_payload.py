@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -126,7 +127,8 @@ def test_rows_read_by_position_give_the_same_entries(kind):
             2, "0" * 64, "f" * 64)
         (entry,) = history_chain._entries_of(kind, [by_position])
         expected = history_chain._entry(kind, row)
-        assert entry._replace(payload=None) == expected._replace(payload=None)
+        assert entry.plain and not expected.plain  # an ORM row's entry is never taken as plain
+        assert entry._replace(payload=None) == expected._replace(payload=None, plain=True)
         assert chain.canonical(entry.payload) == chain.canonical(expected.payload)
     columns = [c.name for c in history_chain._chained(kind).selected_columns]
     assert columns == [*history_chain.CHAINED[kind], "chain_index", "prev_hash", "chain_hash"]
@@ -173,3 +175,114 @@ def test_any_stored_data_decodes_as_json_loads_does(value, space, indent):
 def test_what_the_old_form_refused_is_still_refused():
     with pytest.raises(TypeError):
         chain.canonical({"x": {1, 2}})
+
+
+def _read(kind: str, row: Any, **changed: Any) -> chain.Entry:
+    """The entry `verify` reads for the row as stored, linked as the row was before `changed`
+    was written into the database behind the chain's back (values as the driver returns them;
+    `data` as its stored text)."""
+    linked = chain.link(KEYS[0], chain.GENESIS, history_chain.payload(kind, row))
+    stored = {c: _stored(row, c) for c in history_chain.CHAINED[kind]} | changed
+    (entry,) = history_chain._entries_of(kind, [(*stored.values(), 1, chain.GENESIS, linked)])
+    return entry
+
+
+def _first_break(entries: list[chain.Entry]) -> chain.Break | None:
+    return chain.first_break(KEYS[0], entries, None, history_chain.holds)
+
+
+def _step_with(data: Any) -> SimpleNamespace:
+    return SimpleNamespace(**{**vars(ROWS["step"][0]), "data": data})
+
+
+# A null written over with what decodes to NaN or an infinity: orjson writes those as `null`,
+# the very bytes the link was made of, so only the `plain` check stands between them and a
+# verified chain.
+NOT_FINITE = [
+    ("step", _step_with({"comment": None, "n": 1}), {"data": '{"comment": 1e400, "n": 1}'}),
+    ("step", _step_with({"comment": None, "n": 1}), {"data": '{"comment": NaN, "n": 1}'}),
+    ("step", _step_with({"comment": None}), {"data": '{"comment": -Infinity}'}),
+    ("step", _step_with(None), {"data": "1e999"}),
+    ("step", _step_with({"n": 1}), {"recorded_by_id": float("inf")}),  # SQLite keeps a REAL there
+    ("document", ROWS["document"][1], {"size": float("-inf")}),
+    ("document", ROWS["document"][1], {"size": float("nan")}),
+]
+
+
+@pytest.mark.parametrize(("kind", "row", "changed"), NOT_FINITE)
+def test_a_null_overwritten_with_nan_or_infinity_breaks_the_chain(kind, row, changed):
+    intact = _read(kind, row)
+    assert intact.plain and _first_break([intact]) is None
+    tampered = _read(kind, row, **changed)
+    # the hazard is real: the fast encoding of what was written equals the canonical original
+    assert orjson.dumps(tampered.payload, option=orjson.OPT_SORT_KEYS) == chain.canonical(
+        history_chain.payload(kind, row))
+    assert not tampered.plain
+    found = _first_break([tampered])
+    assert found is not None and found.entry == tampered
+
+
+@pytest.mark.parametrize("data", [{"tiny": 1e-7}, {"big": 2 ** 64}, {"huge": -(10 ** 30)},
+                                  TRICKY_DATA, {"list": [1e-5, 1e22, 5e-324]}])
+def test_payloads_the_fast_encoding_writes_otherwise_still_verify(data):
+    """Where orjson writes other bytes (`1e-07`) or refuses (beyond 64 bits) the canonical
+    form decides: an intact record holds, a changed one does not."""
+    entry = _read("step", _step_with(data))
+    assert entry.plain and _first_break([entry]) is None
+    changed = _read("step", _step_with(data), data=json.dumps({**data, "extra": 1}))
+    assert _first_break([changed]).entry == changed
+
+
+def test_an_ordinary_record_is_proved_by_the_fast_encoding_alone():
+    for kind, row in [("step", ROWS["step"][2]), ("step", _step_with({"n": 1, "人": "张伟"})),
+                      *[("document", r) for r in ROWS["document"]],
+                      ("acknowledgement", ROWS["acknowledgement"][0])]:
+        entry = _read(kind, row)
+        fast = orjson.dumps(entry.payload, option=orjson.OPT_SORT_KEYS)
+        assert chain.link_of(KEYS[0], chain.GENESIS, fast) == entry.hash
+
+
+@pytest.mark.parametrize("kind", list(ROWS))
+def test_each_stored_record_verifies_by_the_fast_path_or_the_canonical_one(kind):
+    for row in ROWS[kind]:
+        entry = _read(kind, row)
+        assert entry.plain and _first_break([entry]) is None
+        for column, value in list(vars(row).items())[2:]:  # every chained column but the ids
+            if column not in history_chain.CHAINED[kind] or value is None:
+                continue
+            other = ('{"x": 1}' if column == "data" else
+                     "x" if not isinstance(value, str) else value + "x")
+            assert _first_break([_read(kind, row, **{column: other})]) is not None
+
+
+FINITE_OR_NOT = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text() | st.floats(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=5),
+    max_leaves=20)
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, list):
+        return all(map(_finite, value))
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    return True
+
+
+@given(FINITE_OR_NOT, st.sampled_from(["", " ", "\n"]))
+def test_decoding_says_whether_the_value_is_finite(value, space):
+    text = space + json.dumps(value) + space
+    decoded, plain = json_text.decoded_finite(text)
+    assert chain.canonical({"v": decoded}) == chain.canonical({"v": json.loads(text)})
+    assert plain == _finite(value)
+
+
+def test_numbers_too_large_for_a_float_are_not_finite():
+    assert json_text.decoded_finite("[1e400]") == ([float("inf")], False)
+    assert json_text.decoded_finite("[1" + "0" * 400 + "]") == ([10 ** 400], True)  # an int
+    for bad in ["", "{", "[NaN", "{} x"]:
+        with pytest.raises(json.JSONDecodeError):
+            json_text.decoded_finite(bad)

@@ -67,7 +67,8 @@ def _verify_prepare(first: int, last: int, params: dict[str, Any], expected: Any
             found = history_chain.entries_of_cases([c.id for c in part])
             for case in part:
                 entries = found[case.id]
-                wrong = chain.first_break(secret, entries, case.chain_head or chain.GENESIS)
+                wrong = chain.first_break(secret, entries, case.chain_head or chain.GENESIS,
+                                          history_chain.holds)
                 if wrong is not None:
                     check = history_chain._failed(case.id, wrong)
                     broken.append([case.id, check.kind, check.record_id, check.reason])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import exc as sa_exc
@@ -169,16 +170,38 @@ def entries_of_cases(case_ids: list[int]) -> dict[int, list[chain.Entry]]:
 
 
 def _entries_of(kind: str, rows: Iterable[Any]) -> Iterator[chain.Entry]:
-    """Entries of rows selected by `_chained(kind)`, their values taken by position."""
+    """Entries of rows selected by `_chained(kind)`, their values taken by position.
+
+    Each says whether it is plain (see `holds`): its data holds no NaN or infinity, and no
+    column holds a float at all (none is a float column; SQLite would keep one written in)."""
     build, n, entry = _BUILD[kind], len(CHAINED[kind]), chain.Entry
-    decoded = json_text.decoded
+    decoded = json_text.decoded_finite
     data = CHAINED[kind].index("data") if "data" in CHAINED[kind] else None
     for row in rows:
-        values = tuple(row)
+        values, plain = tuple(row), True
         if data is not None:
-            values = (*values[:data], decoded(values[data]), *values[data + 1:])
+            value, plain = decoded(values[data])
+            values = (*values[:data], value, *values[data + 1:])
         yield entry(kind, values[1], values[n] or 0, build(*values[:n]), values[n + 1] or "",
-                    values[n + 2] or "")
+                    values[n + 2] or "", plain and float not in map(type, values))
+
+
+def holds(key: bytes, prev: str, entry: chain.Entry) -> bool:
+    """`chain.holds`, trying a plain entry's orjson encoding first (0.4 µs against the
+    canonical encoder's 4.5 µs). orjson writes what the canonical form writes for nearly every
+    payload but not all (`1e-07` is `1e-7` there; integers beyond 64 bits it refuses), so a
+    mismatch or a refusal is decided by the canonical form. A match proves the content: an
+    HMAC equal to the one made of the canonical bytes means the same bytes, hence the same
+    JSON, except that orjson writes NaN and infinities as `null`: a `null` changed to `1e400`
+    would match, so only a plain entry (none of either) is tried."""
+    if entry.plain:
+        try:
+            content = orjson.dumps(entry.payload, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            return chain.holds(key, prev, entry)
+        if chain.link_of(key, prev, content) == entry.hash:
+            return True
+    return chain.holds(key, prev, entry)
 
 
 @dataclass(frozen=True)
@@ -198,7 +221,8 @@ def check_case(case: Case, *, steps: list[Any] | None = None,
                documents: list[Any] | None = None) -> CaseCheck:
     """`steps` and `documents`: every such row of the case, when the caller has read them."""
     known = {k: v for k, v in (("step", steps), ("document", documents)) if v is not None}
-    found = chain.first_break(key(), entries(case.id, known), case.chain_head or chain.GENESIS)
+    found = chain.first_break(key(), entries(case.id, known), case.chain_head or chain.GENESIS,
+                              holds)
     return CaseCheck(case.id, True) if found is None else _failed(case.id, found)
 
 
@@ -234,7 +258,7 @@ def _verify(org: str | None, observe: Observer | None,
         found = entries_of_cases([c.id for c in chunk])
         for case in chunk:
             head = case.chain_head or chain.GENESIS
-            broken = chain.first_break(secret, found[case.id], head)
+            broken = chain.first_break(secret, found[case.id], head, holds)
             checks.append(CaseCheck(case.id, True) if broken is None else _failed(case.id, broken))
             by_org.setdefault(case.code, []).append((case.id, head))
             if observe is not None:
