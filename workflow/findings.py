@@ -54,6 +54,17 @@ class Snapshot:
                         self.attended)
 
 
+def of_fold(folded: Folded, documents: Iterable[DocumentRef]) -> Findings:
+    """What the rubric reads of a fold on its own day: a replay's violations, paperwork and
+    holders (`replay.finish` makes them the same way), without the deadlines and next steps a
+    score does not read, a third of `finish` for a report replaying thousands of cases."""
+    f, today = folded.facts, folded.today
+    missed = dl.missed(dl.obligations(f, folded.book, today), f, today)
+    return Findings(f.org, tuple(f.orgs), tuple(folded.violations + missed),
+                    tuple(paperwork(folded.effective, documents, today, f)),
+                    attended_courses(folded.effective))
+
+
 def snapshot(folded: Folded, documents: Iterable[DocumentRef], today: date,
              obligations: list[dl.Obligation] | None = None) -> Snapshot:
     """The snapshot of a fold made for a day far ahead (the horizon), taken on `today`.

@@ -33,8 +33,8 @@ TODAY = date(2026, 1, 15)  # the `pin` fixture's day
 def replayed(monkeypatch) -> list[int]:
     """The ids of the cases reports replay (the real replay still runs)."""
     seen: list[int] = []
-    real = bulk.replay_cases
-    monkeypatch.setattr(bulk, "replay_cases", lambda rows, day: seen.extend(
+    real = bulk.scored_cases
+    monkeypatch.setattr(bulk, "scored_cases", lambda rows, day: seen.extend(
         r[0] if isinstance(r, tuple) else r.id for r in rows) or real(rows, day))
     return seen
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflow.findings import Snapshot, snapshot
+from workflow.findings import Findings, Snapshot, of_fold, snapshot
 from workflow.history import DocumentRef
 from workflow.replay import fold, replay
 from workflow.rubric import Training, score
@@ -63,6 +63,22 @@ def test_a_snapshot_answers_for_a_later_day_as_a_replay_on_that_day(case):
     assert (got.org, got.orgs, got.attended) == (want.org, want.orgs, want.attended)
     for day in (taken, asked, asked - timedelta(400)):
         assert got.org_on(day) == want.org_on(day)
+
+
+@PROPERTY
+@given(cases())
+def test_the_findings_of_a_fold_are_the_replays_on_its_day(case):
+    """What a report replaying a case reads (`of_fold`, without deadlines and next steps)."""
+    h, taken, asked = case
+    for day in (taken, asked):
+        want = replay(h.records, day, documents=h.documents, roster=ROSTER)
+        got = of_fold(fold(h.records, day, roster=ROSTER), h.documents)
+        assert got == Findings(want.org, want.orgs, want.violations, want.paperwork,
+                               want.attended)
+        course = Training(7, "入党积极分子培训班", day - timedelta(60), day - timedelta(58), (1,))
+        for org in ("B1", "B2"):
+            assert score(org, day.year, day, {1: got}, [course]) == score(
+                org, day.year, day, {1: want}, [course])
 
 
 @PROPERTY

@@ -5,19 +5,21 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from workflow.findings import Findings, of_fold
 from workflow.history import DocumentRef, Replay, StepRecord
-from workflow.persistence import json_text
+from workflow.persistence import case_ids, json_text
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Document, StepRecordRow
-from workflow.replay import replay
+from workflow.replay import fold, replay
 
+T = TypeVar("T")
 CHUNK = 500  # cases per round trip: keeps IN lists short on both databases
 
 
@@ -34,10 +36,12 @@ def histories(ids: Sequence[int]) -> dict[int, list[StepRecord]]:
     rows = db.session.execute(
         sa.select(t.c.id, t.c.case_id, t.c.step, t.c.occurred_on, json_text.as_text(t.c.data),
                   t.c.recorded_by_role, t.c.note)
-        .where(t.c.case_id.in_(ids))).all()  # no ORDER BY: replay orders each case's records
-    decoded = json_text.decoded
+        .where(case_ids.among(t.c.case_id, ids))).all()  # no ORDER BY: replay orders them
+    decoded, wanted = json_text.decoded, frozenset(ids)
     for seq, case_id, step, on, data, role, note in rows:
-        found[case_id].append(StepRecord(seq, step, on, decoded(data) or {}, role, None, note))
+        if case_id in wanted:
+            found[case_id].append(StepRecord(seq, step, on, decoded(data) or {}, role, None,
+                                             note))
     return found
 
 
@@ -45,9 +49,11 @@ def document_refs(ids: Sequence[int]) -> dict[int, list[DocumentRef]]:
     found: dict[int, list[DocumentRef]] = defaultdict(list)
     t = Document.__table__
     rows = db.session.execute(sa.select(t.c.case_id, t.c.step_record_id, t.c.doc_type,
-                                        t.c.attached_on).where(t.c.case_id.in_(ids)))
+                                        t.c.attached_on).where(case_ids.among(t.c.case_id, ids)))
+    wanted = frozenset(ids)
     for case_id, seq, doc_type, on in rows:
-        found[case_id].append(DocumentRef(seq, doc_type, on))
+        if case_id in wanted:
+            found[case_id].append(DocumentRef(seq, doc_type, on))
     return found
 
 
@@ -89,25 +95,45 @@ FULL_COLLECTION_AFTER = 5_000_000  # about a 20,000-case report's worth, several
 _moved = 0
 
 
-def replay_cases(cases: Sequence[Case] | Sequence[tuple[int, int, str]], as_of: date) -> dict[int, Replay]:
+Rows = Sequence[Case] | Sequence[tuple[int, int, str]]
+
+
+def replay_cases(cases: Rows, as_of: date) -> dict[int, Replay]:
     """Replays keyed by case id; `cases` are Case rows or (id, branch_id, branch code) tuples."""
     with collector_paused():
-        return _replay_cases(cases, as_of)
+        return _each_case(cases, as_of, _replayed)
 
 
-def _replay_cases(cases: Sequence[Case] | Sequence[tuple[int, int, str]],
-                  as_of: date) -> dict[int, Replay]:
+def scored_cases(cases: Rows, as_of: date) -> dict[int, Findings]:
+    """What the rubric reads of each case on `as_of` (`findings.of_fold`), keyed by case id:
+    a replay's violations and paperwork without its deadlines and next steps."""
+    with collector_paused():
+        return _each_case(cases, as_of, _scored)
+
+
+def _replayed(records: list[StepRecord], documents: list[DocumentRef], as_of: date,
+              book: Any, calendar: Any, code: str) -> Replay:
+    return replay(records, as_of, documents=documents, rulebook=book, calendar=calendar,
+                  validate=False, org=code)
+
+
+def _scored(records: list[StepRecord], documents: list[DocumentRef], as_of: date,
+            book: Any, calendar: Any, code: str) -> Findings:
+    return of_fold(fold(records, as_of, rulebook=book, calendar=calendar, validate=False,
+                        org=code), documents)
+
+
+def _each_case(cases: Rows, as_of: date, make: Callable[..., T]) -> dict[int, T]:
     triples = [(c.id, c.branch_id, c.branch.code) if isinstance(c, Case) else c for c in cases]
     calendar = repo.working_calendar()
     books: dict[int, Any] = {}
-    result: dict[int, Replay] = {}
+    result: dict[int, T] = {}
     for chunk in _chunks(triples):
         ids = [t[0] for t in chunk]
         records, docs = histories(ids), document_refs(ids)
         for case_id, branch_id, code in chunk:
             if branch_id not in books:
                 books[branch_id] = repo.rulebook_for(branch_id)
-            result[case_id] = replay(records[case_id], as_of, documents=docs[case_id],
-                                     rulebook=books[branch_id], calendar=calendar,
-                                     validate=False, org=code)
+            result[case_id] = make(records[case_id], docs[case_id], as_of, books[branch_id],
+                                   calendar, code)
     return result

@@ -115,7 +115,7 @@ def scored(scope: Any, as_of: date, years: list[int] | None = None) -> dict[int,
     """Every case `scope` (a condition on Case) selects, as the rubric sees it on `as_of` for
     `years` (all when None): trusted findings decoded, the other cases replayed. One read
     decides both, so a case whose findings are rebuilt meanwhile is still counted once."""
-    from workflow.services.bulk import collector_paused, replay_cases
+    from workflow.services.bulk import collector_paused, scored_cases
     s = DeadlineSet
     result: dict[int, Scored] = {}
     wanted = None if years is None else frozenset(years)
@@ -131,7 +131,7 @@ def scored(scope: Any, as_of: date, years: list[int] | None = None) -> dict[int,
             else:
                 others.append((case_id, branch_id, code))
     if others:
-        result.update(replay_cases(sorted(others), as_of))
+        result.update(scored_cases(sorted(others), as_of))
     return result
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm.util import identity_key
 
 from workflow import chain
 from workflow.persistence import json_text
+from workflow.persistence.case_ids import among
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Document, StepRecordRow, ViolationRow
 from workflow.services.directory import access
@@ -162,9 +163,9 @@ def entries_of_cases(case_ids: list[int]) -> dict[int, list[chain.Entry]]:
     plain rows read by position (no ORM, no attribute access per column)."""
     found: dict[int, list[chain.Entry]] = {case_id: [] for case_id in case_ids}
     for kind, model in KINDS.items():
-        rows = db.session.execute(_chained(kind).where(
-            model.__table__.c.case_id.in_(case_ids))).all()  # one fetch, not one per row
-        for entry in _entries_of(kind, rows):
+        rows = db.session.execute(_chained(kind).where(among(
+            model.__table__.c.case_id, case_ids))).all()  # one fetch, not one per row
+        for entry in _entries_of(kind, (row for row in rows if row[0] in found)):
             found[entry.payload["case_id"]].append(entry)
     return found
 

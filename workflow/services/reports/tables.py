@@ -69,7 +69,8 @@ def scored(org_ids: set[int], as_of: date, years: list[int] | None = None,
     (services/alerts/findings_store), else replays; `replayed` replays every one (the benchmark's
     full replay, and tests comparing the two)."""
     if replayed:
-        return dict(_replays(scope_cases(org_ids), as_of))
+        from workflow.services.bulk import scored_cases
+        return dict(scored_cases(scope_cases(org_ids), as_of))
     return findings_store.scored(held_by_any(org_ids), as_of, years)
 
 
