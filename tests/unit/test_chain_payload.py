@@ -242,17 +242,30 @@ def test_an_ordinary_record_is_proved_by_the_fast_encoding_alone():
         assert chain.link_of(KEYS[0], chain.GENESIS, fast) == entry.hash
 
 
+def test_holds_tries_the_fast_encoding_of_a_plain_entry_only():
+    """Shown with a link made of orjson's bytes where they differ from the canonical ones
+    (`1e-7`): `holds` accepts it only by the fast path, and only for a plain entry."""
+    entry = _read("step", _step_with({"tiny": 1e-7}))
+    fast = orjson.dumps(entry.payload, option=orjson.OPT_SORT_KEYS)
+    assert fast != chain.canonical(entry.payload)
+    forged = entry._replace(hash=chain.link_of(KEYS[0], chain.GENESIS, fast))
+    assert history_chain.holds(KEYS[0], chain.GENESIS, forged)
+    assert not history_chain.holds(KEYS[0], chain.GENESIS, forged._replace(plain=False))
+    assert not chain.holds(KEYS[0], chain.GENESIS, forged)  # the canonical check alone
+
+
 @pytest.mark.parametrize("kind", list(ROWS))
 def test_each_stored_record_verifies_by_the_fast_path_or_the_canonical_one(kind):
     for row in ROWS[kind]:
         entry = _read(kind, row)
         assert entry.plain and _first_break([entry]) is None
         for column, value in list(vars(row).items())[2:]:  # every chained column but the ids
-            if column not in history_chain.CHAINED[kind] or value is None:
+            if column not in history_chain.CHAINED[kind]:
                 continue
-            other = ('{"x": 1}' if column == "data" else
-                     "x" if not isinstance(value, str) else value + "x")
-            assert _first_break([_read(kind, row, **{column: other})]) is not None
+            others = (['{"x": 1}'] if column == "data" else [0, ""] if value is None else
+                      ["x", None] if not isinstance(value, str) else [value + "x", None])
+            for other in others:  # a value changed, a NULL filled in, a value made NULL
+                assert _first_break([_read(kind, row, **{column: other})]) is not None
 
 
 FINITE_OR_NOT = st.recursive(
