@@ -81,8 +81,13 @@ def link_of(key: bytes, prev: str, content: bytes) -> str:
 
 
 def holds(key: bytes, prev: str, entry: Entry) -> bool:
-    """Whether the entry's hash is its link after `prev`."""
-    return link(key, prev, entry.payload) == entry.hash
+    """Whether the entry's hash is its link after `prev`. A payload with a lone surrogate has
+    no UTF-8 form, so no link was ever made of one: it was written in behind the chain's back
+    (a broken link, not a failed check)."""
+    try:
+        return link(key, prev, entry.payload) == entry.hash
+    except UnicodeEncodeError:
+        return False
 
 
 class Entry(NamedTuple):

@@ -222,6 +222,16 @@ def test_a_null_overwritten_with_nan_or_infinity_breaks_the_chain(kind, row, cha
     assert found is not None and found.entry == tampered
 
 
+def test_a_lone_surrogate_written_into_the_data_breaks_the_chain():
+    """It has no UTF-8 form, so the canonical check cannot encode it: reported as a broken
+    link of its case, not an error that stops the whole check."""
+    tampered = _read("step", _step_with({"n": "a"}), data='{"n": "\\ud800"}')
+    assert tampered.payload["data"] == {"n": "\ud800"}
+    for entry in (tampered, tampered._replace(plain=False)):
+        assert _first_break([entry]).entry == entry
+        assert chain.first_break(KEYS[0], [entry]).entry == entry
+
+
 @pytest.mark.parametrize("data", [{"tiny": 1e-7}, {"big": 2 ** 64}, {"huge": -(10 ** 30)},
                                   TRICKY_DATA, {"list": [1e-5, 1e22, 5e-324]}])
 def test_payloads_the_fast_encoding_writes_otherwise_still_verify(data):
