@@ -14,8 +14,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())
-
 
 class _NotFinite(ValueError):
     pass
@@ -45,15 +43,8 @@ def as_text(column: Any) -> Any:
 
 
 def decoded(text: str | None) -> Any:
-    """What `json.loads` makes of the text (the same decoder), None for SQL NULL. Anything but
-    one value with nothing around it goes to `json.loads`, which decodes it or raises."""
-    if text is None:
-        return None
-    try:
-        value, end = _SCAN(text, 0)
-    except StopIteration:
-        return json.loads(text)
-    return value if end == len(text) else json.loads(text)
+    """What `json.loads` makes of the text, None for SQL NULL; not JSON raises as it does."""
+    return decoded_finite(text)[0]
 
 
 def decoded_finite(text: str | None) -> tuple[Any, bool]:
