@@ -39,6 +39,14 @@ class StepRecord:
     exempt: frozenset[str] = frozenset()  # separation rules waived by a named exemption
     decided_by_member: int | None = None  # a committee decision: the roster member who decided
 
+    @classmethod
+    def stored(cls, seq: int, step: str, occurred_on: date, data: Mapping[str, Any],
+               recorded_by_role: str, note: str | None) -> StepRecord:
+        """The record as a bulk read makes it, its other fields at their defaults: the same
+        value as the constructor's, made in a third of the time (see `_frozen`)."""
+        return _frozen(cls, {"seq": seq, "step": step, "occurred_on": occurred_on, "data": data,
+                             "recorded_by_role": recorded_by_role, "note": note})
+
     def answerable(self) -> list[tuple[str, int]]:
         """Who answers for the record under the separation rules, labelled: the person who
         decided (a committee decision) and the person who recorded it, each once."""
@@ -125,6 +133,28 @@ class Paperwork:
     missing: tuple[str, ...]
     responsible: Responsible
     org: str = ""
+
+    @classmethod
+    def of(cls, step_seq: int, step: str, on: date, missing: tuple[str, ...],
+           responsible: Responsible, org: str) -> Paperwork:
+        """The constructor's value, made faster (see `_frozen`): a replay makes one for every
+        document a record lacks, about ten a case."""
+        return _frozen(cls, {"step_seq": step_seq, "step": step, "on": on, "missing": missing,
+                             "responsible": responsible, "org": org})
+
+
+_new = object.__new__
+
+
+def _frozen(cls: Any, values: dict[str, Any]) -> Any:
+    """A frozen dataclass made without its `__init__`, for the values bulk reads and replays
+    make by the ten thousand: that sets each field through `object.__setattr__` (the price of
+    `frozen`), which for a step record cost more than reading its row. Fields left out read
+    their defaults, which dataclasses keep as class attributes; equality, hashing, `replace`
+    and the refusal of assignment work as on any instance."""
+    made = _new(cls)
+    made.__dict__.update(values)
+    return made
 
 
 def org_at(orgs: Sequence[tuple[date, str]], day: date, default: str) -> str:

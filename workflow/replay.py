@@ -330,9 +330,9 @@ def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
         got = have.get(rec.seq)
         lacking = wanted if got is None else tuple(d for d in wanted if d not in got)
         if lacking:
-            missing.append(Paperwork(rec.seq, rec.step, rec.occurred_on, lacking,
-                                     _FIXED_RECORDER.get(rec.step) or _recorder(rec),
-                                     org if org is not None else facts.org_on(rec.occurred_on)))
+            missing.append(Paperwork.of(rec.seq, rec.step, rec.occurred_on, lacking,
+                                        _FIXED_RECORDER.get(rec.step) or _recorder(rec),
+                                        org if org is not None else facts.org_on(rec.occurred_on)))
     return missing
 
 

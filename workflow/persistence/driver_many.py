@@ -10,6 +10,7 @@ the stored values are the same.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,29 +60,61 @@ def _prepared(statement: Any, dialect: Dialect,
     # columns the rows leave out whose Python-side default SQLAlchemy would fill in
     defaults = {c.key: c.default for c in compiled.insert_prefetch}
     defaults.update({c.key: c.onupdate for c in compiled.update_prefetch})
-    getters: dict[str, Callable[[dict[str, Any]], Any]] = {}
+    takes: dict[str, Take] = {}
     for bind, name in compiled.bind_names.items():
         convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        get = _getter(bind, name, keyed, defaults.get(name), convert)
-        if get is None or compiled.escaped_bind_names.get(name, name) != name:
+        take = _take(bind, name, keyed, defaults.get(name), convert)
+        if take is None or compiled.escaped_bind_names.get(name, name) != name:
             return None
-        getters[name] = get
+        takes[name] = take
     if compiled.positiontup is not None:  # qmark (SQLite): a tuple in the statement's order
-        order = tuple(getters[name] for name in compiled.positiontup)
-        return compiled.string, lambda row: tuple(get(row) for get in order)
-    named = tuple(getters.items())  # pyformat (psycopg): a dict by name
+        return compiled.string, _positional([takes[name] for name in compiled.positiontup])
+    named = tuple((name, _getter(take)) for name, take in takes.items())  # pyformat (psycopg)
     return compiled.string, lambda row: {name: get(row) for name, get in named}
 
 
-def _getter(bind: Any, name: str, keyed: set[str], default: Any,
-            convert: Callable[[Any], Any] | None) -> Callable[[dict[str, Any]], Any] | None:
+# how one parameter is taken: (the row's key, its converter or None), or a function of the row
+# (a constant, a default computed per row)
+Take = tuple[str, Callable[[Any], Any] | None] | Callable[[dict[str, Any]], Any]
+
+
+def _positional(takes: list[Take]) -> Convert:
+    """A row as the driver's tuple. When every value is the row's own (no constant, no
+    default), one `itemgetter` picks them all in C and only the converted columns (SQLite's
+    dates, JSON) take a Python call each: a rebuild writes tens of thousands of rows."""
+    keyed = [take for take in takes if isinstance(take, tuple)]
+    if len(keyed) < len(takes) or len(takes) < 2:
+        order = tuple(_getter(take) for take in takes)
+        return lambda row: tuple(get(row) for get in order)
+    pick = operator.itemgetter(*(key for key, _ in keyed))
+    converted = tuple((i, convert) for i, (_, convert) in enumerate(keyed) if convert)
+    if not converted:
+        return pick
+
+    def convert_row(row: dict[str, Any]) -> tuple[Any, ...]:
+        values = list(pick(row))
+        for i, convert in converted:
+            values[i] = convert(values[i])
+        return tuple(values)  # SQLAlchemy hands the driver tuples or dicts only
+    return convert_row
+
+
+def _getter(take: Take) -> Callable[[dict[str, Any]], Any]:
+    if not isinstance(take, tuple):
+        return take
+    key, convert = take
+    if convert is None:
+        return lambda row: row[key]
+    return lambda row: convert(row[key])
+
+
+def _take(bind: Any, name: str, keyed: set[str], default: Any,
+          convert: Callable[[Any], Any] | None) -> Take | None:
     """How one parameter's value is taken from a row, as `construct_params` takes it; None
     when only SQLAlchemy's execution can (see `_prepared`)."""
     key = bind.key if bind.key in keyed else name if name in keyed else None
     if key is not None:
-        if convert is None:
-            return lambda row: row[key]
-        return lambda row: convert(row[key])
+        return key, convert
     if default is not None:
         make = default.arg
         # a callable SQLAlchemy passes the context to (its wrapper of one that takes none has

@@ -37,11 +37,10 @@ def histories(ids: Sequence[int]) -> dict[int, list[StepRecord]]:
         sa.select(t.c.id, t.c.case_id, t.c.step, t.c.occurred_on, json_text.as_text(t.c.data),
                   t.c.recorded_by_role, t.c.note)
         .where(case_ids.among(t.c.case_id, ids))).all()  # no ORDER BY: replay orders them
-    decoded, wanted = json_text.decoded, frozenset(ids)
+    decoded, wanted, make = json_text.decoded, frozenset(ids), StepRecord.stored
     for seq, case_id, step, on, data, role, note in rows:
         if case_id in wanted:
-            found[case_id].append(StepRecord(seq, step, on, decoded(data) or {}, role, None,
-                                             note))
+            found[case_id].append(make(seq, step, on, decoded(data) or {}, role, note))
     return found
 
 

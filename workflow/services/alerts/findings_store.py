@@ -85,7 +85,7 @@ def decode(value: dict[str, Any], as_of: date,
     return Findings(
         value["org"], tuple((iso(since), org) for since, org in value["orgs"]),
         tuple(violations),
-        tuple(Paperwork(seq, step, iso(on), tuple(missing), who[r], org)
+        tuple(Paperwork.of(seq, step, iso(on), tuple(missing), who[r], org)
               for seq, step, on, missing, r, org in value["paperwork"] if wanted(on)),
         frozenset(value["attended"]))
 

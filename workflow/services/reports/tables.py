@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
+
 from workflow import alerts, rubric
 from workflow.history import Replay
 from workflow.persistence import repository as repo
@@ -32,7 +34,7 @@ TREND_YEARS = 3  # the committee table shows the scored year and the two before 
 SORT_KEYS = ("org", "name", "13", "14", "total", "change")
 
 
-def _replays(case_rows: list[Case], as_of: date) -> dict[int, Replay]:
+def _replays(case_rows: list[Case] | list[tuple[int, int, str]], as_of: date) -> dict[int, Replay]:
     from workflow.services.bulk import replay_cases
     return replay_cases(case_rows, as_of)
 
@@ -57,9 +59,14 @@ def alert_list(actor: User, as_of: date, org: str | None = None) -> dict[str, An
     return {"items": items}
 
 
-def scope_cases(org_ids: set[int]) -> list[Case]:
-    return list(db.session.execute(db.select(Case).where(held_by_any(org_ids))
-                                   .order_by(Case.id)).scalars())
+def scope_cases(org_ids: set[int]) -> list[tuple[int, int, str]]:
+    """(id, branch id, branch code) of every case the branches may have held, for
+    `services.bulk`: plain rows, as loading the cases and each one's branch as objects cost a
+    tenth of a full replay and scoring."""
+    return [tuple(row) for row in db.session.execute(
+        sa.select(Case.id, Case.branch_id, Organisation.code)
+        .join(Organisation, Organisation.id == Case.branch_id)
+        .where(held_by_any(org_ids)).order_by(Case.id))]
 
 
 def scored(org_ids: set[int], as_of: date, years: list[int] | None = None,
