@@ -48,14 +48,15 @@ def encode(snap: Snapshot) -> dict[str, Any]:
     committee table, so it is kept small and quick to decode)."""
     def day(d: date | None) -> str | None:
         return d.isoformat() if d else None
+    iso = date.isoformat  # a record's and a paper's day are never None: no call around it
     return {
         "org": snap.org,
         "orgs": [[day(since), org] for since, org in snap.orgs],
-        "violations": [[v.rule, v.responsible.value, v.step_seq, day(v.on), v.detail,
+        "violations": [[v.rule, v.responsible.value, v.step_seq, iso(v.on), v.detail,
                         day(v.due_on), v.org] for v in snap.violations],
         "misses": [[v.rule, v.responsible.value, day(v.due_on), v.detail, v.org]
                    for v in snap.misses],
-        "paperwork": [[p.step_seq, p.step, day(p.on), list(p.missing), p.responsible.value,
+        "paperwork": [[p.step_seq, p.step, iso(p.on), list(p.missing), p.responsible.value,
                        p.org] for p in snap.paperwork],
         "attended": sorted(snap.attended, key=repr),
     }
