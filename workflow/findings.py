@@ -10,7 +10,7 @@ Writes, document attachments and rule changes make a new snapshot (services/aler
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -54,14 +54,20 @@ class Snapshot:
                         self.attended)
 
 
-def of_fold(folded: Folded, documents: Iterable[DocumentRef]) -> Findings:
+def of_fold(folded: Folded, documents: Iterable[DocumentRef],
+            years: Collection[int] | None = None) -> Findings:
     """What the rubric reads of a fold on its own day: a replay's violations, paperwork and
     holders (`replay.finish` makes them the same way), without the deadlines and next steps a
-    score does not read: about a fifth of `finish`, for a report replaying thousands of cases."""
+    score does not read: about a fifth of `finish`, for a report replaying thousands of cases.
+    With `years`, only the violations and paperwork the rubric counts in those years (by the
+    year of the step or due date, as the kept findings' `decode` does): a table of one year
+    then makes a fifth of the paperwork of a long history."""
     f, today = folded.facts, folded.today
-    missed = dl.missed(dl.obligations(f, folded.book, today), f, today)
-    return Findings(f.org, tuple(f.orgs), tuple(folded.violations + missed),
-                    tuple(paperwork(folded.effective, documents, today, f)),
+    violations = folded.violations + dl.missed(dl.obligations(f, folded.book, today), f, today)
+    if years is not None:
+        violations = [v for v in violations if (v.due_on or v.on).year in years]
+    return Findings(f.org, tuple(f.orgs), tuple(violations),
+                    tuple(paperwork(folded.effective, documents, today, f, years)),
                     attended_courses(folded.effective))
 
 

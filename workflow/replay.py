@@ -8,7 +8,7 @@ correct, so a forgotten step recorded later lands where it belongs or is refused
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from functools import cache
@@ -315,7 +315,9 @@ _WANTED = {s.id: s.documents for s in STEPS.values() if s.documents}  # read per
 
 
 def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
-              today: date, facts: Facts) -> list[Paperwork]:
+              today: date, facts: Facts,
+              years: Collection[int] | None = None) -> list[Paperwork]:
+    """What each record lacks on `today`; with `years`, only records of those years."""
     have: dict[int, set[str]] = {}
     for doc in documents:
         if doc.attached_on <= today:
@@ -325,7 +327,7 @@ def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
     org = facts.org_on(date.min) if len(facts.orgs) <= 1 else None
     for rec in records:
         wanted = _WANTED.get(rec.step)
-        if not wanted:
+        if not wanted or years is not None and rec.occurred_on.year not in years:
             continue
         got = have.get(rec.seq)
         lacking = wanted if got is None else tuple(d for d in wanted if d not in got)

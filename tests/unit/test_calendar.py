@@ -74,6 +74,14 @@ def test_add_months_is_what_relativedelta_gives(start, n):
     assert add_months(start, n) == start + relativedelta(months=n)
 
 
+@given(st.one_of(st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)),
+                 st.integers(min_value=476, max_value=524).map(lambda k: date(4 * k, 2, 29))),
+       st.integers(min_value=-100, max_value=100))
+def test_add_years_is_what_relativedelta_gives(start, n):
+    """add_years too is plain arithmetic, checked against relativedelta, leap days above all."""
+    assert add_years(start, n) == start + relativedelta(years=n)
+
+
 # --- official working days -------------------------------------------------------------------
 
 def test_package_covers_2004_to_2026_only():

@@ -2,6 +2,7 @@
 that day does (workflow/findings.py): the committee table reads snapshots instead of replaying."""
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -79,6 +80,26 @@ def test_the_findings_of_a_fold_are_the_replays_on_its_day(case):
         for org in ("B1", "B2"):
             assert score(org, day.year, day, {1: got}, [course]) == score(
                 org, day.year, day, {1: want}, [course])
+
+
+@PROPERTY
+@given(cases())
+def test_the_findings_of_some_years_are_what_the_rubric_counts_in_them(case):
+    """`of_fold` with years keeps the violations and paperwork of those years, and scores
+    those years as the whole findings do."""
+    h, _, asked = case
+    folded = fold(h.records, asked, roster=ROSTER)
+    whole = of_fold(folded, h.documents)
+    course = Training(7, "入党积极分子培训班", asked - timedelta(60), asked - timedelta(58), (1,))
+    for years in ({asked.year}, {asked.year - 1, asked.year}, set()):
+        got = of_fold(folded, h.documents, years)
+        assert got.violations == tuple(v for v in whole.violations
+                                       if (v.due_on or v.on).year in years)
+        assert got.paperwork == tuple(p for p in whole.paperwork if p.on.year in years)
+        assert (got.org, got.orgs, got.attended) == (whole.org, whole.orgs, whole.attended)
+        for org, year in itertools.product(("B1", "B2"), years):
+            assert score(org, year, asked, {1: got}, [course]) == score(
+                org, year, asked, {1: whole}, [course])
 
 
 @PROPERTY

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
@@ -103,23 +103,23 @@ def replay_cases(cases: Rows, as_of: date) -> dict[int, Replay]:
         return _each_case(cases, as_of, _replayed)
 
 
-def scored_cases(cases: Rows, as_of: date) -> dict[int, Findings]:
+def scored_cases(cases: Rows, as_of: date,
+                 years: Collection[int] | None = None) -> dict[int, Findings]:
     """What the rubric reads of each case on `as_of` (`findings.of_fold`), keyed by case id:
-    a replay's violations and paperwork without its deadlines and next steps."""
+    a replay's violations and paperwork without its deadlines and next steps; with `years`,
+    only what the rubric counts in those years."""
+    def scored(records: list[StepRecord], documents: list[DocumentRef], as_of: date,
+               book: Any, calendar: Any, code: str) -> Findings:
+        return of_fold(fold(records, as_of, rulebook=book, calendar=calendar, validate=False,
+                            org=code), documents, years)
     with collector_paused():
-        return _each_case(cases, as_of, _scored)
+        return _each_case(cases, as_of, scored)
 
 
 def _replayed(records: list[StepRecord], documents: list[DocumentRef], as_of: date,
               book: Any, calendar: Any, code: str) -> Replay:
     return replay(records, as_of, documents=documents, rulebook=book, calendar=calendar,
                   validate=False, org=code)
-
-
-def _scored(records: list[StepRecord], documents: list[DocumentRef], as_of: date,
-            book: Any, calendar: Any, code: str) -> Findings:
-    return of_fold(fold(records, as_of, rulebook=book, calendar=calendar, validate=False,
-                        org=code), documents)
 
 
 def _each_case(cases: Rows, as_of: date, make: Callable[..., T]) -> dict[int, T]:

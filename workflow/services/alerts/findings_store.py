@@ -132,7 +132,7 @@ def scored(scope: Any, as_of: date, years: list[int] | None = None) -> dict[int,
             else:
                 others.append((case_id, branch_id, code))
     if others:
-        result.update(scored_cases(sorted(others), as_of))
+        result.update(scored_cases(sorted(others), as_of, wanted))
     return result
 
 

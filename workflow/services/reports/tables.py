@@ -77,7 +77,7 @@ def scored(org_ids: set[int], as_of: date, years: list[int] | None = None,
     full replay, and tests comparing the two)."""
     if replayed:
         from workflow.services.bulk import scored_cases
-        return dict(scored_cases(scope_cases(org_ids), as_of))
+        return dict(scored_cases(scope_cases(org_ids), as_of, years))
     return findings_store.scored(held_by_any(org_ids), as_of, years)
 
 
