@@ -132,7 +132,8 @@ class _Replayer:
         self.today = date.min
         self.effective: list[StepRecord] = []
         self.last_seq = 0  # the highest seq fed or not: a new record must come after it
-        self._context: tuple[Effective | None, RuleContext] = (None, _NO_SETTINGS)
+        self._context: tuple[Effective | None, RuleContext, dict[str, tuple[Rule, ...]]] = (
+            None, _NO_SETTINGS, {})
 
     @property
     def stage(self) -> str:
@@ -148,16 +149,24 @@ class _Replayer:
         return other
 
     def feed(self, rec: StepRecord) -> None:
-        plan = _PLANS.get(rec.step)
-        problem = self._refusal(rec, plan)
-        if problem:
-            self.invalid.append(problem)
-            return
+        step = rec.step
+        plan = _PLANS.get(step)
+        # the refusal checks only where one could refuse: most records of a stored history
+        # (not validated again) have a plan, no refusal rule and are not repeated
+        if (plan is None or plan.refusals or self.validate
+                or (not plan.repeatable and step in self.done)):
+            problem = self._refusal(rec, plan)
+            if problem:
+                self.invalid.append(problem)
+                return
         assert plan is not None  # an unknown step was refused
-        new_state = _advance(self.state, rec.step, rec.data)
+        new_state = _UNCONDITIONAL.get(self.state, _NOWHERE).get(step)
         if new_state is None:
-            self.invalid.append(_invalid("step_not_allowed", rec.seq, self._out_of_order(rec)))
-            return
+            new_state = _advance(self.state, step, rec.data)
+            if new_state is None:
+                self.invalid.append(_invalid("step_not_allowed", rec.seq,
+                                             self._out_of_order(rec)))
+                return
         if plan.rules:
             self._check_rules(rec, plan)
         if plan.notice:
@@ -166,7 +175,7 @@ class _Replayer:
             plan.apply(self.facts, rec, plan.vote and _vote_passed(rec.data))
         self.facts.last_step_on = rec.occurred_on
         self.state = new_state
-        self.done.add(rec.step)
+        self.done.add(step)
 
     def _out_of_order(self, rec: StepRecord) -> str:
         """Where the case stands and, when one exists, the step to record first, with its
@@ -196,13 +205,13 @@ class _Replayer:
 
     def _check_rules(self, rec: StepRecord, plan: _Plan) -> None:
         eff = self.book.on(rec.occurred_on)
-        rules = _enabled(eff)[rec.step]
+        held, ctx, table = self._context
+        if held is not eff:  # one context and rule table per rule set in force, not per step
+            ctx, table = RuleContext(eff.settings, self.calendar, self.roster), _enabled(eff)
+            self._context = (eff, ctx, table)
+        rules = table[rec.step]
         if not rules:
             return
-        held, ctx = self._context
-        if held is not eff:  # one context per rule set in force, not one per step
-            ctx = RuleContext(eff.settings, self.calendar, self.roster)
-            self._context = (eff, ctx)
         for rule in rules:
             detail = rule.check(ctx, self.facts, rec)  # type: ignore[misc]
             if detail:
@@ -222,6 +231,11 @@ class _Replayer:
 _vote_passed = machine.CONDITIONS["vote_passed"]
 _TRANSITIONS = machine.compiled()
 _NOWHERE: dict[str, Any] = {}
+# state -> step -> the state it leads to, where the first arc has no condition (the data cannot
+# change the answer): one lookup instead of `_advance`, for most records
+_UNCONDITIONAL = {state: {step_id: state if arcs[0][1] is None else arcs[0][1]
+                          for step_id, arcs in steps.items() if arcs and not arcs[0][0]}
+                  for state, steps in _TRANSITIONS.items()}
 
 
 def _advance(state: str, step_id: str, data: Mapping[str, Any]) -> str | None:
