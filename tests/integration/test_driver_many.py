@@ -31,7 +31,7 @@ PROBE = sa.Table(
 
 ROWS = [
     {"day": date(2024, 2, 29), "at": datetime(2026, 12, 3, 23, 30), "flag": True,
-     "doc": {"b": [1, "中"], "a": None}, "text": "公示"},
+     "doc": {"b": [1, "中\t\\N"], "a": None}, "text": "公示\t\\N\r\n\\x"},  # COPY's escapes
     {"day": date(1, 1, 1), "at": datetime(2026, 1, 1, 0, 0, 0, 120), "flag": False,
      "doc": None, "text": None},
     {"day": None, "at": None, "flag": None, "doc": [], "text": "=cmd|' /C calc'!A0"},
@@ -114,3 +114,22 @@ def test_what_only_sqlalchemy_can_do_goes_through_sqlalchemy(probe):
         execute_many(sa.update(probe).where(probe.c.id == sa.bindparam("b_id")).values(
             text=sa.bindparam("t")), [{"b_id": 1}])
     assert driver_many._prepared.cache_info().currsize > 0
+
+
+def test_a_plain_insert_goes_by_copy_on_postgresql(probe, monkeypatch):
+    """On PostgreSQL (psycopg) `insert(table)` is written with COPY (the rows' values taken as
+    above: the test of stored values runs through it there); an insert with more to it is
+    not, and goes through the executemany."""
+    dialect = db.session.connection().dialect
+    copy = driver_many._copy_prepared(sa.insert(probe), dialect, ("id", *ROWS[0]))
+    assert copy is not None and copy[0].startswith("COPY driver_many_probe (id, day, at,")
+    assert "serial" in copy[0] and "tries" in copy[0]  # the Python-side defaults too
+    for more in (sa.insert(probe).values(text="x"), sa.insert(probe).returning(probe.c.id),
+                 sa.insert(probe).from_select(["id"], sa.select(sa.literal(1)))):
+        assert driver_many._copy_prepared(more, dialect, ("id",)) is None
+    copied, real = [], driver_many._copied
+    monkeypatch.setattr(driver_many, "_copied", lambda *a: copied.append(real(*a)) or copied[-1])
+    assert execute_many(sa.insert(probe), [{"id": i, **r} for i, r in enumerate(ROWS, 21)]
+                        ) == len(ROWS)
+    assert copied == ([len(ROWS)] if dialect.driver == "psycopg" else [])
+
