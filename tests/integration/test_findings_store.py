@@ -34,8 +34,8 @@ def replayed(monkeypatch) -> list[int]:
     """The ids of the cases reports replay (the real replay still runs)."""
     seen: list[int] = []
     real = bulk.scored_cases
-    monkeypatch.setattr(bulk, "scored_cases", lambda rows, day: seen.extend(
-        r[0] if isinstance(r, tuple) else r.id for r in rows) or real(rows, day))
+    monkeypatch.setattr(bulk, "scored_cases", lambda rows, day, years=None: seen.extend(
+        r[0] if isinstance(r, tuple) else r.id for r in rows) or real(rows, day, years))
     return seen
 
 
