@@ -82,7 +82,7 @@ def _prepared(statement: Any, dialect: Dialect,
 def _copied(statement: Any, connection: Any, rows: Sequence[dict[str, Any]]) -> int | None:
     """A plain INSERT of many rows on PostgreSQL through COPY (psycopg's `copy`), each row's
     values taken and converted as for the executemany: a rebuild's 30,000 deadline rows cost
-    0.7 s as INSERTs, each its own statement on the server. None when the statement is more
+    0.5–0.7 s as INSERTs, each its own statement on the server. None when the statement is more
     than `insert(table)` (values of its own, a RETURNING, ON CONFLICT)."""
     copy = _copy_prepared(statement, connection.dialect, tuple(rows[0]))
     if copy is None:
