@@ -17,6 +17,7 @@ from datetime import date
 from workflow import deadlines as dl
 from workflow.history import DocumentRef, Paperwork, Violation, attended_courses, org_at
 from workflow.replay import Folded, paperwork
+from workflow.rubric import year_of
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def of_fold(folded: Folded, documents: Iterable[DocumentRef],
     f, today = folded.facts, folded.today
     violations = folded.violations + dl.missed(dl.obligations(f, folded.book, today), f, today)
     if years is not None:
-        violations = [v for v in violations if (v.due_on or v.on).year in years]
+        violations = [v for v in violations if year_of(v) in years]
     return Findings(f.org, tuple(f.orgs), tuple(violations),
                     tuple(paperwork(folded.effective, documents, today, f, years)),
                     attended_courses(folded.effective))

@@ -81,7 +81,7 @@ class Rubric:
     committee: tuple[Deduction, ...] = field(default_factory=tuple)
 
 
-def _year_of(v: Violation) -> int:
+def year_of(v: Violation) -> int:
     """Deadline misses count in the year they fell due, step misses in the step's year."""
     return (v.due_on or v.on).year
 
@@ -112,7 +112,7 @@ def _case_deductions(org: str, year: int, case_id: int, r: Scored,
                      committee: list[Deduction]) -> list[Deduction]:
     found = []
     for v in r.violations:
-        if v.org != org or _year_of(v) != year:
+        if v.org != org or year_of(v) != year:
             continue
         (found if v.responsible is Responsible.BRANCH else committee).append(
             _procedure(case_id, v))

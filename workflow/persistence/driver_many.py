@@ -58,6 +58,20 @@ def _prepared(statement: Any, dialect: Dialect,
     parameter needs what SQLAlchemy does per execution (an expanding IN list, a bind computed
     by a callable, a default that reads its execution context or is SQL, an escaped bind name)
     or a required value is missing from the rows (SQLAlchemy then raises its own error)."""
+    taken = _compiled(statement, dialect, keys)
+    if taken is None:
+        return None
+    compiled, takes = taken
+    if compiled.positiontup is not None:  # qmark (SQLite): a tuple in the statement's order
+        return compiled.string, _positional([takes[name] for name in compiled.positiontup])
+    named = tuple((name, _getter(take)) for name, take in takes.items())  # pyformat (psycopg)
+    return compiled.string, lambda row: {name: get(row) for name, get in named}
+
+
+def _compiled(statement: Any, dialect: Dialect,
+              keys: tuple[str, ...]) -> tuple[Any, dict[str, Take]] | None:
+    """The statement compiled for executemany and how each bind parameter is taken from a
+    row, in the statement's order; None where only SQLAlchemy's execution can (`_prepared`)."""
     compiled = statement.compile(dialect=dialect, for_executemany=True,
                                  column_keys=list(keys) if isinstance(statement, Insert) else None)
     if compiled.post_compile_params or compiled.literal_execute_params:
@@ -73,10 +87,7 @@ def _prepared(statement: Any, dialect: Dialect,
         if take is None or compiled.escaped_bind_names.get(name, name) != name:
             return None
         takes[name] = take
-    if compiled.positiontup is not None:  # qmark (SQLite): a tuple in the statement's order
-        return compiled.string, _positional([takes[name] for name in compiled.positiontup])
-    named = tuple((name, _getter(take)) for name, take in takes.items())  # pyformat (psycopg)
-    return compiled.string, lambda row: {name: get(row) for name, get in named}
+    return compiled, takes
 
 
 def _copied(statement: Any, connection: Any, rows: Sequence[dict[str, Any]]) -> int | None:
@@ -99,26 +110,19 @@ def _copied(statement: Any, connection: Any, rows: Sequence[dict[str, Any]]) -> 
 def _copy_prepared(statement: Any, dialect: Dialect,
                    keys: tuple[str, ...]) -> tuple[str, Convert] | None:
     """`COPY table (columns) FROM STDIN` for an `insert(table)`, and a row's values in the
-    columns' order: the rows' own columns and those SQLAlchemy fills in Python (taken as in
-    `_prepared`); the others get the table's server default, as they would from the INSERT."""
+    columns' order: the rows' own columns and those SQLAlchemy fills in Python (taken as for
+    the executemany); the others get the table's server default, as they would from the INSERT."""
     table = getattr(statement, "table", None)
     if not isinstance(table, Table) or not statement.compare(insert(table)):
         return None
-    compiled = statement.compile(dialect=dialect, for_executemany=True, column_keys=list(keys))
-    defaults = {c.key: c.default for c in compiled.insert_prefetch}
-    columns, takes = [], []
-    for bind, name in compiled.bind_names.items():
-        column = table.c.get(name)
-        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        take = _take(bind, name, set(keys), defaults.get(name), convert)
-        if column is None or take is None:
-            return None
-        columns.append(column)
-        takes.append(take)
+    taken = _compiled(statement, dialect, keys)
+    if taken is None or any(name not in table.c for name in taken[1]):
+        return None
+    takes = taken[1]
     quote = dialect.identifier_preparer
     sql = (f"COPY {quote.format_table(table)} "
-           f"({', '.join(quote.format_column(c) for c in columns)}) FROM STDIN")
-    order = tuple(_getter(take) for take in takes)
+           f"({', '.join(quote.format_column(table.c[name]) for name in takes)}) FROM STDIN")
+    order = tuple(_getter(take) for take in takes.values())
     return sql, lambda row: tuple(get(row) for get in order)
 
 
