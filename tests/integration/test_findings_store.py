@@ -199,3 +199,30 @@ def test_a_write_never_clears_a_rule_change_that_came_after_it_read_the_rules(wo
     replayed.clear()
     reports.committee_table(actor("org"), None, 2023, TODAY)
     assert replayed == []
+
+
+def test_kept_findings_are_stored_as_the_json_their_encoding_made(population):
+    """The findings are written by orjson (`json_text.Encoded`), not the column's json.dumps:
+    the stored text, read by the standard library, is the snapshot's encoding, non-ASCII
+    details included; and a set without findings holds SQL NULL, not JSON's `null`."""
+    import json
+    from workflow.services.alerts import deadline_rows
+    ids = list(db.session.execute(sa.select(Case.id).order_by(Case.id)).scalars())
+    derived = deadline_rows.derive(ids)
+    stored = dict(db.session.execute(sa.select(
+        DeadlineSet.case_id, sa.cast(DeadlineSet.findings, sa.Text))).all())
+    assert {i: json.loads(stored[i]) for i in ids} == {
+        i: derived.sets[i]["findings"] for i in ids}
+    assert any(not text.isascii() for text in stored.values())  # Chinese details, unescaped
+
+
+def test_a_set_locked_before_its_findings_holds_sql_null(world, pin):
+    """The lock's placeholder (`_lock_set` without values) writes no findings: SQL NULL."""
+    from workflow.services.alerts import deadline_rows
+    case = open_case(world)
+    db.session.execute(sa.delete(DeadlineSet).where(DeadlineSet.case_id == case["id"]))
+    deadline_rows._lock_set(case["id"])
+    db.session.commit()
+    assert db.session.execute(sa.select(DeadlineSet.case_id).where(
+        DeadlineSet.case_id == case["id"], DeadlineSet.findings.is_(None))).scalar_one() \
+        == case["id"]
