@@ -8,6 +8,9 @@ from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
 
 from tests.integration.conftest import world  # noqa: F401  (fixture)
 from tests.integration.test_reports import pin, three_cases  # noqa: F401  (pin: fixture)
@@ -133,3 +136,17 @@ def test_a_plain_insert_goes_by_copy_on_postgresql(probe, monkeypatch):
                         ) == len(ROWS)
     assert copied == ([len(ROWS)] if dialect.driver == "psycopg" else [])
 
+
+
+@given(st.one_of(st.none(), st.dates(), st.datetimes()))
+def test_sqlite_dates_are_converted_as_sqlalchemy_converts_them(value):
+    """`_converter`'s `date.isoformat` for SQLite's dates: the text SQLAlchemy makes, from the
+    year 1 to 9999, a datetime (its day) and None included."""
+    from sqlalchemy.dialects.sqlite import pysqlite
+    dialect = pysqlite.dialect()
+    impl = sa.Date().dialect_impl(dialect)
+    fast = driver_many._converter(impl, dialect)
+    assert fast.__name__ == "iso_date"  # the fast one is taken
+    assert fast(value) == impl.bind_processor(dialect)(value)
+    custom = sqlite.DATE(storage_format="%(day)02d/%(month)02d/%(year)04d")
+    assert driver_many._converter(custom, dialect)(value) == custom.bind_processor(dialect)(value)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Table, insert
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Insert
 
@@ -82,12 +84,28 @@ def _compiled(statement: Any, dialect: Dialect,
     defaults.update({c.key: c.onupdate for c in compiled.update_prefetch})
     takes: dict[str, Take] = {}
     for bind, name in compiled.bind_names.items():
-        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        convert = _converter(bind.type.dialect_impl(dialect), dialect)
         take = _take(bind, name, keyed, defaults.get(name), convert)
         if take is None or compiled.escaped_bind_names.get(name, name) != name:
             return None
         takes[name] = take
     return compiled, takes
+
+
+def _converter(impl: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The type's bind processor; for SQLite's dates in their default format, the same text
+    by `date.isoformat` (a rebuild converts some 60,000 dates; SQLAlchemy's formatting of a
+    dict of three fields took 0.9 µs a date). Anything else, a datetime among them, goes to
+    SQLAlchemy's processor."""
+    process = impl.bind_processor(dialect)
+    if process is None or not (isinstance(impl, sqlite.DATE)
+                               and impl._storage_format == sqlite.DATE._storage_format):
+        return process
+    iso = date.isoformat
+
+    def iso_date(value: Any) -> Any:
+        return iso(value) if type(value) is date else process(value)
+    return iso_date
 
 
 def _copied(statement: Any, connection: Any, rows: Sequence[dict[str, Any]]) -> int | None:
