@@ -203,16 +203,26 @@ def test_a_write_never_clears_a_rule_change_that_came_after_it_read_the_rules(wo
 
 def test_kept_findings_are_stored_as_the_json_their_encoding_made(population):
     """The findings are written by orjson (`json_text.Encoded`), not the column's json.dumps:
-    the stored text, read by the standard library, is the snapshot's encoding, non-ASCII
-    details included; and a set without findings holds SQL NULL, not JSON's `null`."""
+    the stored text, read by the standard library, is the snapshot's encoding with its days
+    as ISO dates and whoever answers as the enum's value, non-ASCII details unescaped."""
     import json
+
+    from workflow.history import Responsible
     from workflow.services.alerts import deadline_rows
     ids = list(db.session.execute(sa.select(Case.id).order_by(Case.id)).scalars())
     derived = deadline_rows.derive(ids)
     stored = dict(db.session.execute(sa.select(
         DeadlineSet.case_id, sa.cast(DeadlineSet.findings, sa.Text))).all())
+    def plain(value):  # what `encode` leaves for the writer: days and enums
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, date):
+            return value.isoformat()
+        return value.value if isinstance(value, Responsible) else value
     assert {i: json.loads(stored[i]) for i in ids} == {
-        i: derived.sets[i]["findings"] for i in ids}
+        i: plain(derived.sets[i]["findings"]) for i in ids}
     assert any(not text.isascii() for text in stored.values())  # Chinese details, unescaped
 
 

@@ -137,13 +137,16 @@ def test_since_is_the_last_step_or_document_and_other_days_are_refused():
 @PROPERTY
 @given(cases())
 def test_the_stored_form_decodes_to_what_the_snapshot_answers(case):
-    """services/alerts/findings_store keeps a snapshot as JSON: read back, it answers the same."""
+    """services/alerts/findings_store keeps a snapshot as JSON, written by orjson (its days
+    and enums too): read back by the standard library, it answers the same."""
     import json
+
+    import orjson
 
     from workflow.services.alerts.findings_store import decode, encode
     h, taken, asked = case
     snap, _ = _taken(h, taken)
-    stored = json.loads(json.dumps(encode(snap)))
+    stored = json.loads(orjson.dumps(encode(snap)))
     assert decode(stored, asked) == snap.on(asked)
     # read for some years only, it scores those years as the whole does
     course = Training(7, "入党积极分子培训班", asked - timedelta(60), asked - timedelta(58), (1,))
