@@ -86,8 +86,8 @@ def _as_stored(table: sa.Table, skip: tuple[str, ...]) -> list[tuple]:
 
 
 def test_the_rebuild_writes_what_sqlalchemy_wrote(world, pin, monkeypatch):  # noqa: F811
-    """The statements the rebuild really runs (its rows without ids, the set update, the
-    lock's upsert): the same stored rows through the driver as through SQLAlchemy."""
+    """The statements the rebuild really runs (its rows without ids, the sets' upsert): the
+    same stored rows through the driver as through SQLAlchemy."""
     three_cases(world)
     def rebuilt() -> tuple[list[tuple], list[tuple]]:
         alerts.refresh_all_deadlines()
@@ -102,6 +102,28 @@ def test_the_rebuild_writes_what_sqlalchemy_wrote(world, pin, monkeypatch):  # n
         return db.session.execute(statement, list(rows)).rowcount if rows else 0
     monkeypatch.setattr(deadline_rows, "execute_many", sqlalchemy_many)
     assert rebuilt() == ours
+
+
+def test_the_rebuild_writes_sets_in_ascending_case_order(world, pin):  # noqa: F811
+    """The sets' upsert is the chunk's lock: its rows go in the order of the chunk's ids
+    (ascending, as every writer of many sets takes them: two never wait for each other on
+    PostgreSQL), whatever order the cases were read in."""
+    three_cases(world)
+    ids = sorted(db.session.execute(sa.select(DeadlineSet.case_id)).scalars())
+    derived = deadline_rows.derive(ids)
+    derived.sets = dict(reversed(list(derived.sets.items())))  # as a read might return them
+    seen: list[int] = []
+
+    def upserts(conn, cursor, statement, parameters, context, executemany):
+        if executemany and "deadline_sets" in statement and "INSERT" in statement.upper():
+            seen.extend(p["case_id"] if isinstance(p, dict) else p[0] for p in parameters)
+    sa.event.listen(db.engine, "before_cursor_execute", upserts)
+    try:
+        deadline_rows.write(derived)
+        db.session.commit()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", upserts)
+    assert len(ids) > 1 and seen == ids
 
 
 def test_what_only_sqlalchemy_can_do_goes_through_sqlalchemy(probe):

@@ -134,11 +134,14 @@ def _rows_for(case_id: int, branch_id: int, committee: int,
              "met": d.met_on is not None, "met_on": d.met_on} for d in deadlines]
 
 
-def _write_sets(sets: Sequence[dict[str, Any]]) -> None:
-    """A chunk's set rows as derived (`derive`), inserted or overwritten in one statement on
+def _write_sets(derived: Derived, ids: Sequence[int]) -> None:
+    """The sets of `ids` as derived (`derive`), inserted or overwritten in one statement on
     SQLite and PostgreSQL: the lock `refresh_deadlines` takes (on SQLite the database's write
-    lock, on PostgreSQL the rows'). A stale mark is overwritten too: `write` checks the
-    settings' stamp under this lock and derives again when they changed since."""
+    lock, on PostgreSQL the rows', taken in the order of `ids`, ascending, as every writer of
+    many sets takes them, so that two never wait for each other). A stale mark is overwritten
+    too: `write` checks the settings' stamp under this lock and derives again when they
+    changed since."""
+    sets = [derived.sets[i] for i in ids if i in derived.sets]
     dialect = sql_dialect()
     if dialect is None:
         for values in sets:
@@ -146,7 +149,7 @@ def _write_sets(sets: Sequence[dict[str, Any]]) -> None:
         execute_many(_update_sets(), [{**values, "b_case_id": values["case_id"]}
                                       for values in sets])
         return
-    execute_many(_upsert_set(dialect.__name__, True, False), list(sets))
+    execute_many(_upsert_set(dialect.__name__, True, False), sets)
 
 
 def _lock_set(case_id: int, final: dict[str, Any] | None = None) -> None:
@@ -346,11 +349,11 @@ def write(derived: Derived, today: date | None = None) -> int:
     ids = derived.ids
     if not ids:
         return 0
-    _write_sets(list(derived.sets.values()))
+    _write_sets(derived, ids)
     reference.forget()
     if reference.stamp() != derived.stamp:
         derived = derive(ids, today)
-        _write_sets(list(derived.sets.values()))
+        _write_sets(derived, ids)
     else:
         now = {i: (v, n) for i, v, n in db.session.execute(
             sa.select(Case.id, Case.version, Case.chain_length).where(Case.id.in_(ids)))}
@@ -364,7 +367,7 @@ def write(derived: Derived, today: date | None = None) -> int:
             derived.versions.update(again.versions)
             derived.rows.update(again.rows)
             derived.sets.update(again.sets)
-            _write_sets(list(again.sets.values()))
+            _write_sets(again, moved)
     table = DeadlineRow.__table__
     db.session.execute(sa.delete(table).where(table.c.case_id.in_(ids)))
     # the driver's executemany: SQLAlchemy's per-row parameter processing (and the ORM's
