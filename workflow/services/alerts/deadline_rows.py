@@ -184,9 +184,9 @@ def _not_stale(table: Any) -> Any:
 
 
 def _bind_type(column: str) -> Any:
-    """How a set column's value is written: the findings, made only of strings, integers and
-    lists, by orjson (`json_text.Encoded`: json.dumps was 7 % of a rebuild), read back as
-    the column's JSON."""
+    """How a set column's value is written: the findings (strings, integers, days and the
+    responsible party's enum in lists: `findings_store.encode`) by orjson (`json_text.Encoded`:
+    json.dumps was 7 % of a rebuild), read back as the column's JSON."""
     if column == "findings":
         return json_text.Encoded(none_as_null=True)
     return DeadlineSet.__table__.c[column].type
