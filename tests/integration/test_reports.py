@@ -177,6 +177,30 @@ def test_item_14_floors_at_zero(world, pin):
     assert rubric(world, as_of="2023-10-11")["items"]["14"]["score"] == 3  # not ended yet
 
 
+def test_the_table_reads_each_branchs_courses_as_its_rubric_does(world, pin):
+    """The committee table reads the courses of every branch at once (`_trainings_of`): each
+    branch's item 14 is its own absences, as the branch's rubric counts them."""
+    _b2_case(world)  # B2 has a case, not invited
+    invited = []
+    for _ in range(3):
+        case = open_case(world)
+        drive(world, case["id"], until="activist_assessed")
+        invited.append(case["id"])
+    for title, start, end in (("秋季班", "2023-10-09", "2023-10-11"),
+                              ("冬季班", "2023-11-06", "2023-11-08")):
+        r = world.post("org", "/api/v1/trainings", {"title": title, "start_on": start,
+                                                    "end_on": end, "hours": 24,
+                                                    "invitees": invited})
+        assert r.status_code == 201, r.json
+    table = reports.committee_table(actor("org"), None, 2023, date(2023, 12, 31))
+    by_org = {row["org"]: row for row in table["rows"]}
+    for branch in ("B1", "B2"):
+        api = rubric(world, org=branch, as_of="2023-12-31")["items"]["14"]
+        assert by_org[branch]["items"]["14"] == {
+            "max": 3, "score": api["score"], "deductions": len(api["deductions"])}
+    assert (by_org["B1"]["14"], by_org["B2"]["14"]) == (0, 3)  # six absences in B1
+
+
 def test_an_overdue_conversion_zeroes_item_13(world, pin):
     pin("2025-07-12")
     e = until(HAPPY, "conversion_notice_held") + [

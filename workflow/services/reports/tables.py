@@ -18,7 +18,7 @@ from workflow import alerts, rubric
 from workflow.history import Replay
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
-from workflow.persistence.models import Case, Organisation, TrainingInvitee, User
+from workflow.persistence.models import Case, Organisation, Training, TrainingInvitee, User
 from workflow.persistence.repository import held_by_any
 from workflow.rules import REGISTRY
 from workflow.services.alerts import findings_store, sweep
@@ -113,14 +113,31 @@ def _score(branch: Organisation, year: Any, as_of: date, english: bool = False
 
 def _trainings(branch_id: int) -> list[rubric.Training]:
     """The courses of every committee above the branch, with their invitees."""
-    committees = set(repo.ancestors(branch_id))
-    return [rubric.Training(t.id, t.title, t.start_on, t.end_on,
-                            tuple(i.case_id for i in _invitees(t.id)))
-            for t in trainings_for_rubric(committees)]
+    return _trainings_of([branch_id])[branch_id]
 
 
-def _invitees(training_id: int) -> list[TrainingInvitee]:
-    return list(db.session.execute(db.select(TrainingInvitee).filter_by(training_id=training_id)).scalars())
+def _trainings_of(branch_ids: list[int]) -> dict[int, list[rubric.Training]]:
+    """`_trainings` of many branches from two reads (the courses of every committee above
+    them, and those courses' invitees): the committee table read them per branch and per
+    course, 1.3 s of its 10 s at 100,000 cases and 1,666 branches."""
+    chains = {b: repo.ancestors(b) for b in branch_ids}
+    committees = {org for chain in chains.values() for org in chain}
+    courses = sorted(trainings_for_rubric(committees), key=lambda t: t.id)
+    invited: dict[int, list[int]] = {t.id: [] for t in courses}
+    if courses:
+        i = TrainingInvitee.__table__
+        for training_id, case_id in db.session.execute(
+                sa.select(i.c.training_id, i.c.case_id)
+                .join(Training.__table__, Training.__table__.c.id == i.c.training_id)
+                .where(Training.__table__.c.org_id.in_(committees))
+                .order_by(i.c.training_id, i.c.case_id)):
+            invited[training_id].append(case_id)
+    by_org: dict[int, list[rubric.Training]] = {}
+    for t in courses:
+        by_org.setdefault(t.org_id, []).append(rubric.Training(
+            t.id, t.title, t.start_on, t.end_on, tuple(invited[t.id])))
+    return {b: [course for org in chain for course in by_org.get(org, ())]
+            for b, chain in chains.items()}
 
 
 def _deduction(d: rubric.Deduction, english: bool = False) -> dict[str, Any]:
@@ -238,8 +255,9 @@ def table_share(branch_ids: list[int], years: list[int], as_of: date,
         held = _held_by(scored(set(branch_ids), as_of, years, replayed))
         planned = plan_deductions(branches, years, as_of)
         result = []
+        courses = _trainings_of([b.id for b in branches])
         for b in branches:
-            trainings = _trainings(b.id)
+            trainings = courses[b.id]
             mine = held.get(b.code, {})
             history = [rubric.score(b.code, y, as_of, mine, trainings, planned[b.code, y])
                        for y in years]
