@@ -97,6 +97,14 @@ def _procedure(case_id: int, v: Violation) -> Deduction:
                      _FIXES_EN.get(v.rule, "Put the procedure right and give the reason in a note"))
 
 
+def _counted(case_id: int, v: Violation) -> Deduction:
+    """`_procedure` without its words, for a deduction that is only counted."""
+    overdue = v.rule == OVERDUE_RULE
+    return Deduction("overdue_conversion" if overdue else "procedure", case_id, v.rule,
+                     v.step_seq, ITEM13_MAX if overdue else PROCEDURE_POINTS, "",
+                     v.due_on or v.on)
+
+
 def _procedure_en(statement: str, article: str, v: Violation) -> str:
     """The miss in English from what the violation records as data (its dates); the check's
     Chinese detail (names, counts) is not repeated: the rule's statement says what is wrong."""
@@ -109,15 +117,24 @@ def _procedure_en(statement: str, article: str, v: Violation) -> str:
 
 
 def _case_deductions(org: str, year: int, case_id: int, r: Scored,
-                     committee: list[Deduction]) -> list[Deduction]:
+                     committee: list[Deduction], explain: bool = True) -> list[Deduction]:
+    """The case's deductions from the branch (returned) and from the committee (appended to
+    `committee`); without `explain` the branch's are counted only: their kind, rule, step,
+    points and day, no text (the committee table shows their number, not their words)."""
     found = []
     for v in r.violations:
         if v.org != org or year_of(v) != year:
             continue
-        (found if v.responsible is Responsible.BRANCH else committee).append(
-            _procedure(case_id, v))
+        if v.responsible is Responsible.BRANCH:
+            found.append(_procedure(case_id, v) if explain else _counted(case_id, v))
+        else:
+            committee.append(_procedure(case_id, v))
     for p in r.paperwork:
         if p.org != org or p.on.year != year:
+            continue
+        if not explain and p.responsible is Responsible.BRANCH:
+            found.append(Deduction("paperwork", case_id, "documents_complete", p.step_seq,
+                                   PAPERWORK_POINTS, "", p.on, documents=tuple(p.missing)))
             continue
         names = "、".join(DOCUMENT_LABELS.get(t, t) for t in p.missing)
         d = Deduction("paperwork", case_id, "documents_complete", p.step_seq, PAPERWORK_POINTS,
@@ -161,14 +178,18 @@ def _attended(r: Scored, training_id: int) -> bool:
 
 
 def score(org: str, year: int, as_of: date, cases: Mapping[int, Scored],
-          trainings: Iterable[Training] = (), plan: Iterable[Deduction] = ()) -> Rubric:
+          trainings: Iterable[Training] = (), plan: Iterable[Deduction] = (),
+          explain: bool = True) -> Rubric:
     """Score one branch: `cases` are replays as of `as_of` (or the findings kept of them),
     keyed by case id; `plan` the year's plan deductions (workflow/plans.py: they judge the
-    branch's cases together, not one history)."""
+    branch's cases together, not one history). Without `explain` the branch's procedure and
+    paperwork deductions carry no text (the same scores and counts; the committee table,
+    which scores every branch and shows only their number, made 200,000 sentences at
+    100,000 cases for nobody); the committee's are always explained."""
     committee: list[Deduction] = []
     item13: list[Deduction] = []
     for case_id, r in sorted(cases.items()):
-        item13 += _case_deductions(org, year, case_id, r, committee)
+        item13 += _case_deductions(org, year, case_id, r, committee, explain)
     item13 += [d for d in plan if d.on <= as_of]
     return Rubric(org, year, as_of,
                   {"13": _item13(item13), "14": _item14(org, year, as_of, cases, trainings)},

@@ -27,7 +27,16 @@ def _replay(h: History | list[Entry], as_of: date = AS_OF, documents=None):
 
 def _score(cases: dict, year: int, as_of: date = AS_OF, org: str = "B1",
            trainings=()) -> Rubric:
-    return score(org, year, as_of, cases, trainings)
+    """The rubric, checked against the committee table's way of scoring (`explain=False`):
+    the same points, the same deductions bar their text, the committee's the same."""
+    r = score(org, year, as_of, cases, trainings)
+    counted = score(org, year, as_of, cases, trainings, explain=False)
+    assert _points(counted) == _points(r) and counted.committee == r.committee
+    assert {k: _named(i.deductions) for k, i in counted.items.items()} == {
+        k: _named(i.deductions) for k, i in r.items.items()}
+    assert {d.documents for i in counted.items.values() for d in i.deductions} == {
+        d.documents for i in r.items.values() for d in i.deductions}
+    return r
 
 
 def _points(r: Rubric) -> tuple[int, int]:

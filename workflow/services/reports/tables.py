@@ -259,8 +259,8 @@ def table_share(branch_ids: list[int], years: list[int], as_of: date,
         for b in branches:
             trainings = courses[b.id]
             mine = held.get(b.code, {})
-            history = [rubric.score(b.code, y, as_of, mine, trainings, planned[b.code, y])
-                       for y in years]
+            history = [rubric.score(b.code, y, as_of, mine, trainings, planned[b.code, y],
+                                    explain=False) for y in years]
             result.append([_table_row(b, history),
                            [{**_deduction(d, english=True), "org": b.code,
                              "org_name": b.name}
