@@ -86,23 +86,32 @@ def year_of(v: Violation) -> int:
     return (v.due_on or v.on).year
 
 
-def _procedure(case_id: int, v: Violation) -> Deduction:
-    rule = REGISTRY[v.rule]
+def _procedure(case_id: int, v: Violation, explain: bool = True) -> Deduction:
+    """A procedure miss's deduction; without `explain` its kind, rule, step, points and day
+    only (a deduction that is only counted)."""
     overdue = v.rule == OVERDUE_RULE
-    return Deduction("overdue_conversion" if overdue else "procedure", case_id, v.rule,
-                     v.step_seq, ITEM13_MAX if overdue else PROCEDURE_POINTS,
-                     f"{rule.zh}（{rule.article}）：{v.detail}", v.due_on or v.on,
+    head = ("overdue_conversion" if overdue else "procedure", case_id, v.rule, v.step_seq,
+            ITEM13_MAX if overdue else PROCEDURE_POINTS)
+    if not explain:
+        return Deduction(*head, "", v.due_on or v.on)
+    rule = REGISTRY[v.rule]
+    return Deduction(*head, f"{rule.zh}（{rule.article}）：{v.detail}", v.due_on or v.on,
                      _FIXES.get(v.rule, "按程序补正并在备注中说明原因"),
                      _procedure_en(rule.en, rule.article, v),
                      _FIXES_EN.get(v.rule, "Put the procedure right and give the reason in a note"))
 
 
-def _counted(case_id: int, v: Violation) -> Deduction:
-    """`_procedure` without its words, for a deduction that is only counted."""
-    overdue = v.rule == OVERDUE_RULE
-    return Deduction("overdue_conversion" if overdue else "procedure", case_id, v.rule,
-                     v.step_seq, ITEM13_MAX if overdue else PROCEDURE_POINTS, "",
-                     v.due_on or v.on)
+def _paperwork(case_id: int, p: Paperwork, explain: bool = True) -> Deduction:
+    """A step's missing papers' deduction; without `explain` no words (see `_procedure`)."""
+    head = ("paperwork", case_id, "documents_complete", p.step_seq, PAPERWORK_POINTS)
+    if not explain:
+        return Deduction(*head, "", p.on, documents=tuple(p.missing))
+    names = "、".join(DOCUMENT_LABELS.get(t, t) for t in p.missing)
+    return Deduction(*head, f"「{STEPS[p.step].zh}」缺少手续：{names}", p.on,
+                     f"上传或登记纸质存档：{names}",
+                     f"“{STEPS[p.step].en}” lacks papers",
+                     "Upload, or record where the paper copy is kept",
+                     tuple(p.missing))
 
 
 def _procedure_en(statement: str, article: str, v: Violation) -> str:
@@ -126,24 +135,16 @@ def _case_deductions(org: str, year: int, case_id: int, r: Scored,
         if v.org != org or year_of(v) != year:
             continue
         if v.responsible is Responsible.BRANCH:
-            found.append(_procedure(case_id, v) if explain else _counted(case_id, v))
+            found.append(_procedure(case_id, v, explain))
         else:
             committee.append(_procedure(case_id, v))
     for p in r.paperwork:
         if p.org != org or p.on.year != year:
             continue
-        if not explain and p.responsible is Responsible.BRANCH:
-            found.append(Deduction("paperwork", case_id, "documents_complete", p.step_seq,
-                                   PAPERWORK_POINTS, "", p.on, documents=tuple(p.missing)))
-            continue
-        names = "、".join(DOCUMENT_LABELS.get(t, t) for t in p.missing)
-        d = Deduction("paperwork", case_id, "documents_complete", p.step_seq, PAPERWORK_POINTS,
-                      f"「{STEPS[p.step].zh}」缺少手续：{names}", p.on,
-                      f"上传或登记纸质存档：{names}",
-                      f"“{STEPS[p.step].en}” lacks papers",
-                      "Upload, or record where the paper copy is kept",
-                      tuple(p.missing))
-        (found if p.responsible is Responsible.BRANCH else committee).append(d)
+        if p.responsible is Responsible.BRANCH:
+            found.append(_paperwork(case_id, p, explain))
+        else:
+            committee.append(_paperwork(case_id, p))
     return found
 
 
