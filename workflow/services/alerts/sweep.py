@@ -132,18 +132,17 @@ def _stored(as_of: date) -> Iterator[tuple[CaseRef, list[Alerting]]]:
         .order_by(d.case_id, d.due_on, d.id))
     case: CaseRef | None = None
     found: list[Alerting] = []
+    level, responsibles = alerts.level_of, {r.value: r for r in Responsible}
+    # fetched at once: iterating the result fetched row by row, as long as the query itself
     for case_id, rule, kind, due_on, responsible, met, org_id, branch_id, name in \
-            db.session.execute(query):
+            db.session.execute(query).all():
         if case is None or case.id != case_id:
             if case is not None:
                 yield case, found
             case, found = CaseRef(case_id, branch_id, name), []
-        # level() asks only whether a row is met; the rest of its status depends on the day
-        lvl = alerts.level(Deadline(rule, kind, due_on, Responsible.BRANCH,
-                                    DeadlineStatus.MET if met else DeadlineStatus.UPCOMING),
-                           as_of)
+        lvl = level(kind, due_on, met, as_of)
         if lvl is not None:
-            found.append((rule, kind, due_on, Responsible(responsible), org_id, lvl))
+            found.append((rule, kind, due_on, responsibles[responsible], org_id, lvl))
     if case is not None:
         yield case, found
 
@@ -237,9 +236,9 @@ def _outbox_keys(due: list[tuple[CaseRef, list[Alerting]]]) -> set[tuple[Any, ..
     if first_due is None:
         return set()
     ids = [case.id for case, _ in due]
-    return {tuple(row) for row in db.session.execute(
+    return set(map(tuple, db.session.execute(
         sa.select(n.case_id, n.rule, n.kind, n.due_on, n.level)
-        .where(n.case_id.between(min(ids), max(ids)), n.due_on >= first_due))}
+        .where(n.case_id.between(min(ids), max(ids)), n.due_on >= first_due)).all()))
 
 
 def _insert(values: list[dict[str, Any]]) -> int:
