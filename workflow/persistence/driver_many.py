@@ -140,8 +140,7 @@ def _copy_prepared(statement: Any, dialect: Dialect,
     quote = dialect.identifier_preparer
     sql = (f"COPY {quote.format_table(table)} "
            f"({', '.join(quote.format_column(table.c[name]) for name in takes)}) FROM STDIN")
-    order = tuple(_getter(take) for take in takes.values())
-    return sql, lambda row: tuple(get(row) for get in order)
+    return sql, _positional(list(takes.values()))
 
 
 # how one parameter is taken: (the row's key, its converter or None), or a function of the row
