@@ -62,28 +62,32 @@ def scan(as_of: date, *, pause: float = 0.0, chunk: int = SWEEP_CHUNK) -> dict[s
     alert written costs two reads and no write; the missing alerts of `chunk` cases go in
     with one statement and one commit, never splitting a case; `pause` sleeps after each
     commit, to spread a very large sweep's writes."""
+    from workflow.services.bulk import collector_paused
     refreshed = catch_up(as_of)
     root = committee_finder()
-    due = [*_stored(as_of), *_replayed(as_of)]
-    have = _outbox_keys(due)
-    now = utcnow()
     seen = created = in_batch = 0
-    batch: list[dict[str, Any]] = []
-    for case, alerting in due:
-        in_batch += 1
-        seen += len(alerting)
-        for rule, kind, due_on, responsible, org_id, lvl in alerting:
-            if (case.id, rule, kind, due_on, lvl) not in have:
-                batch.append(_alert(case, rule, kind, due_on, responsible, org_id, lvl, as_of,
-                                    root(case.branch_id), now))
-        if in_batch >= chunk:
-            if batch:
-                created += _insert(batch)
-                _commit(pause)
-            batch, in_batch = [], 0
-    if batch:
-        created += _insert(batch)
-        _commit(pause)
+    # the due rows and the outbox keys are kept until the end (no cycles among them): with
+    # the collector running, its full passes over them were 40 % of a 100,000-case rerun
+    with collector_paused():
+        due = [*_stored(as_of), *_replayed(as_of)]
+        have = _outbox_keys(due)
+        now = utcnow()
+        batch: list[dict[str, Any]] = []
+        for case, alerting in due:
+            in_batch += 1
+            seen += len(alerting)
+            for rule, kind, due_on, responsible, org_id, lvl in alerting:
+                if (case.id, rule, kind, due_on, lvl) not in have:
+                    batch.append(_alert(case, rule, kind, due_on, responsible, org_id, lvl,
+                                        as_of, root(case.branch_id), now))
+            if in_batch >= chunk:
+                if batch:
+                    created += _insert(batch)
+                    _commit(pause)
+                batch, in_batch = [], 0
+        if batch:
+            created += _insert(batch)
+            _commit(pause)
     db.session.commit()  # ends the reads' transaction when nothing was written
     return {"as_of": as_of.isoformat(), "cases": len(due), "alerts": seen, "created": created,
             "refreshed": refreshed}
