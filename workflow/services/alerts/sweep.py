@@ -60,8 +60,9 @@ def scan(as_of: date, *, pause: float = 0.0, chunk: int = SWEEP_CHUNK) -> dict[s
     (a backfill), replays that case as it stood then. The outbox keys those cases already
     have are read once, by a range over the unique key's index, so a rerun that finds every
     alert written costs two reads and no write; the missing alerts of `chunk` cases go in
-    with one statement and one commit, never splitting a case; `pause` sleeps after each
-    commit, to spread a very large sweep's writes."""
+    with one insert (on PostgreSQL copied into a staging table first) and one commit, never
+    splitting a case; `pause` sleeps after each commit, to spread a very large sweep's
+    writes."""
     from workflow.services.bulk import collector_paused
     refreshed = catch_up(as_of)
     root = committee_finder()
@@ -275,9 +276,9 @@ _OUTBOX_COLUMNS = ("case_id", "rule", "kind", "due_on", "level", "responsible", 
 def _staging() -> tuple[Any, Any, Any]:
     """PostgreSQL: a temporary table of the alerts' columns, emptied at every commit, that
     COPY fills (`execute_many` of a plain insert) and one INSERT … SELECT … ON CONFLICT moves
-    into the outbox. COPY's rows are formatted by psycopg's C code: the arrays of one unnested
-    INSERT were dumped element by element in Python, the insert's client side was 0.31 s of CPU
-    for 10,579 alerts (0.09 s so); the server's work is the same statement."""
+    into the outbox. COPY's rows are formatted by psycopg's C code, where the arrays of the
+    unnested INSERT before were dumped element by element in Python: the insert's client side
+    took 0.31 s of CPU for 10,579 alerts, now 0.09 s; the server's work is the same."""
     n = Notification.__table__.c
     staging = sa.Table("sweep_outbox", sa.MetaData(),
                        *(sa.Column(c, n[c].type) for c in _OUTBOX_COLUMNS),
