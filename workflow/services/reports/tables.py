@@ -18,7 +18,7 @@ from workflow import alerts, rubric
 from workflow.history import Replay
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
-from workflow.persistence.models import Case, Organisation, Training, TrainingInvitee, User
+from workflow.persistence.models import Case, Organisation, TrainingInvitee, User
 from workflow.persistence.repository import held_by_any
 from workflow.rules import REGISTRY
 from workflow.services.alerts import findings_store, sweep
@@ -124,12 +124,11 @@ def _trainings_of(branch_ids: list[int]) -> dict[int, list[rubric.Training]]:
     committees = {org for chain in chains.values() for org in chain}
     courses = sorted(trainings_for_rubric(committees), key=lambda t: t.id)
     invited: dict[int, list[int]] = {t.id: [] for t in courses}
-    if courses:
+    if courses:  # the invitees of exactly the courses read: which courses count is said once
         i = TrainingInvitee.__table__
         for training_id, case_id in db.session.execute(
                 sa.select(i.c.training_id, i.c.case_id)
-                .join(Training.__table__, Training.__table__.c.id == i.c.training_id)
-                .where(Training.__table__.c.org_id.in_(committees))
+                .where(i.c.training_id.in_(list(invited)))
                 .order_by(i.c.training_id, i.c.case_id)):
             invited[training_id].append(case_id)
     by_org: dict[int, list[rubric.Training]] = {}
