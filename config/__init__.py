@@ -148,6 +148,12 @@ class Config:
         # processes made it faster (docs/performance.md, ninth round; services/reports/fanout)
         if env.get("REPORT_ON_WORKERS"):
             self.REPORT_ON_WORKERS = _flag(env["REPORT_ON_WORKERS"])
+        # whether the command line's runs (`rederive --fix`, `verify`, `bulk resume`) go to the
+        # workers when neither --local nor --workers is given; unset: not on the embedded
+        # broker, whose one solo worker rebuilt more slowly than the local processes
+        # (docs/performance.md, sixteenth round)
+        if env.get("BULK_ON_WORKERS"):
+            self.BULK_ON_WORKERS = _flag(env["BULK_ON_WORKERS"])
         # proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none)
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES") or 0)
         # days a new API token is valid (services/directory/users.py: create_token)

@@ -298,3 +298,59 @@ def test_the_local_processes_report_progress_while_they_work(world, cases):
         stop.set()
         watcher.join()
     assert seen[0] == (1, len(cases))
+
+
+def test_the_command_line_sends_runs_to_the_workers_by_default_only_off_the_embedded_broker(
+        world, cases, ctx, monkeypatch):
+    """The embedded default's one solo worker rebuilt and verified more slowly than the local
+    processes (docs/performance.md, sixteenth round): there `rederive --fix`, `verify` and
+    `bulk resume` run here unless told `--workers` (or BULK_ON_WORKERS); on any other broker
+    they go to the workers unless told `--local`. The app's sender is asked only when the run
+    is to go to the workers (here it answers "do it here": tasks run in the test process)."""
+    import config
+    asked: list[bool] = []
+
+    def sender(app):
+        asked.append(True)
+        return None
+    monkeypatch.setitem(ctx.extensions, "workflow.bulk_sender", sender)
+    runner = world.client.application.test_cli_runner()
+
+    def goes_to_workers(*args: str) -> bool:
+        asked.clear()
+        r = runner.invoke(args=list(args))
+        assert r.exit_code == 0, r.output
+        return asked == [True]
+    monkeypatch.delenv("BULK_ON_WORKERS", raising=False)
+    assert not hasattr(config.load("testing"), "BULK_ON_WORKERS")  # unset: from the broker
+    monkeypatch.setenv("BULK_ON_WORKERS", "no")
+    assert config.load("testing").BULK_ON_WORKERS is False
+    monkeypatch.setenv("BULK_ON_WORKERS", "1")
+    assert config.load("testing").BULK_ON_WORKERS is True
+    monkeypatch.delitem(ctx.config, "BULK_ON_WORKERS", raising=False)
+    monkeypatch.setitem(ctx.config, "CELERY_BROKER_URL", "sqla+sqlite:///instance/broker.db")
+    assert not goes_to_workers("verify")
+    assert not goes_to_workers("rederive", "--fix")
+    assert goes_to_workers("verify", "--workers")
+    assert goes_to_workers("rederive", "--fix", "--workers")
+    assert goes_to_workers("verify", "--background")
+    run_id = bulk_runs.plan("rebuild", {"today": None})
+    assert not goes_to_workers("bulk", "resume", str(run_id))
+    monkeypatch.setitem(ctx.config, "BULK_ON_WORKERS", True)
+    assert goes_to_workers("verify")
+    monkeypatch.setitem(ctx.config, "CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.delitem(ctx.config, "BULK_ON_WORKERS")
+    assert goes_to_workers("verify")
+    assert goes_to_workers("rederive", "--fix")
+    assert not goes_to_workers("verify", "--local")
+    run_id = bulk_runs.plan("rebuild", {"today": None})
+    assert goes_to_workers("bulk", "resume", str(run_id))
+    monkeypatch.setitem(ctx.config, "BULK_ON_WORKERS", False)
+    assert not goes_to_workers("rederive", "--fix")
+    # here and there at once is refused before anything is planned
+    runs, asked[:] = bulk_runs.runs(), []
+    for args in (["verify", "--local", "--workers"], ["rederive", "--fix", "--local",
+                                                      "--background"]):
+        refused = runner.invoke(args=args)
+        assert refused.exit_code == 2 and "--local runs here" in refused.output, refused.output
+    assert bulk_runs.runs() == runs and asked == []

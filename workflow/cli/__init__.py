@@ -178,12 +178,16 @@ def rubric_cmd(org: str, year: int, as_of: str | None, as_json: bool) -> None:
               "every case's deadline rows and findings")
 @click.option("--background", is_flag=True,
               help="with --fix: send the rebuild to the workers and print its run id")
-@click.option("--local", is_flag=True, help="run the rebuild in this process, not on workers")
+@click.option("--local", is_flag=True, help="with --fix: rebuild on this machine's processes "
+              "(the default on the embedded broker)")
+@click.option("--workers", is_flag=True, help="with --fix: rebuild on the Celery workers and "
+              "wait (the default on any other broker)")
 @friendly
-def rederive_cmd(fix: bool, background: bool, local: bool) -> None:
+def rederive_cmd(fix: bool, background: bool, local: bool, workers: bool) -> None:
     """Replay every case and report where the cached state differs from its history; with
-    --fix, the rebuild runs on the Celery workers as a run of chunks (progress bar)."""
-    with _on_workers(local, background) as started:
+    --fix, every case's deadline rows and findings are rebuilt as a run of chunks (progress
+    bar), on the Celery workers or this machine's processes (BULK_ON_WORKERS)."""
+    with _on_workers(local, background, workers) as started:
         mismatches = cases.rederive(fix)
     for case_id, cached, replayed in mismatches:
         click.echo(f"case {case_id}: cached {cached} != replayed {replayed}")
@@ -196,13 +200,19 @@ def rederive_cmd(fix: bool, background: bool, local: bool) -> None:
 
 
 @contextlib.contextmanager
-def _on_workers(local: bool, background: bool = False) -> Iterator[list[int]]:
-    """Runs started inside go to the Celery workers (unless `local`, or tasks run eagerly)
-    with a progress bar on stderr, or, `background`, are only sent; yields the run ids. Done
-    here, a large run's chunks are spread over the local processes (services/bulk_local.py)."""
+def _on_workers(local: bool, background: bool = False,
+                workers: bool = False) -> Iterator[list[int]]:
+    """Runs started inside go to the Celery workers (`workers`, `background`, or neither nor
+    `local` given and BULK_ON_WORKERS: by default not on the embedded broker; never when tasks
+    run eagerly) with a progress bar on stderr, or, `background`, are only sent; yields the
+    run ids. Done here, a large run's chunks are spread over the local processes
+    (services/bulk_local.py)."""
     from workflow.services import bulk_local, bulk_runs
+    if local and (background or workers):
+        raise click.UsageError("--local runs here: it cannot go with --background or --workers")
     started: list[int] = []
-    send = None if local else _sender()
+    to_workers = background or workers or (not local and bulk_runs.on_workers("BULK_ON_WORKERS"))
+    send = _sender() if to_workers else None
     bar: Any = None
 
     def progress(done: int, total: int) -> None:
@@ -301,17 +311,22 @@ def seed_synthetic_cmd(n: int, seed_value: int, prefix: str) -> None:
 @click.command("verify")
 @click.option("--org", help="only this organisation's subtree")
 @click.option("--background", is_flag=True, help="send the run to the workers, print its id")
-@click.option("--local", is_flag=True, help="check in this process, not on the workers")
+@click.option("--local", is_flag=True, help="check on this machine's processes (the default on "
+              "the embedded broker)")
+@click.option("--workers", is_flag=True, help="check on the Celery workers and wait (the default "
+              "on any other broker)")
 @click.option("--run", "run_id", type=int, help="report a finished verify run")
 @friendly
-def verify_cmd(org: str | None, background: bool, local: bool, run_id: int | None) -> None:
+def verify_cmd(org: str | None, background: bool, local: bool, workers: bool,
+               run_id: int | None) -> None:
     """Recompute every case's hash chain and compare it with the latest valid checkpoint;
     one line per broken, shortened, rewritten or missing case, exit 1 if any. The chains are
-    checked on the Celery workers, a chunk of cases each (progress bar)."""
+    checked a chunk of cases at a time (progress bar), on the Celery workers or this machine's
+    processes (BULK_ON_WORKERS)."""
     from workflow.services import bulk_runs, bulk_verify
     if run_id is None:
-        run_id = bulk_verify.plan_verify(org)
-        with _on_workers(local, background):
+        with _on_workers(local, background, workers):  # its flags checked before the plan
+            run_id = bulk_verify.plan_verify(org)
             bulk_runs.execute(run_id)
         if background:
             click.echo(f"verify: run {run_id} sent to the workers "
@@ -350,7 +365,7 @@ def verify_cmd(org: str | None, background: bool, local: bool, run_id: int | Non
         raise SystemExit(1)
 
 
-bulk = AppGroup("bulk", help="Runs of bulk work (rebuild, verify) on the Celery workers.")
+bulk = AppGroup("bulk", help="Runs of bulk work (rebuild, verify): their state, and resuming one.")
 
 
 @bulk.command("status")
@@ -368,9 +383,12 @@ def bulk_status(run_id: int | None) -> None:
 
 @bulk.command("resume")
 @click.argument("run_id", type=int)
-@click.option("--local", is_flag=True, help="run the undone chunks in this process")
+@click.option("--local", is_flag=True, help="run the undone chunks on this machine's processes "
+              "(the default on the embedded broker)")
+@click.option("--workers", is_flag=True, help="send the undone chunks to the Celery workers and "
+              "wait (the default on any other broker)")
 @friendly
-def bulk_resume(run_id: int, local: bool) -> None:
+def bulk_resume(run_id: int, local: bool, workers: bool) -> None:
     """Run the undone chunks of a run (after a worker or the machine died) and wait."""
     from workflow.services import alerts as _alerts  # noqa: F401  (registers the rebuild kind)
     from workflow.services import bulk_runs
@@ -382,7 +400,7 @@ def bulk_resume(run_id: int, local: bool) -> None:
     if bulk_runs.caller_only(kind):
         raise click.ClickException(f"run {run_id} is a report: only the page that asked for it "
                                    "reads it; open the report again")
-    with _on_workers(local):
+    with _on_workers(local, workers=workers):
         bulk_runs.execute(run_id)
     r = bulk_runs.status(run_id)
     click.echo(f"run {r.id} {r.kind}: {r.done}/{r.chunks} chunks done")

@@ -278,6 +278,18 @@ def given_sender() -> Sender | None:
     return given.send if given is not None else None
 
 
+def on_workers(setting: str) -> bool:
+    """Whether runs of a kind go to the Celery workers: `setting` (REPORT_ON_WORKERS,
+    BULK_ON_WORKERS) as configured; unset, unless the broker is the embedded SQLAlchemy one,
+    whose one solo worker does a run more slowly than the local processes (docs/performance.md,
+    ninth and sixteenth rounds)."""
+    configured = current_app.config.get(setting)
+    if configured is not None:
+        return bool(configured)
+    broker = str(current_app.config.get("CELERY_BROKER_URL") or "")
+    return not broker.startswith(("sqla+", "sqlalchemy+"))
+
+
 def app_sender() -> Sender | None:
     """The app's sender to the Celery workers (workflow.app registers it; None when tasks run
     eagerly, under test or with BULK_LOCAL)."""

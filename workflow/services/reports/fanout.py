@@ -29,7 +29,6 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from workflow.persistence.db import db
 from workflow.persistence.models import Case
@@ -78,11 +77,7 @@ def _sender() -> bulk_runs.Sender | None:
 def on_workers() -> bool:
     """REPORT_ON_WORKERS as set (environment, instance/config.py); unset: unless the broker is
     the embedded SQLAlchemy one."""
-    configured = current_app.config.get("REPORT_ON_WORKERS")
-    if configured is not None:
-        return bool(configured)
-    broker = str(current_app.config.get("CELERY_BROKER_URL") or "")
-    return not broker.startswith(("sqla+", "sqlalchemy+"))
+    return bulk_runs.on_workers("REPORT_ON_WORKERS")
 
 
 def shares(weights: dict[int, int], ids: Sequence[int], n: int) -> list[list[int]]:
