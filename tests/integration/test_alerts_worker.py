@@ -490,6 +490,41 @@ def test_the_sweep_reads_deadline_rows_and_replays_no_case(world, cases, monkeyp
     assert soon not in {n.case_id for n in _outbox()}
 
 
+def test_a_sweep_that_read_the_outbox_before_another_wrote_it_adds_nothing_twice(
+        world, cases, monkeypatch):
+    """Two sweeps at once: each reads the outbox keys first, so one can find missing what the
+    other has written since. Its insert must skip those rows and count only its own (the
+    unique key and the insert's ON CONFLICT DO NOTHING: on PostgreSQL the staging table's
+    INSERT … SELECT)."""
+    day = date.fromisoformat(AS_OF)
+    alerting.scan(day)
+    before = _outbox()
+    assert _keys(before) == _expected(world, AS_OF)
+    # one case's alerts are missing; the other cases' are there, unknown to this sweep
+    gone = cases["probationary"]
+    missing = [n.id for n in before if n.case_id == gone]
+    assert missing and len(missing) < len(before)
+    db.session.execute(sa.delete(Notification).where(Notification.id.in_(missing)))
+    db.session.commit()
+    monkeypatch.setattr(sweep, "_outbox_keys", lambda due: set())  # read before the other wrote
+    summary = alerting.scan(day, chunk=2)  # some chunks all written, some with the gone case
+    assert summary["created"] == len(missing)
+    after = _outbox()
+    assert _keys(after) == _keys(before) and len(after) == len(before)
+    kept = {n.id for n in before} - set(missing)
+    assert kept <= {n.id for n in after}  # the other sweep's rows untouched
+    # the conflict skipped is the unique key's only: an alert of no case still fails
+    first = before[0]
+    row = sweep._alert(sweep.CaseRef(10**9, first.org_id, "x"), first.rule, first.kind, day,
+                       sweep.Responsible.BRANCH, first.org_id, "overdue", day, first.org_id,
+                       first.created_at)
+    with pytest.raises(sa.exc.IntegrityError) as raised:
+        sweep._insert([row])  # no such case: the outbox's foreign key
+    assert "foreign key" in str(raised.value).lower()
+    db.session.rollback()
+    assert len(_outbox()) == len(after)
+
+
 def test_refresh_deadlines_follows_the_history(world, cases):
     case = db.session.get(Case, cases["soon_applicant"])
     alerting.refresh_deadlines(case)
