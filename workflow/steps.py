@@ -299,7 +299,8 @@ def _check_number(f: Field, value: object, integer: bool) -> str | None:
     if not ok or isinstance(value, bool):
         return "必须是整数" if integer else "必须是数字"
     assert isinstance(value, (int, float))
-    if not math.isfinite(value) or abs(value) > MAX_INT:
+    # the range first: math.isfinite of an integer too large for a float raises
+    if abs(value) > MAX_INT or not math.isfinite(value):
         return "数值超出范围"
     if f.min is not None and value < f.min:
         return f"不能小于 {f.min:g}"

@@ -17,6 +17,7 @@ class VoteMethod(StrEnum):
 
 
 COUNT_FIELDS: tuple[str, ...] = ("eligible", "present", "written", "yes", "no", "abstain")
+COUNT_MAX = 2**31 - 1  # what the API's description allows a count (steps.MAX_INT)
 FIELD_LABELS: dict[str, str] = {
     "eligible": "应到人数", "present": "实到人数", "written": "书面意见人数",
     "yes": "赞成票", "no": "反对票", "abstain": "弃权票", "method": "表决方式",
@@ -67,10 +68,15 @@ def _count_problem(data: Mapping[str, object], name: str) -> str | None:
     label = FIELD_LABELS[name]
     if name not in data:
         return f"缺少{label}"
-    value = data[name]
+    return _count_range(label, data[name])
+
+
+def _count_range(label: str, value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return f"{label}必须是整数"
-    return f"{label}不能为负数" if value < 0 else None
+    if value < 0:
+        return f"{label}不能为负数"
+    return f"{label}不能超过 {COUNT_MAX}" if value > COUNT_MAX else None
 
 
 _METHODS = frozenset(m.value for m in VoteMethod)
@@ -99,11 +105,9 @@ def validate(v: Vote) -> dict[str, str]:
     """Field -> reason for every incoherent count; empty when the vote can be counted."""
     errors: dict[str, str] = {}
     for name in COUNT_FIELDS:
-        value = getattr(v, name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors[name] = f"{FIELD_LABELS[name]}必须是整数"
-        elif value < 0:
-            errors[name] = f"{FIELD_LABELS[name]}不能为负数"
+        problem = _count_range(FIELD_LABELS[name], getattr(v, name))
+        if problem:
+            errors[name] = problem
     if errors:
         return errors
     if v.eligible < 1:

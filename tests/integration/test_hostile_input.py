@@ -93,6 +93,29 @@ CASES: list[tuple[str, str, str, str, dict[str, Any], int, str | None]] = [
      {"json": {"step": "candidate_trained", "occurred_on": "2023-06-03",
                "data": {"start_on": "2023-06-01", "end_on": "2023-06-03", "hours": 1e308}}},
      422, "hours"),
+    # integers too large for a float: math.isfinite raised OverflowError (a 500)
+    ("10**400 hours (an integer)", "org", "post", "/api/v1/trainings",
+     {"json": _training(hours=10**400)}, 422, "hours"),
+    ("step hours 10**400 (an integer)", "org", "post", "/api/v1/cases/{case}/steps",
+     {"json": {"step": "candidate_trained", "occurred_on": "2023-06-03",
+               "data": {"start_on": "2023-06-01", "end_on": "2023-06-03", "hours": -10**400}}},
+     422, "hours"),
+    # counts and versions beyond what the description allows (they were stored, or met a 409)
+    ("vote counts of 400 digits", "sec1", "post", "/api/v1/cases/{case}/steps",
+     {"json": {"step": "admission_voted", "occurred_on": "2023-03-15", "data": {"vote": {
+         "eligible": 10**400, "present": 10**400, "written": 0, "yes": 10**400, "no": 0,
+         "abstain": 0, "method": "secret_ballot"}}}}, 422, "vote"),
+    ("version 2**31", "sec1", "post", "/api/v1/cases/{case}/steps",
+     {"json": _step(version=2**31)}, 400, "version"),
+    ("version -1", "sec1", "post", "/api/v1/cases/{case}/steps",
+     {"json": _step(version=-1)}, 400, "version"),
+    # a repeated key: the last one won, where a proxy or a log may read the first
+    ("a repeated key", "sec1", "post", "/api/v1/cases/{case}/steps",
+     _raw('{"step": "x", "step": "applicant_interviewed", "occurred_on": "2023-03-15", '
+          '"data": {"interviewer": "张伟"}}'), 400, "step"),
+    ("a repeated key in step data", "sec1", "post", "/api/v1/cases/{case}/steps",
+     _raw('{"step": "applicant_interviewed", "occurred_on": "2023-03-15", '
+          '"data": {"interviewer": "张伟", "interviewer": "李四"}}'), 400, "interviewer"),
     ("lone surrogate in a name", "sec1", "post", "/api/v1/cases",
      _raw('{"branch": "B1", "application_date": "2023-03-01", "person": {"name": "\\ud800", '
           '"gender": "male", "birth_date": "1990-01-01"}}'), 400, "person.name"),

@@ -67,6 +67,7 @@ def test_reasons_say_why_in_chinese():
     (vote(yes=-1), {"yes"}),
     (vote(no=-2), {"no"}),
     (vote(abstain=-3), {"abstain"}),
+    (vote(eligible=2**31, present=2**31, yes=2**31), {"eligible", "present", "yes"}),
     (vote(eligible=8, present=9, yes=0), {"present", "written"}),
     (vote(eligible=9, present=8, written=2, yes=0), {"written"}),
     (vote(eligible=9, present=9, written=0, yes=5, no=4, abstain=1), {"yes"}),
@@ -104,6 +105,7 @@ def test_from_data():
     ({"present": 7.0}, {"present"}),
     ({"written": None}, {"written"}),
     ({"abstain": -1}, {"abstain"}),
+    ({"no": 10**400}, {"no"}),  # beyond what the description allows, and any column
     ({"method": "acclamation"}, {"method"}),
     ({"method": 1}, {"method"}),
     ({"method": None}, {"method"}),
@@ -207,7 +209,7 @@ def test_from_data_round_trips(v):
 
 @given(st.sampled_from(["eligible", "present", "written", "yes", "no", "abstain"]),
        st.one_of(st.booleans(), st.text(), st.floats(), st.none(),
-                 st.integers(max_value=-1)))
+                 st.integers(max_value=-1), st.integers(min_value=2**31)))
 def test_from_data_refuses_non_counts(field, value):
     with pytest.raises(VoteInvalid) as exc:
         Vote.from_data(data(**{field: value}))

@@ -18,6 +18,7 @@ from workflow.services.cases import decisions, documents
 from workflow.services.clock import as_of
 from workflow.services.directory import audit
 from workflow.services.errors import BadRequest, Invalid, ServiceError, Unauthenticated
+from workflow.steps import MAX_INT
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -180,8 +181,10 @@ def case_step(case_id: int) -> Any:
     b = body(("step", "occurred_on", "data", "note", "version", "acknowledge", "reason",
               "decided_by"))
     version = b.get("version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        raise BadRequest("version 必须是整数", fields={"version": "必须是整数"})
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)
+                                or not 0 <= version <= MAX_INT):
+        raise BadRequest(f"version 必须是 0 到 {MAX_INT} 之间的整数",
+                         fields={"version": f"必须是 0 到 {MAX_INT} 之间的整数"})
     for key, kind in (("acknowledge", bool), ("note", str), ("reason", str)):
         if b.get(key) is not None and not isinstance(b[key], kind):
             raise BadRequest(f"{key} 类型不正确", fields={key: "类型不正确"})

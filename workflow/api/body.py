@@ -41,6 +41,24 @@ def _number(text: str) -> float | object:
     return value if math.isfinite(value) else NOT_FINITE
 
 
+class _Repeated(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: json.loads keeps the last of a repeated
+    key, where a proxy or a log may read the first, so the step or date recorded would not
+    be the one they saw."""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Repeated(key)
+            seen.add(key)
+    return value
+
+
 def parse(raw: bytes) -> Any:
     """The JSON value of a body, or BadRequest/TooLarge saying what is wrong with it."""
     if len(raw) > MAX_BYTES:
@@ -52,7 +70,12 @@ def parse(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise BadRequest("请求体必须是 UTF-8 编码的 JSON") from None
     try:
-        value = json.loads(text, parse_constant=lambda _: NOT_FINITE, parse_float=_number)
+        value = json.loads(text, parse_constant=lambda _: NOT_FINITE, parse_float=_number,
+                           object_pairs_hook=_object)
+    except _Repeated as repeated:
+        key = repeated.args[0]
+        raise BadRequest(f"JSON 对象中的键「{key}」出现了不止一次",
+                         fields={key: "重复的键"}) from None
     except (ValueError, RecursionError):  # RecursionError: unbalanced text the count missed
         raise BadRequest("请求体不是有效的 JSON") from None
     _refuse_unstorable(value)

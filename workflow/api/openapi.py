@@ -28,6 +28,7 @@ from workflow.steps import (
     Field,
     FieldType,
 )
+from workflow.votes import COUNT_FIELDS, COUNT_MAX
 
 # The limits the API enforces, said here so that a client (or a schema-driven fuzzer) that
 # keeps to this description is never refused as invalid for the form of what it sent. What a
@@ -109,8 +110,8 @@ VOTE = {"type": "object", "additionalProperties": False,
         "required": ["eligible", "present", "written", "yes", "no", "abstain", "method"],
         "description": "present ≤ eligible, yes + no + abstain = present + written, ... "
                        "(422 otherwise)",
-        "properties": {**{k: {"type": "integer", "minimum": 0, "maximum": MAX_INT}
-                          for k in ("eligible", "present", "written", "yes", "no", "abstain")},
+        "properties": {**{k: {"type": "integer", "minimum": 0, "maximum": COUNT_MAX}
+                          for k in COUNT_FIELDS},
                        "method": {"type": "string", "enum": ["secret_ballot", "show_of_hands"]}}}
 
 

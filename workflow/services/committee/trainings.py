@@ -57,8 +57,9 @@ def create_training(actor: User, body: Any) -> dict[str, Any]:
     if end is None or (start and end < start):
         errors["end_on"] = "必须是不早于开始日期的有效日期"
     hours = body.get("hours")
+    # the range first: math.isfinite of an integer too large for a float raises
     if not isinstance(hours, (int, float)) or isinstance(hours, bool) \
-            or not math.isfinite(hours) or not 0 < hours <= HOURS_MAX:
+            or not 0 < hours <= HOURS_MAX or not math.isfinite(hours):
         errors["hours"] = f"必须是大于 0、不超过 {HOURS_MAX} 的数"
     invitees = body.get("invitees", [])
     if not isinstance(invitees, list) or not all(is_id(i) for i in invitees):
