@@ -18,6 +18,7 @@ from typing import Any
 from workflow import deadlines as dl
 from workflow import machine
 from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_years
+from workflow.citations import article_text
 from workflow.facts import Facts, day_in
 from workflow.facts import handler as facts_handler
 from workflow.history import (
@@ -186,7 +187,8 @@ class _Replayer:
         if first is None:
             return text
         article = step_article(first)
-        return text + f"：应先记录「{STEPS[first].zh}」" + (f"（{article}）" if article else "")
+        return (text + f"：应先记录「{STEPS[first].zh}」"
+                + (f"（{article_text(article)}）" if article else ""))
 
     def _refusal(self, rec: StepRecord, plan: _Plan | None) -> Invalid | None:
         if plan is None:

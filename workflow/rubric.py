@@ -95,7 +95,7 @@ def _procedure(case_id: int, v: Violation, explain: bool = True) -> Deduction:
     if not explain:
         return Deduction(*head, "", v.due_on or v.on)
     rule = REGISTRY[v.rule]
-    return Deduction(*head, f"{rule.zh}（{rule.article}）：{v.detail}", v.due_on or v.on,
+    return Deduction(*head, f"{rule.zh}（{article_text(rule.article)}）：{v.detail}", v.due_on or v.on,
                      _FIXES.get(v.rule, "按程序补正并在备注中说明原因"),
                      _procedure_en(rule.en, rule.article, v),
                      _FIXES_EN.get(v.rule, "Put the procedure right and give the reason in a note"))

@@ -29,7 +29,7 @@ def test_the_refusal_names_the_missing_step_and_its_article():
     r = replay(h.records, d("2025-12-31"), roster=ROSTER)
     (refused,) = r.invalid
     assert refused.rule == "step_not_allowed"
-    assert "应先记录「确定发展对象」（art. 12–13）" in refused.message
+    assert "应先记录「确定发展对象」（第十二至十三条）" in refused.message
 
 
 def test_every_step_cites_an_article_or_its_stage():

@@ -77,7 +77,7 @@ def test_one_branch_violation_costs_two_points_in_its_year():
     assert _points(r) == (3, 3)
     assert _named(r.items["13"].deductions) == [
         ("procedure", 7, "interview_within_one_month", 2, 2, d("2023-04-01"))]
-    assert "art. 7" in r.items["13"].deductions[0].message
+    assert "（第七条）" in r.items["13"].deductions[0].message  # the article in words
     assert r.items["13"].deductions[0].fix
     assert _points(_score(cases, 2024)) == (5, 3)
 

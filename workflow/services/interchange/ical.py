@@ -22,6 +22,7 @@ from typing import Any
 from flask import current_app
 from icalendar import Calendar, Event, vText
 
+from workflow.citations import article_text
 from workflow.history import DeadlineStatus
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, User
@@ -66,7 +67,7 @@ def _event(case: Case, d: Any, stamp: datetime, base_url: str) -> Event:
     event.add("dtend", d.due_on + timedelta(days=1))
     event.add("summary", f"【{status}】{case.person_name}：{rule.zh}")
     event.add("description", f"{case.branch.name} · {case.person_name}\n"
-                             f"{rule.zh}（{rule.article}）\n责任方：{who}\n状态：{status}")
+                             f"{rule.zh}（{article_text(rule.article)}）\n责任方：{who}\n状态：{status}")
     event.add("categories", [who])
     event.add("transp", "TRANSPARENT")
     if base_url:
