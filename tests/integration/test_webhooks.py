@@ -346,7 +346,7 @@ def test_the_admin_page_lists_failed_deliveries(ctx, world, robot):
     page = _call(ctx, client, "GET", "/admin/webhooks").text
     failed = [n for n in _rows() if n.last_error]
     assert failed and all(n.delivered_at is None and n.attempts == 1 for n in failed)
-    assert "errcode 93000" in page and f"<td>{failed[0].id}</td>" in page
+    assert "errcode 93000" in page and re.search(rf"<td[^>]*>{failed[0].id}</td>", page)
     assert KEY not in page
 
 
