@@ -57,6 +57,9 @@ def labels() -> list[str]:
     from workflow.services.directory import audit
     found += [*audit.ACTION_LABELS.values(), *audit.CHANNEL_LABELS.values(),
               *audit.DETAIL_PHRASES]
+    from workflow.notifications.webhooks import KINDS as ROBOT_KINDS
+    from workflow.services.directory.access import ROLE_LABELS
+    found += [*ROLE_LABELS.values(), *ROBOT_KINDS.values()]
     return list(dict.fromkeys(found))
 
 

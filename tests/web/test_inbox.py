@@ -61,3 +61,15 @@ def test_reads_are_per_user_and_scope_holds(world, alerted):
     r = world.client.post("/inbox/read", data={"csrf_token": _csrf(page), "id": "1"})
     assert r.status_code == 302
     assert "已将 0 条提醒标为已读" in world.client.get("/inbox/").text
+
+
+def test_the_inbox_in_english_names_what_is_due_in_english(world, alerted):
+    """The outbox keeps its text in Chinese (e-mail, group robots); the page names the
+    deadline and its level in the page's language."""
+    from workflow.deadlines import LABELS
+    login(world.client, "sec1")
+    world.client.get("/lang/en")
+    page = world.client.get("/inbox/").text
+    assert LABELS["interview_due"][1] in page and LABELS["interview_due"][0] not in page
+    assert "天后到期" not in page and re.search(r">due in \d+ days<", page), \
+        page[page.index('id="inbox"'):][:1500]

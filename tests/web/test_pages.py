@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -143,3 +144,128 @@ def test_the_applicants_occupation_is_asked_and_shown_as_a_word(world):
     case_url = re.search(r'href="(/cases/\d+)"', world.client.get("/cases/search?q=职业测试").text)
     page = world.client.get(case_url.group(1)).text
     assert "<dd>Worker</dd>" in page and "<dd>worker</dd>" not in page
+
+
+def test_the_work_queue_links_only_the_next_steps_the_role_records(world):
+    """A next step the branch cannot record (the committee's pre-review or approval) is named
+    on the work queue, not linked: its form answered 403. The same for the organiser and the
+    branch's steps; every link the queue offers opens its form."""
+    for until in ("cultivators_assigned", "branch_committee_reviewed", "admission_voted"):
+        drive(world, open_case(world)["id"], until=until)
+    for who in ("sec1", "org"):
+        login(world.client, who)
+        page = world.client.get("/cases/").text
+        links = set(re.findall(r'href="(/cases/\d+/steps/\w+)"', page))
+        named = re.findall(r'<span title="(由上级党委记录|由党支部记录)">', page)
+        assert links and named, who  # both kinds are on the queue
+        for url in links:
+            assert world.client.get(url).status_code == 200, (who, url)
+        world.client.post("/logout", data={"csrf_token": _csrf(page)})
+
+
+def test_pages_in_english_show_words_never_ids(world):
+    """What the English walk found: the pipeline's sub-states shown by their ids ("applied"),
+    a vote's method as `secret_ballot`, the 403 page and the roles in Chinese."""
+    case = open_case(world)
+    drive(world, case["id"], until="admission_voted")
+    login(world.client, "sec1")
+    world.client.get("/lang/en")
+    page = world.client.get(f"/cases/{case['id']}").text
+    position = page[page.index('id="position"'):]
+    assert 'aria-current="step">Admitted by the branch meeting<' in position
+    assert ">Awaiting pre-review<" in position and ">awaiting pre review<" not in position
+    assert "secret_ballot" not in page and "method secret ballot" in page
+    refused = world.client.get(f"/cases/{case['id']}/steps/admission_approved")
+    assert refused.status_code == 403 and "You are not allowed to do this." in refused.text
+    world.client.post("/logout", data={"csrf_token": _csrf(page)})
+    login(world.client, "admin")
+    world.client.get("/lang/en")
+    users = world.client.get("/admin/users").text
+    assert "Auditor (read only)" in users and "检查员" not in users
+
+
+def test_the_vote_form_speaks_the_pages_language(world):
+    """The vote is a subform (a plain WTForms form): its own messages were English on every
+    page."""
+    case = open_case(world)
+    drive(world, case["id"], until="political_review_concluded")
+    login(world.client, "sec1")
+    url = f"/cases/{case['id']}/steps/admission_voted"
+    form = world.client.get(url).text
+    names = dict(re.findall(r'name="(data_vote-(\w+))"', form))
+    assert "data_vote-eligible" in names, form[:2000]
+    r = world.client.post(url, data={"csrf_token": _csrf(form), "occurred_on": "2024-06-12",
+                                     "data_vote-eligible": "abc", "data_vote-present": "0"})
+    assert r.status_code == 200 and "不是有效的整数" in r.text and "Not a valid" not in r.text
+
+
+def test_form_messages_and_admin_choices_are_in_english_on_english_pages(world):
+    login(world.client, "sec1")
+    world.client.get("/lang/en")
+    form = world.client.get("/cases/new").text
+    r = world.client.post("/cases/new", data={"csrf_token": _csrf(form), "name": ""})
+    assert r.status_code == 200 and "Enter the name" in r.text and "请填写姓名" not in r.text
+    missing = world.client.get("/cases/999999").text
+    assert "The page does not exist" in missing
+    world.client.post("/logout", data={"csrf_token": _csrf(form)})
+    login(world.client, "admin")
+    world.client.get("/lang/en")
+    robots = world.client.get("/admin/webhooks").text
+    assert "WeCom" in robots and "DingTalk" in robots and "企业微信" not in robots
+
+
+class _Cells(HTMLParser):
+    """Body cells of `list` tables under a header with text, and whether each names its column
+    (`data-label`): on a phone the header row is hidden. A column whose header is empty (a
+    checkbox, a link) needs no name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers: list[str] = []
+        self.part, self.column, self.cells, self.unlabelled = "", 0, 0, 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self.headers, self.part = [], ""
+        elif tag in ("thead", "tbody"):
+            self.part = tag
+        elif tag == "th" and self.part == "thead":
+            self.headers.append("")
+        elif tag == "tr" and self.part == "tbody":
+            self.column = 0
+        elif tag in ("td", "th") and self.part == "tbody":
+            named = self.column < len(self.headers) and self.headers[self.column].strip()
+            self.column += int(a.get("colspan") or 1)
+            if named and tag == "td":  # a row's own heading (合计) names itself
+                self.cells += 1
+                self.unlabelled += "data-label" not in a
+
+    def handle_data(self, data: str) -> None:
+        if self.part == "thead" and self.headers:
+            self.headers[-1] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("thead", "tbody"):
+            self.part = ""
+
+
+def test_list_tables_name_their_columns_in_every_cell(world):
+    """At phone width the header row is hidden (static/app.css): a cell without `data-label`
+    shows a bare number. Checked on the pages with the most tables, as their roles see them."""
+    case = open_case(world)
+    drive(world, case["id"], until="admission_voted")
+    pages = {"sec1": ["/cases/", "/cases/search?q=陈", "/reports/rubric", "/inbox/"],
+             "org": ["/committee/", "/reports/committee", "/reports/statistics", "/admin/audit",
+                     "/trainings/"],
+             "admin": ["/admin/users", "/admin/webhooks", "/admin/orgs"]}
+    for who, urls in pages.items():
+        login(world.client, who)
+        for url in urls:
+            page = world.client.get(url)
+            assert page.status_code == 200, (who, url)
+            body = re.sub(r"<tr><td[^>]*>[^<]*</td></tr>", "", page.text)  # "none yet" rows
+            cells = _Cells()
+            cells.feed(body)
+            assert cells.unlabelled == 0, (who, url, cells.unlabelled, cells.cells)
+        world.client.post("/logout", data={"csrf_token": _csrf(page.text)})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, redirect, render_template, request, session, url_for
-from flask_babel import refresh
+from flask_babel import gettext, refresh
 from flask_login import current_user, login_required
 
 from workflow.citations import article_text
@@ -139,11 +139,12 @@ def _globals() -> dict[str, Any]:
 def _not_found(exc: Exception) -> Any:
     if request.path.startswith("/api/"):
         return {"error": {"code": "not_found", "message": "资源不存在"}}, 404
-    return render_template("error.html", code=404, message="页面不存在，或不在您的管理范围内。"), 404
+    return render_template("error.html", code=404,
+                           message=gettext("页面不存在，或不在您的管理范围内。")), 404
 
 
 def _forbidden(exc: Exception) -> Any:
-    return render_template("error.html", code=403, message="您没有权限进行此操作。"), 403
+    return render_template("error.html", code=403, message=gettext("您没有权限进行此操作。")), 403
 
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from workflow.rulesets import SETTING_LABELS
@@ -12,7 +13,7 @@ from workflow.services import directory
 from workflow.services.directory import access, admin, audit
 from workflow.services.directory import webhooks as robots
 from workflow.services.errors import Forbidden, NotFound, ServiceError
-from workflow.web.common import audited, error_text
+from workflow.web.common import audited, error_text, tr
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(login_required(lambda: None))
@@ -36,12 +37,13 @@ def users() -> Any:
             directory.create_user(f.get("username", ""), f.get("password", ""), f.get("role", ""),
                                   f.get("org", ""), f.get("display_name", ""),
                                   shared=f.get("shared") == "y")
-            flash("已创建用户", "info")
+            flash(_("已创建用户"), "info")
         except ServiceError as exc:
             _flash_error(exc)
         return redirect(url_for("admin.users"))
     return render_template("admin/users.html", users=admin.users(current_user),
-                           orgs=admin.organisations(), roles=access.ROLE_LABELS,
+                           orgs=admin.organisations(),
+                           roles={k: tr(v) for k, v in access.ROLE_LABELS.items()},
                            sessions=directory.open_sessions(current_user),
                            tokens=directory.tokens_by_user(current_user),
                            token_state=directory.token_state)
@@ -55,7 +57,8 @@ def user_logout_everywhere() -> Any:
     username = request.form.get("username", "")
     try:
         ended, revoked = directory.log_out_everywhere(current_user, username)
-        flash(f"{username}：已退出 {ended} 个登录会话，吊销 {revoked} 个 API 令牌", "info")
+        flash(_("%(user)s：已退出 %(ended)d 个登录会话，吊销 %(revoked)d 个 API 令牌", user=username,
+                ended=ended, revoked=revoked), "info")
     except ServiceError as exc:
         _flash_error(exc)
     return redirect(url_for("admin.users"))
@@ -67,11 +70,11 @@ def token_revoke() -> Any:
     _guard()
     username, raw = request.form.get("username", ""), request.form.get("token_id", "")
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
-        flash("令牌编号不正确", "error")
+        flash(_("令牌编号不正确"), "error")
         return redirect(url_for("admin.users"))
     try:
         directory.revoke_tokens(username, int(raw))
-        flash(f"{username}：已吊销令牌 {raw}", "info")
+        flash(_("%(user)s：已吊销令牌 %(token)s", user=username, token=raw), "info")
     except ServiceError as exc:
         _flash_error(exc)
     return redirect(url_for("admin.users"))
@@ -84,7 +87,8 @@ def user_shared() -> Any:
     try:
         user = directory.set_shared(request.form.get("username", ""),
                                     request.form.get("shared") == "y")
-        flash(f"{user.username}：" + ("已设为多人共用账号" if user.shared else "已设为个人账号"), "info")
+        flash(_("%(user)s：已设为多人共用账号", user=user.username) if user.shared
+              else _("%(user)s：已设为个人账号", user=user.username), "info")
     except ServiceError as exc:
         _flash_error(exc)
     return redirect(url_for("admin.users"))
@@ -98,8 +102,8 @@ def settings() -> Any:
         try:
             admin.add_setting(current_user, f.get("org", ""), f.get("key", ""), f.get("value"),
                               f.get("effective_from"))
-            flash("已保存规则设置；案件页面立即按新设置计算，提醒用的截止日期将在几分钟内于后台"
-                  "重新计算（每日提醒发出前必定完成）", "info")
+            flash(_("已保存规则设置；案件页面立即按新设置计算，提醒用的截止日期将在几分钟内于后台"
+                    "重新计算（每日提醒发出前必定完成）"), "info")
         except ServiceError as exc:
             _flash_error(exc)
         return redirect(url_for("admin.settings"))
@@ -116,8 +120,8 @@ def holidays() -> Any:
         f = request.form
         try:
             admin.set_holiday(current_user, f.get("day"), f.get("is_workday") == "y", f.get("note", ""))
-            flash("已保存节假日调整；提醒用的截止日期将在几分钟内于后台重新计算"
-                  "（每日提醒发出前必定完成）", "info")
+            flash(_("已保存节假日调整；提醒用的截止日期将在几分钟内于后台重新计算"
+                    "（每日提醒发出前必定完成）"), "info")
         except ServiceError as exc:
             _flash_error(exc)
         return redirect(url_for("admin.holidays"))
@@ -131,7 +135,7 @@ def roster(code: str) -> Any:
             directory.add_roster_member(current_user, code, {
                 "name": request.form.get("name"), "status": request.form.get("status"),
                 "since": request.form.get("since")})
-            flash("已加入花名册", "info")
+            flash(_("已加入花名册"), "info")
             return redirect(url_for("admin.roster", code=code))
         items = directory.list_roster(current_user, code)["items"]
         org = access.visible_org(current_user, code)
@@ -195,13 +199,16 @@ def webhooks() -> Any:
     if request.method == "POST":
         try:
             hook = robots.create(current_user, _hook_form())
-            flash(f"已添加群机器人 #{hook.id}；可点击“发送测试消息”检查", "info")
+            flash(_("已添加群机器人 #%(id)d；可点击“发送测试消息”检查", id=hook.id), "info")
         except ServiceError as exc:
             _flash_error(exc)
         return redirect(url_for("admin.webhooks"))
-    return render_template("admin/webhooks.html", hooks=robots.list_hooks(current_user),
+    hooks = robots.list_hooks(current_user)
+    for hook in hooks:
+        hook["kind_label"] = tr(hook["kind_label"])
+    return render_template("admin/webhooks.html", hooks=hooks,
                            failed=robots.failed_deliveries(current_user),
-                           orgs=admin.organisations(), kinds=robots.KINDS)
+                           orgs=admin.organisations(), kinds=_kinds())
 
 
 # the robot's number is `<int:id>`, the URL parameter every route matrix already knows
@@ -211,7 +218,7 @@ def webhook_edit(id: int) -> Any:
     try:
         if request.method == "POST":
             robots.update(current_user, id, _hook_form())
-            flash("已保存群机器人设置", "info")
+            flash(_("已保存群机器人设置"), "info")
             return redirect(url_for("admin.webhooks"))
         hook = robots.get_hook(current_user, id)
     except NotFound:
@@ -220,7 +227,11 @@ def webhook_edit(id: int) -> Any:
         _flash_error(exc)
         return redirect(url_for("admin.webhook_edit", id=id))
     return render_template("admin/webhook_edit.html", hook=hook, orgs=admin.organisations(),
-                           kinds=robots.KINDS)
+                           kinds=_kinds())
+
+
+def _kinds() -> dict[str, str]:
+    return {k: tr(v) for k, v in robots.KINDS.items()}
 
 
 @bp.post("/webhooks/<int:id>/enabled")
@@ -231,7 +242,8 @@ def webhook_enabled(id: int) -> Any:
         hook = robots.set_enabled(current_user, id, request.form.get("enabled") == "y")
     except NotFound:
         abort(404)
-    flash(f"群机器人 #{hook.id} " + ("已启用" if hook.enabled else "已停用"), "info")
+    flash(_("群机器人 #%(id)d 已启用", id=hook.id) if hook.enabled
+          else _("群机器人 #%(id)d 已停用", id=hook.id), "info")
     return redirect(url_for("admin.webhooks"))
 
 
@@ -242,7 +254,7 @@ def webhook_delete(id: int) -> Any:
         robots.delete(current_user, id)
     except NotFound:
         abort(404)
-    flash(f"已删除群机器人 #{id}", "info")
+    flash(_("已删除群机器人 #%(id)d", id=id), "info")
     return redirect(url_for("admin.webhooks"))
 
 
@@ -254,5 +266,5 @@ def webhook_test(id: int) -> Any:
         ok, answer = robots.send_test(current_user, id)
     except NotFound:
         abort(404)
-    flash(f"群机器人 #{id} 测试消息" + answer, "info" if ok else "error")
+    flash(_("群机器人 #%(id)d 测试消息", id=id) + answer, "info" if ok else "error")
     return redirect(url_for("admin.webhooks"))

@@ -121,7 +121,9 @@ def _summary_en(step: str, data: dict[str, Any], names: dict[int, str]) -> str:
         if value is None or f.name == "branch" or f.type is FieldType.PERSON:
             continue
         if f.type is FieldType.VOTE and isinstance(value, dict):
-            text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())
+            text = ", ".join(f"{k.replace('_', ' ')} "  # the counts' names are English words
+                             + (str(tr(choice_label(v))) if k == "method" else str(v))
+                             for k, v in value.items())
         elif f.type is FieldType.ROSTER_IDS and isinstance(value, list):
             text = ", ".join(names.get(i, f"#{i}") for i in value)
         elif f.type is FieldType.BOOL:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext
+
 from workflow import machine
 from workflow.states import STAGES
 from workflow.steps import STEPS
@@ -15,7 +17,10 @@ PIPELINE = ("applicant", "activist", "candidate", "probationary", "full_member")
 
 
 def _sub_label(stage: Any, sub: str, lang: str) -> str:
-    return stage.SUBSTATES[sub] if lang == "zh" else sub.replace("_", " ")
+    """A sub-state in words: the catalogue holds every Chinese label's English (the case's
+    header shows the same words), never the state's id."""
+    label = stage.SUBSTATES[sub]
+    return label if lang == "zh" else gettext(label)
 
 
 def position(state: str, lang: str = "zh") -> dict[str, Any]:

@@ -53,7 +53,7 @@ FIELD_LABELS = {
 def _at_most(n: int) -> Length:
     """The same bound as the services' (workflow.steps), said at the field before submitting;
     the service still checks the trimmed text, so pages and API refuse the same."""
-    return Length(max=n, message=f"不能超过 {n} 个字符")
+    return Length(max=n, message=_l("不能超过 %(n)d 个字符", n=n))
 
 
 def _choices(values: tuple[str, ...]) -> list[SelectChoice]:
@@ -65,29 +65,36 @@ def _pairs(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
 
 
 class LoginForm(FlaskForm):
-    username = StringField(_l("用户名"), validators=[DataRequired("请输入用户名")])
-    password = PasswordField(_l("密码"), validators=[DataRequired("请输入密码")])
+    username = StringField(_l("用户名"), validators=[DataRequired(_l("请输入用户名"))])
+    password = PasswordField(_l("密码"), validators=[DataRequired(_l("请输入密码"))])
 
 
 class PasswordForm(FlaskForm):
-    old_password = PasswordField(_l("原密码"), validators=[DataRequired("请输入原密码")])
+    old_password = PasswordField(_l("原密码"), validators=[DataRequired(_l("请输入原密码"))])
     # the rules (length, common passwords, username, not the old one) are the service's alone
-    new_password = PasswordField(_l("新密码"), validators=[DataRequired("请输入新密码")])
+    new_password = PasswordField(_l("新密码"), validators=[DataRequired(_l("请输入新密码"))])
 
 
 class VoteForm(Form):
-    eligible = IntegerField(_l("应到有表决权的正式党员"), validators=[InputRequired("必填"), NumberRange(min=1)])
-    present = IntegerField(_l("实到"), validators=[InputRequired("必填"), NumberRange(min=0)])
-    written = IntegerField(_l("书面意见"), default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
-    yes = IntegerField(_l("赞成"), validators=[InputRequired("必填"), NumberRange(min=0)])
-    no = IntegerField(_l("反对"), default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
-    abstain = IntegerField(_l("弃权"), default=0, validators=[InputRequired("必填"), NumberRange(min=0)])
+    class Meta:
+        def get_translations(self, form: Any) -> Any:
+            """WTForms' own messages ("not a valid integer") in the page's language, as a
+            FlaskForm has them: a subform is a plain Form, which spoke English on every page."""
+            from flask_wtf.i18n import translations
+            return translations
+
+    eligible = IntegerField(_l("应到有表决权的正式党员"), validators=[InputRequired(_l("必填")), NumberRange(min=1)])
+    present = IntegerField(_l("实到"), validators=[InputRequired(_l("必填")), NumberRange(min=0)])
+    written = IntegerField(_l("书面意见"), default=0, validators=[InputRequired(_l("必填")), NumberRange(min=0)])
+    yes = IntegerField(_l("赞成"), validators=[InputRequired(_l("必填")), NumberRange(min=0)])
+    no = IntegerField(_l("反对"), default=0, validators=[InputRequired(_l("必填")), NumberRange(min=0)])
+    abstain = IntegerField(_l("弃权"), default=0, validators=[InputRequired(_l("必填")), NumberRange(min=0)])
     method = SelectField(_l("表决方式"), choices=_choices(("secret_ballot", "show_of_hands")))
 
 
 def _field(f: StepField, roster: list[tuple[int, str]]) -> Field:
     label = _l(FIELD_LABELS.get(f.name, f.name))  # the catalogue has them (label_messages)
-    req = [InputRequired("必填")] if f.required else [Optional()]
+    req = [InputRequired(_l("必填"))] if f.required else [Optional()]
     if f.type is FieldType.DATE:
         return DateField(label, validators=req)
     if f.type is FieldType.BOOL:
@@ -120,7 +127,7 @@ def step_form(spec: StepSpec, roster: list[tuple[int, str]],
     with `deciders`, the picker naming who took a committee decision; with `correction`, the
     same step's form for correcting a record, which asks for the reason and takes no papers."""
     class StepForm(FlaskForm):
-        occurred_on = DateField(_l("发生日期"), validators=[InputRequired("请填写实际发生的日期")])
+        occurred_on = DateField(_l("发生日期"), validators=[InputRequired(_l("请填写实际发生的日期"))])
         note = TextAreaField(_l("备注"), validators=[Optional(), _at_most(LONG_TEXT_MAX)])
         version = HiddenField()
         acknowledge = BooleanField(_l("我确认上述情况属实，仍需记录"))
@@ -128,9 +135,8 @@ def step_form(spec: StepSpec, roster: list[tuple[int, str]],
 
     if correction:
         StepForm.correction_reason = TextAreaField(  # type: ignore[attr-defined]
-            "更正原因", validators=[InputRequired("请填写更正原因"),
-                                    Length(max=CORRECTION_REASON_MAX,
-                                           message=f"不超过 {CORRECTION_REASON_MAX} 字")])
+            _l("更正原因"), validators=[InputRequired(_l("请填写更正原因")),
+                                    _at_most(CORRECTION_REASON_MAX)])
 
     for f in spec.fields:
         if f.type is not FieldType.PERSON and f.name != "branch":
@@ -202,9 +208,9 @@ def form_data(spec: StepSpec, form: FlaskForm) -> dict[str, Any]:
 
 
 class CaseForm(FlaskForm):
-    name = StringField(_l("姓名"), validators=[DataRequired("请填写姓名"), _at_most(NAME_MAX)])
+    name = StringField(_l("姓名"), validators=[DataRequired(_l("请填写姓名")), _at_most(NAME_MAX)])
     gender = SelectField(_l("性别"), choices=_choices(("male", "female")))
-    birth_date = DateField(_l("出生日期"), validators=[InputRequired("请填写出生日期")])
+    birth_date = DateField(_l("出生日期"), validators=[InputRequired(_l("请填写出生日期"))])
     id_number = StringField(_l("身份证号码"), validators=[Optional(), _at_most(18)])
     ethnicity = StringField(_l("民族"), validators=[Optional(), _at_most(TEXT_MAX)])
     education = StringField(_l("学历"), validators=[Optional(), _at_most(TEXT_MAX)])
@@ -213,7 +219,7 @@ class CaseForm(FlaskForm):
                              validators=[Optional()])
     unit = StringField(_l("工作单位"), validators=[Optional(), _at_most(TEXT_MAX)])
     phone = StringField(_l("联系电话"), validators=[Optional(), _at_most(TEXT_MAX)])
-    application_date = DateField(_l("递交申请书日期"), validators=[InputRequired("请填写日期")])
+    application_date = DateField(_l("递交申请书日期"), validators=[InputRequired(_l("请填写日期"))])
     acknowledge = BooleanField(_l("我确认上述情况属实，仍需记录"))
     reason = TextAreaField(_l("原因说明"), validators=[Optional(), _at_most(LONG_TEXT_MAX)])
 
@@ -222,11 +228,11 @@ class PersonCorrectionForm(CaseForm):
     """The application's own form, prefilled, for correcting the applicant's details; the ID
     number is never shown in clear, so a blank one means unchanged."""
     correction_reason = TextAreaField(_l("更正原因"), validators=[
-        InputRequired("请填写更正原因"), _at_most(CORRECTION_REASON_MAX)])
+        InputRequired(_l("请填写更正原因")), _at_most(CORRECTION_REASON_MAX)])
 
 
 class SignOffForm(FlaskForm):
     decision = RadioField(_l("预审意见"), choices=_choices(("approved", "returned")),
-                          validators=[InputRequired("请选择")])
+                          validators=[InputRequired(_l("请选择"))])
     comments = TextAreaField(_l("意见"), validators=[Optional(), _at_most(LONG_TEXT_MAX)])
-    occurred_on = DateField(_l("预审日期"), validators=[InputRequired("请填写日期")])
+    occurred_on = DateField(_l("预审日期"), validators=[InputRequired(_l("请填写日期"))])

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from workflow.deadlines import label as deadline_label
 from workflow.notifications import inapp
-from workflow.web.common import audited
+from workflow.web.common import audited, locale
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 bp.before_request(login_required(lambda: None))
@@ -19,14 +19,15 @@ MAX_IDS = 500
 
 
 def level_text(level: str) -> str:
-    """`before_14` → 14 天后到期, `due` → 今天到期, `overdue_2` → 已超期 2 周."""
-    kind, _, n = level.partition("_")
+    """`before_14` → 14 天后到期, `due` → 今天到期, `overdue_2` → 已超期 2 周, in the page's
+    language."""
+    kind, _sep, n = level.partition("_")
     if kind == "before":
-        return f"{n} 天后到期"
+        return _("%(n)s 天后到期", n=n)
     if kind == "due":
-        return "今天到期"
+        return _("今天到期")
     if kind == "overdue":
-        return f"已超期 {n} 周" if n not in ("", "0") else "已超期"
+        return _("已超期 %(n)s 周", n=n) if n not in ("", "0") else _("已超期")
     return level
 
 
@@ -35,7 +36,7 @@ def index() -> Any:
     unread_only = request.args.get("show") == "unread"
     items = inapp.inbox(current_user, unread_only=unread_only, limit=SHOWN)
     for item in items:
-        item["what"] = deadline_label(item["kind"])
+        item["what"] = deadline_label(item["kind"], locale())  # the stored text is Chinese
         item["when"] = level_text(item["level"])
     audited("list_cases", subjects=len({i["case_id"] for i in items}), detail="提醒")
     return render_template("inbox/index.html", items=items, unread_only=unread_only,
