@@ -269,3 +269,28 @@ def test_list_tables_name_their_columns_in_every_cell(world):
             cells.feed(body)
             assert cells.unlabelled == 0, (who, url, cells.unlabelled, cells.cells)
         world.client.post("/logout", data={"csrf_token": _csrf(page.text)})
+
+
+def test_a_refused_pre_review_comes_back_as_typed_and_records_nothing(world):
+    """The organiser's batch sign-off: a date out of range or comments over the bound were
+    reported as a vague message and the typed comments lost. Now the reason is named, the
+    form comes back with the cases ticked and the text kept, and nothing is recorded."""
+    case = open_case(world)
+    drive(world, case["id"], until="branch_committee_reviewed")
+    login(world.client, "org")
+    home = world.client.get("/committee/").text
+    assert f'value="{case["id"]}"' in home
+    steps = len(world.get("org", f"/api/v1/cases/{case['id']}").json["steps"])
+    typed = {"csrf_token": _csrf(home), "case_id": str(case["id"]), "decision": "returned",
+             "comments": "请补充政审材料", "reason": "", "occurred_on": "2999-01-01"}
+    for changes, said in (({}, "预审日期不正确"), ({"occurred_on": "2024-05-27",
+                                                   "comments": "意" * 2001}, "不能超过 2000")):
+        r = world.client.post("/committee/pre-reviews", data={**typed, **changes})
+        assert r.status_code == 422 and said in r.text, r.text[:500]
+        assert re.search(rf'value="{case["id"]}"[^>]*checked', r.text)
+        assert re.search(r'value="returned" checked', r.text)
+        assert f">{changes.get('comments', typed['comments'])}</textarea>" in r.text
+        assert len(world.get("org", f"/api/v1/cases/{case['id']}").json["steps"]) == steps
+    done = world.client.post("/committee/pre-reviews", data={**typed, "occurred_on": "2024-05-27"})
+    assert done.status_code == 302
+    assert len(world.get("org", f"/api/v1/cases/{case['id']}").json["steps"]) == steps + 1

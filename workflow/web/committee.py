@@ -12,7 +12,7 @@ from workflow.services.cases import decisions, exemptions
 from workflow.services.clock import today
 from workflow.services.errors import ProcedureViolation, ServiceError
 from workflow.services.reports import worklist
-from workflow.steps import parse_date
+from workflow.steps import LONG_TEXT_MAX, parse_date
 from workflow.web import auth
 from workflow.web.common import audited, error_text, violation_text
 from workflow.web.forms import decider_value
@@ -25,6 +25,11 @@ APPROVALS = ("approval_due", "conversion_approval_due")
 
 @bp.get("/")
 def home() -> Any:
+    return _home()
+
+
+def _home(kept: dict[str, Any] | None = None, status: int = 200) -> Any:
+    """The workbench; `kept`: a refused pre-review form's values, shown again as typed."""
     work = worklist.worklist(current_user, today())
     queue = committee.pre_reviews(current_user, "pending")["items"]
     approvals = committee.approvals(current_user)["items"]
@@ -42,27 +47,44 @@ def home() -> Any:
     audited("list_cases", subjects=len(named), detail="党委工作台")
     return render_template("committee/home.html", queue=queue, approvals=approvals,
                            overdue=overdue, conversions=conversions, work=work, today=today(),
-                           exemptions=exemptions.listing(current_user), deciders=deciders)
+                           exemptions=exemptions.listing(current_user), deciders=deciders,
+                           kept=kept or {}), status
 
 
 @bp.post("/pre-reviews")
 def sign_off() -> Any:
-    """Approve or return one or several pending pre-reviews with one set of comments."""
-    ids = [int(i) for i in request.form.getlist("case_id") if i.isdigit()]
+    """Approve or return one or several pending pre-reviews with one set of comments. A form
+    refused before anything was recorded comes back as typed (the cases ticked, the comments);
+    once some case is recorded the page is reloaded, so a reload never records it twice."""
+    ids = [int(i) for i in request.form.getlist("case_id")
+           if i.isascii() and i.isdigit() and len(i) < 10]
     decision = request.form.get("decision")
     day = parse_date(request.form.get("occurred_on"))
-    if not ids or decision not in ("approved", "returned") or day is None:
-        flash(_("请选择案件、预审意见和日期"), "error")
-        return redirect(url_for("committee.home"))
+    comments, reason = request.form.get("comments", ""), request.form.get("reason", "")
+    kept = {"ids": set(ids), "decision": decision, "occurred_on": request.form.get("occurred_on"),
+            "comments": comments, "reason": reason,
+            "acknowledge": request.form.get("acknowledge") == "y"}
+    problem = None
+    if not ids:
+        problem = _("请选择要预审的案件")
+    elif decision not in ("approved", "returned"):
+        problem = _("请选择预审意见：同意或退回")
+    elif day is None:
+        problem = _("预审日期不正确：请填写 1900 至 2100 年间的有效日期")
+    elif len(comments.strip()) > LONG_TEXT_MAX or len(reason.strip()) > LONG_TEXT_MAX:
+        problem = _("意见和原因说明均不能超过 %(n)d 个字", n=LONG_TEXT_MAX)
+    if problem:
+        flash(problem, "error")
+        return _home(kept, 422)
     origin = auth.origin()
     decided_by = decider_value(request.form.get("decided_by"))
     if decided_by is None and decisions.must_name(current_user, origin):
         flash(_("请选择决定人：多人共用或未关联花名册成员的账号签署预审意见时，必须注明由谁决定"),
               "error")
-        return redirect(url_for("committee.home"))
+        return _home(kept, 422)
     done, problems = 0, []
     for case_id in ids:
-        data = {"decision": decision, "comments": request.form.get("comments", "").strip() or
+        data = {"decision": decision, "comments": comments.strip() or
                 ("同意" if decision == "approved" else "退回补充材料")}
         try:
             cases.record_step(current_user, case_id, "pre_review_decided", day.isoformat(), data,
@@ -80,4 +102,6 @@ def sign_off() -> Any:
         flash(_("已完成 %(n)s 件预审", n=done), "info")
     for p in problems:
         flash(p, "error")
+    if problems and not done:
+        return _home(kept, 422)
     return redirect(url_for("committee.home"))
