@@ -287,7 +287,9 @@ def optional_text_problem(value: object, max_len: int = LONG_TEXT_MAX) -> str | 
     return text_problem(value, max_len)
 
 
-MAX_INT = 2**31 - 1  # what an id or a count may be; beyond it no column can hold it
+# what an id or a count may be; beyond it no column can hold it (held by votes, which this
+# module imports, so a vote's counts have the same bound)
+MAX_INT = votes.COUNT_MAX
 
 
 def is_id(value: object) -> bool:

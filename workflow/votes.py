@@ -17,7 +17,7 @@ class VoteMethod(StrEnum):
 
 
 COUNT_FIELDS: tuple[str, ...] = ("eligible", "present", "written", "yes", "no", "abstain")
-COUNT_MAX = 2**31 - 1  # what the API's description allows a count (steps.MAX_INT)
+COUNT_MAX = 2**31 - 1  # a count's bound, the API description's; steps.MAX_INT for ids too
 FIELD_LABELS: dict[str, str] = {
     "eligible": "应到人数", "present": "实到人数", "written": "书面意见人数",
     "yes": "赞成票", "no": "反对票", "abstain": "弃权票", "method": "表决方式",

@@ -12,9 +12,9 @@ from workflow.services.cases import decisions, exemptions
 from workflow.services.clock import today
 from workflow.services.errors import ProcedureViolation, ServiceError
 from workflow.services.reports import worklist
-from workflow.steps import LONG_TEXT_MAX, parse_date
+from workflow.steps import DATE_PROBLEM, LONG_TEXT_MAX, parse_date
 from workflow.web import auth
-from workflow.web.common import audited, error_text, violation_text
+from workflow.web.common import audited, error_text, tr, violation_text
 from workflow.web.forms import decider_value
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")
@@ -70,7 +70,7 @@ def sign_off() -> Any:
     elif decision not in ("approved", "returned"):
         problem = _("请选择预审意见：同意或退回")
     elif day is None:
-        problem = _("预审日期不正确：请填写 1900 至 2100 年间的有效日期")
+        problem = _("预审日期不正确：%(why)s", why=tr(DATE_PROBLEM))  # the bounds said once
     elif len(comments.strip()) > LONG_TEXT_MAX or len(reason.strip()) > LONG_TEXT_MAX:
         problem = _("意见和原因说明均不能超过 %(n)d 个字", n=LONG_TEXT_MAX)
     if problem:
