@@ -60,7 +60,25 @@ def labels() -> list[str]:
     from workflow.notifications.webhooks import KINDS as ROBOT_KINDS
     from workflow.services.directory.access import ROLE_LABELS
     found += [*ROLE_LABELS.values(), *ROBOT_KINDS.values()]
+    found += messages()
+    from workflow.services.directory.users import FEEDBACK_ZH, LONGER
+    found += [LONGER, *FEEDBACK_ZH.values(), *(v.rstrip("。") for v in FEEDBACK_ZH.values())]
     return list(dict.fromkeys(found))
+
+
+def messages() -> list[str]:
+    """Every `Message("…")` template in the domain and the services (workflow.messages): the
+    messages with data in them, said in the page's language by their template."""
+    from babel.messages.extract import extract
+    found = []
+    for path in sorted((ROOT / "workflow").rglob("*.py")):
+        if "from workflow.messages import Message" not in path.read_text(encoding="utf-8"):
+            continue  # another module's Message (a notification's) is not one of these
+        with path.open("rb") as f:
+            for _line, message, _comments, _context in extract(
+                    "python", f, keywords={"Message": None}):
+                found.append(message if isinstance(message, str) else message[0])
+    return sorted(set(found))
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+from workflow.messages import Message
+
 GENESIS = "0" * 64
 
 
@@ -124,14 +126,15 @@ def first_break(key: bytes, entries: Sequence[Entry], head: str | None = None,
     prev = GENESIS
     for expected, entry in enumerate(sorted(entries, key=_INDEX), start=1):
         if entry.index != expected:
-            return Break(entry, f"链序号应为 {expected}，实为 {entry.index}（记录被删除或插入）")
+            return Break(entry, Message("链序号应为 %(expected)d，实为 %(found)d（记录被删除或插入）",
+                                        expected=expected, found=entry.index))
         if entry.prev_hash != prev:
-            return Break(entry, "与前一条记录的链接不符")
+            return Break(entry, Message("与前一条记录的链接不符"))
         if not check(key, prev, entry):
-            return Break(entry, "记录内容与其哈希不符（被修改）")
+            return Break(entry, Message("记录内容与其哈希不符（被修改）"))
         prev = entry.hash
     if head is not None and head != prev:
-        return Break(None, "案件的链头与最后一条记录不符（记录被删除）")
+        return Break(None, Message("案件的链头与最后一条记录不符（记录被删除）"))
     return None
 
 

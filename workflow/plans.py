@@ -24,6 +24,7 @@ from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_years
 from workflow.history import Replay, Responsible, Violation
 from workflow.rubric import PROCEDURE_POINTS, Deduction
 from workflow.steps import OCCUPATIONS
+from workflow.messages import Message
 
 RULE = "admission_within_plan"
 NO_PLAN_POINTS = PROCEDURE_POINTS
@@ -300,13 +301,13 @@ def check_targets(targets: Mapping[str, object], quota: int) -> dict[str, str]:
     problems: dict[str, str] = {}
     for name, value in targets.items():
         if name not in TARGETS:
-            problems[f"targets.{name}"] = "未知的结构指标"
+            problems[f"targets.{name}"] = Message("未知的结构指标")
         elif isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= quota:
-            problems[f"targets.{name}"] = f"必须是 0–{quota} 的整数（不超过计划数）"
+            problems[f"targets.{name}"] = Message("必须是 0–%(n)d 的整数（不超过计划数）", n=quota)
     return problems
 
 
 def check_quota(quota: object) -> str | None:
     if isinstance(quota, bool) or not isinstance(quota, int) or not 0 <= quota <= QUOTA_MAX:
-        return f"必须是 0–{QUOTA_MAX} 的整数"
+        return Message("必须是 0–%(n)d 的整数", n=QUOTA_MAX)
     return None

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from workflow import votes
+from workflow.messages import Message
 
 # Bounds of what is stored, whoever sends it (API, pages, the Excel import): a text is trimmed
 # before it is measured, and must show something. docs/security.md lists them.
@@ -245,6 +246,7 @@ def parse_date(value: object) -> date | None:
 
 
 DATE_PROBLEM = f"必须是 {YEAR_MIN}–{YEAR_MAX} 年间 YYYY-MM-DD 格式的有效日期"
+VALID_DATE = Message("必须是 YYYY-MM-DD 格式的有效日期")  # a date with its own bounds
 _NUL = re.compile("\x00")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -263,20 +265,21 @@ def text_problem(value: object, max_len: int = TEXT_MAX) -> str | None:
     than TEXT_MAX allow line breaks and tabs, other control characters never (NUL cannot be
     stored in PostgreSQL; a lone surrogate cannot be encoded)."""
     if not isinstance(value, str):
-        return "必须填写文字"
+        return Message("必须填写文字")
     text = value.strip()
     if not text:
         return "必填"
     if len(text) > max_len:
-        return f"不能超过 {max_len} 个字符"
+        return Message("不能超过 %(n)d 个字符", n=max_len)
     if _NUL.search(text):
-        return "不能包含 NUL 字符"
+        return Message("不能包含 NUL 字符")
     if _SURROGATE.search(text):
-        return "包含无效的字符（不成对的代理码位）"
+        return Message("包含无效的字符（不成对的代理码位）")
     if (_CONTROL_LINES if max_len > TEXT_MAX else _CONTROL_ONE_LINE).search(text):
-        return "不能包含控制字符" + ("" if max_len > TEXT_MAX else "或换行")
+        return (Message("不能包含控制字符") if max_len > TEXT_MAX
+                else Message("不能包含控制字符或换行"))
     if not visible(text):
-        return "必须填写文字（不能只有空白或不可见字符）"
+        return Message("必须填写文字（不能只有空白或不可见字符）")
     return None
 
 

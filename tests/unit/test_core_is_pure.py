@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 CORE = ["machine", "steps", "rules", "rulesets", "calendar", "votes", "replay", "deadlines",
-        "chain", "alerts", "rubric", "facts", "history", "findings", "citations"]
+        "chain", "alerts", "rubric", "facts", "history", "findings", "citations", "messages"]
 ROOT = Path(__file__).resolve().parents[2] / "workflow"
 LIBRARIES = {"transitions", "dateutil", "chinese_calendar", "__future__"}
 

@@ -31,6 +31,7 @@ from workflow.notifications.base import DeliveryError, Message, Notifier
 from workflow.notifications.templates import render
 from workflow.persistence.db import db
 from workflow.persistence.models import Webhook, WebhookDelivery
+from workflow.messages import Message
 
 log = logging.getLogger("workflow.notifications")
 TIMEOUT = 10  # seconds: a hung robot must fail the attempt, not hold the worker
@@ -49,17 +50,17 @@ def url_problem(kind: str, url: str, allow_any_host: bool = False) -> str | None
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:
-        return "不是有效的网址"
+        return Message("不是有效的网址")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "必须是 https:// 开头的网址"
+        return Message("必须是 https:// 开头的网址")
     if parts.username or parts.password:
-        return "网址不能包含用户名或密码"
+        return Message("不能包含用户名或密码")  # said after 网址
     if allow_any_host:
         return None
     if parts.scheme != "https":
-        return "必须使用 https"
+        return Message("必须使用 https")
     if parts.hostname != HOSTS.get(kind) or port not in (None, 443):
-        return f"{KINDS.get(kind, kind)}机器人的网址必须指向 {HOSTS.get(kind, '?')}"
+        return Message("必须指向 %(host)s", host=HOSTS.get(kind, "?"))
     return None
 
 

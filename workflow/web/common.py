@@ -3,6 +3,7 @@ service error, and the personal-data access log of a page request."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, render_template, request, send_file, session
@@ -10,6 +11,7 @@ from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
+from workflow.messages import Message
 from workflow.services.errors import ServiceError
 
 babel = Babel()
@@ -25,10 +27,18 @@ def locale() -> str:
 def tr(text: Any) -> Any:
     """A label the system made in Chinese (a stage, a sub-state, a document type, a choice),
     in the page's language: looked up in the catalogue, which holds every label
-    (workflow/web/label_messages.py); parts joined by " · " are looked up one by one."""
+    (workflow/web/label_messages.py); parts joined by " · " are looked up one by one, and a
+    service's `Message` by its template, its values put in after."""
     if locale() != "en" or not isinstance(text, str) or not text:
         return text
     from flask_babel import gettext
+    if isinstance(text, Message):
+        values = {k: " ".join(tr(p) for p in v) if isinstance(v, tuple) else tr(v)
+                  for k, v in text.params.items()}
+        try:
+            return gettext(text.template) % values if text.params else gettext(text.template)
+        except (KeyError, TypeError, ValueError):  # a translation that lost a placeholder
+            return str(text)
     return " · ".join(gettext(part) if part else part for part in text.split(" · "))
 
 
@@ -50,12 +60,13 @@ def audit_detail(detail: str | None) -> str | None:
 
 def error_text(exc: ServiceError, with_fields: bool = False) -> str:
     """A service error's message (and, `with_fields`, its field reasons) in the page's
-    language: the services word their errors in Chinese (the API's messages); the common fixed
-    ones have an English text in the catalogue (scripts/label_messages.py), others stay
-    Chinese."""
+    language: the services word their errors in Chinese (the API's messages); the fixed ones
+    and every `Message` have an English text in the catalogue (scripts/label_messages.py)."""
     text = tr(exc.message)
     if with_fields:
-        text += "".join(f"（{tr(v)}）" for v in exc.extra.get("fields", {}).values())
+        reasons = [tr(v) for v in exc.extra.get("fields", {}).values()]
+        text += ("".join(f" ({r})" for r in reasons) if locale() == "en"
+                 else "".join(f"（{r}）" for r in reasons))
     return text
 
 
@@ -65,6 +76,20 @@ def violation_text(v: dict[str, Any]) -> str:
     from workflow.rules import REGISTRY
     rule = REGISTRY.get(v.get("rule", ""))
     return rule.message(locale()) if rule is not None else tr(v.get("message", ""))
+
+
+def refused_page(render: Callable[[dict[str, Any]], str], typed: dict[str, Any]) -> str:
+    """A page again after its form was refused: `render(typed)` shows the reason
+    (`typed["refusal"]`) at the top of the refused form, with what was typed. When that form is
+    not on the page (a plan set meanwhile shows its adjust form instead), the reason goes to
+    the top of the page."""
+    page = render(typed)
+    if "data-refusal" in page:
+        return page
+    # base.html shows it with the flashes (flash() itself would come too late: the first
+    # rendering took this request's flashes already)
+    return render({**{k: v for k, v in typed.items() if k != "refusal"},
+                   "page_refusal": typed["refusal"]})
 
 
 def service_error_page(exc: ServiceError) -> Any:

@@ -105,4 +105,4 @@ def choices(actor: User) -> list[tuple[int, str]]:
                                                         RosterMember.org_id == Organisation.id)
         .where(RosterMember.org_id.in_(scope), RosterMember.status == "full")).all()
     rows.sort(key=lambda r: (r[0].org_id != actor.org_id, r[0].org_id, r[0].name, r[0].id))
-    return [(m.id, f"{m.name}（{org}）") for m, org in rows]
+    return [(m.id, f"{m.name} · {org}") for m, org in rows]  # words of neither language

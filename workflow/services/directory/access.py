@@ -18,6 +18,7 @@ from workflow.persistence.db import db
 from workflow.persistence.models import Case, Organisation, StepRecordRow, User
 from workflow.services.errors import Forbidden, NotFound
 from workflow.steps import STEPS, Recorder, is_id
+from workflow.messages import Message
 
 
 class Role(StrEnum):
@@ -54,14 +55,14 @@ def org_by_code(code: str) -> Organisation:
         raise NotFound("党组织不存在")
     org = db.session.execute(db.select(Organisation).filter_by(code=code)).scalar_one_or_none()
     if org is None:
-        raise NotFound(f"党组织 {code} 不存在")
+        raise NotFound(Message("党组织 %(code)s 不存在", code=code))
     return org
 
 
 def visible_org(actor: User, code: str) -> Organisation:
     org = org_by_code(code)
     if org.id not in subtree_ids(actor.org_id):
-        raise NotFound(f"党组织 {code} 不存在或不在您的管理范围内")
+        raise NotFound(Message("党组织 %(code)s 不存在或不在您的管理范围内", code=code))
     return org
 
 
@@ -83,11 +84,11 @@ def _case_query(lock: bool) -> Any:
 
 def visible_case(actor: User, case_id: int, *, lock: bool = False) -> Case:
     if not is_id(case_id):
-        raise NotFound(f"案件 {case_id} 不存在")
+        raise NotFound(Message("案件 %(case)s 不存在", case=case_id))
     case = db.session.execute(_case_query(lock), {"case_id": case_id}).scalar_one_or_none()
     # up the case's own chain (one short query), not down the actor's whole tree
     if case is None or actor.org_id not in repo.ancestors(case.branch_id):
-        raise NotFound(f"案件 {case_id} 不存在或不在您的管理范围内")
+        raise NotFound(Message("案件 %(case)s 不存在或不在您的管理范围内", case=case_id))
     return case
 
 

@@ -10,7 +10,8 @@ from workflow.rulesets import DEFAULT_SETTINGS, RULE_SETS
 from workflow.services.alerts import deadline_rows
 from workflow.services.directory import access
 from workflow.services.errors import Invalid
-from workflow.steps import TEXT_MAX, optional_text_problem, parse_date
+from workflow.steps import TEXT_MAX, VALID_DATE, optional_text_problem, parse_date
+from workflow.messages import Message
 
 
 def users(actor: User) -> list[User]:
@@ -35,23 +36,24 @@ def _coerce(key: str, raw: Any) -> Any:
             return True
         if raw in (False, "false", "0", "off", "否"):
             return False
-        raise Invalid("取值不正确", {"value": "必须是 是/否"})
+        raise Invalid(Message("取值不正确"), {"value": Message("必须是 是/否")})
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise Invalid("取值不正确", {"value": "必须是整数"}) from None
+        raise Invalid(Message("取值不正确"), {"value": Message("必须是整数")}) from None
     if not 0 <= value <= 24:
-        raise Invalid("取值不正确", {"value": "必须在 0–24 之间"})
+        raise Invalid(Message("取值不正确"),
+                      {"value": Message("必须在 %(low)d–%(high)d 之间", low=0, high=24)})
     return value
 
 
 def add_setting(actor: User, org_code: str, key: str, raw: Any, effective_from: Any) -> RuleSetting:
     access.require_admin(actor)
     if key not in DEFAULT_SETTINGS:
-        raise Invalid("未知的规则设置", {"key": "不是可设置的项目"})
+        raise Invalid(Message("未知的规则设置"), {"key": Message("不是可设置的项目")})
     day = parse_date(effective_from)
     if day is None:
-        raise Invalid("生效日期不正确", {"effective_from": "必须是 YYYY-MM-DD 格式的有效日期"})
+        raise Invalid(Message("生效日期不正确"), {"effective_from": VALID_DATE})
     row = RuleSetting(org_id=access.org_by_code(org_code).id, key=key, value=_coerce(key, raw),
                       effective_from=day)
     db.session.add(row)
@@ -70,10 +72,10 @@ def set_holiday(actor: User, day_raw: Any, is_workday: bool, note: str) -> Holid
     access.require_admin(actor)
     day = parse_date(day_raw)
     if day is None or not date(2000, 1, 1) <= day <= date(2100, 12, 31):
-        raise Invalid("日期不正确", {"day": "必须是 YYYY-MM-DD 格式的有效日期"})
+        raise Invalid(Message("日期不正确"), {"day": VALID_DATE})
     problem = optional_text_problem(note, TEXT_MAX)
     if problem:
-        raise Invalid("说明不正确", {"note": problem})
+        raise Invalid(Message("说明不正确"), {"note": problem})
     note = (note or "").strip()
     row = db.session.get(HolidayOverride, day) or HolidayOverride(day=day)
     row.is_workday, row.note = is_workday, note

@@ -11,6 +11,7 @@ from workflow.services.clock import today
 from workflow.services.directory import access
 from workflow.services.errors import BadRequest, Invalid
 from workflow.steps import DATE_PROBLEM, NAME_MAX, TEXT_MAX, parse_date, text_problem
+from workflow.messages import Message
 
 ORG_KINDS = ("committee", "general_branch", "branch")
 
@@ -55,15 +56,15 @@ def add_roster_member(actor: User, org_code: str, body: Any) -> dict[str, Any]:
     if problem:
         errors["name"] = problem
     if status not in ("full", "probationary"):
-        errors["status"] = "必须是 full 或 probationary"
+        errors["status"] = Message("必须是 full 或 probationary")
     if since is None:
         errors["since"] = DATE_PROBLEM
     elif since < ROSTER_SINCE_MIN:
-        errors["since"] = f"不能早于 {ROSTER_SINCE_MIN.isoformat()}"
+        errors["since"] = Message("不能早于 %(day)s", day=ROSTER_SINCE_MIN.isoformat())
     elif since > today():
         errors["since"] = "不能晚于今天"
     if errors:
-        raise Invalid("花名册信息不正确", errors)
+        raise Invalid(Message("花名册信息不正确"), errors)
     assert isinstance(name, str) and since is not None
     member = RosterMember(org=org, name=name.strip(), status=str(status), since=since)
     db.session.add(member)

@@ -29,6 +29,7 @@ from workflow.persistence.models import ApiToken, LoginSession, RosterMember, Us
 from workflow.services.directory import access
 from workflow.services.directory.access import Role
 from workflow.services.errors import Invalid, NotFound
+from workflow.messages import Message
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
@@ -71,6 +72,7 @@ FEEDBACK_ZH = {
     "Predictable substitutions like '@' instead of 'a' don't help very much.":
         "用“@”代替“a”这类可预料的替换帮助不大。",
 }
+LONGER = "用几个不常见的词组成更长的密码。"  # the advice when zxcvbn gives none we know
 _zxcvbn_lock = threading.Lock()  # zxcvbn keeps the user inputs in a module-level dictionary
 
 
@@ -84,31 +86,35 @@ def check_password_policy(password: str, username: str = "", *, current: str | N
         raise Invalid("密码不符合要求", {field: why})
 
     if len(password) < MIN_PASSWORD:
-        refuse(f"至少 {MIN_PASSWORD} 位")
+        refuse(Message("至少 %(n)d 位", n=MIN_PASSWORD))
     if len(password) > MAX_PASSWORD:
-        refuse(f"不能超过 {MAX_PASSWORD} 位")
+        refuse(Message("不能超过 %(n)d 位", n=MAX_PASSWORD))
     if current is not None and password == current:
-        refuse("不能与当前密码相同")
+        refuse(Message("不能与当前密码相同"))
     name = username.strip().lower()
     if len(name) >= 3 and name in password.lower():
-        refuse("不能包含用户名")
+        refuse(Message("不能包含用户名"))
     from zxcvbn import zxcvbn  # its word lists load on first use, not with every command
     with _zxcvbn_lock:
         result = zxcvbn(password[:72], user_inputs=[username, *hints])  # 72: its own limit
     if result["score"] < STRONG_ENOUGH:
         feedback = result["feedback"]
-        warning = FEEDBACK_ZH.get(feedback.get("warning") or "", "")
-        advice = [FEEDBACK_ZH[s] for s in feedback.get("suggestions", []) if s in FEEDBACK_ZH]
-        refuse("太容易被猜到" + (f"（{warning.rstrip('。')}）" if warning else "") + "。"
-               + ("建议：" + "".join(advice) if advice else "建议：用几个不常见的词组成更长的密码。"))
+        warning = FEEDBACK_ZH.get(feedback.get("warning") or "", "").rstrip("。")
+        advice = tuple(FEEDBACK_ZH[s] for s in feedback.get("suggestions", [])
+                       if s in FEEDBACK_ZH) or (LONGER,)
+        refuse(Message("太容易被猜到（%(warning)s）。建议：%(advice)s", warning=warning,
+                       advice=advice) if warning
+               else Message("太容易被猜到。建议：%(advice)s", advice=advice))
 
 
 def create_user(username: str, password: str, role: str, org: str,
                 display_name: str = "", shared: bool = False) -> User:
     if role not in tuple(Role):
-        raise Invalid("角色不正确", {"role": "必须是 " + " / ".join(Role)})
+        raise Invalid("角色不正确",
+                      {"role": Message("必须是 %(choices)s", choices=" / ".join(Role))})
     if db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none():
-        raise Invalid(f"用户名 {username} 已存在", {"username": "已存在"})
+        raise Invalid(Message("用户名 %(username)s 已存在", username=username),
+                      {"username": Message("已存在")})
     check_password_policy(password, username, hints=[display_name] if display_name else [])
     user = User(username=username, password_hash=generate_password_hash(password), role=role,
                 org=access.org_by_code(org), display_name=display_name or username,
@@ -273,7 +279,7 @@ def create_token(username: str, days: int | None = None) -> str:
     SHA-256 is stored, so the token itself is shown once."""
     user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"用户 {username} 不存在")
+        raise NotFound(Message("用户 %(username)s 不存在", username=username))
     days = days or int(current_app.config.get("API_TOKEN_DAYS") or DEFAULT_TOKEN_DAYS)
     token = "dy_" + secrets.token_urlsafe(32)
     now = utcnow()
@@ -342,7 +348,8 @@ def revoke_tokens(username: str, token_id: int | None = None) -> int:
     if token_id is not None and db.session.execute(
             db.select(ApiToken.id).where(ApiToken.id == token_id,
                                          ApiToken.user_id == user.id)).first() is None:
-        raise NotFound(f"用户 {username} 没有编号为 {token_id} 的令牌")
+        raise NotFound(Message("用户 %(username)s 没有编号为 %(token)s 的令牌", username=username,
+                               token=token_id))
     count = _revoke_tokens(user.id, token_id)
     db.session.commit()
     return count
@@ -360,7 +367,7 @@ def tokens_by_user(actor: User) -> dict[int, list[ApiToken]]:
 def user_by_name(username: str) -> User:
     user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"用户 {username} 不存在")
+        raise NotFound(Message("用户 %(username)s 不存在", username=username))
     return user
 
 

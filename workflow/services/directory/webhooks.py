@@ -30,6 +30,7 @@ from workflow.rules import REGISTRY
 from workflow.services.directory import access
 from workflow.services.errors import Invalid, NotFound
 from workflow.steps import optional_text_problem
+from workflow.messages import Message
 
 KINDS = robots.KINDS
 NAME_MAX, URL_MAX, SECRET_MAX = 100, 500, 200
@@ -59,7 +60,7 @@ def list_hooks(actor: User) -> list[dict[str, Any]]:
 def _hook(hook_id: int) -> Webhook:
     hook = db.session.get(Webhook, hook_id) if 1 <= hook_id <= 2**31 - 1 else None
     if hook is None:
-        raise NotFound("群机器人不存在")
+        raise NotFound(Message("群机器人不存在"))
     return hook
 
 
@@ -79,39 +80,41 @@ def _clean(form: Mapping[str, Any], hook: Webhook | None) -> dict[str, Any]:
         problems["org"] = "党组织不存在"
     kind = form.get("kind")
     if kind not in KINDS:
-        problems["kind"] = "类型必须是企业微信或钉钉"
+        problems["kind"] = Message("类型必须是企业微信或钉钉")
     values["kind"] = kind
     name = form.get("name")
     problem = optional_text_problem(name, NAME_MAX)
     if problem:
-        problems["name"] = f"名称{problem}"
+        problems["name"] = Message("名称%(problem)s", problem=problem)
     values["name"] = (name or "").strip() if isinstance(name, str) else ""
     url = form.get("url")
     url = url.strip() if isinstance(url, str) else ""
     if url or hook is None:
-        problem = ("必填" if not url else f"不能超过 {URL_MAX} 个字符" if len(url) > URL_MAX
-                   else "不能包含空格或控制字符" if not _PRINTABLE.fullmatch(url) else None)
+        problem = ("必填" if not url else Message("不能超过 %(n)d 个字符", n=URL_MAX)
+                   if len(url) > URL_MAX else Message("不能包含空格或控制字符")
+                   if not _PRINTABLE.fullmatch(url) else None)
         problem = problem or robots.url_problem(
             kind if isinstance(kind, str) else "", url,
             bool(current_app.config.get("WEBHOOK_ALLOW_ANY_HOST")))
         if problem:
-            problems["url"] = f"网址{problem}"
+            problems["url"] = Message("网址%(problem)s", problem=problem)
         values["url"] = url
     elif "kind" not in problems and robots.url_problem(
             kind, hook.url, bool(current_app.config.get("WEBHOOK_ALLOW_ANY_HOST"))):
-        problems["url"] = "类型改变后请重新填写该类型机器人的网址"
+        problems["url"] = Message("类型改变后请重新填写该类型机器人的网址")
     secret = form.get("secret")
     secret = secret.strip() if isinstance(secret, str) else ""
     if secret:
         if kind != "dingtalk":
-            problems["secret"] = "只有钉钉机器人有加签密钥"
+            problems["secret"] = Message("只有钉钉机器人有加签密钥")
         elif len(secret) > SECRET_MAX or not _PRINTABLE.fullmatch(secret):
-            problems["secret"] = f"加签密钥必须是不超过 {SECRET_MAX} 个字符的字母数字符号，不含空格"
+            problems["secret"] = Message(
+                "加签密钥必须是不超过 %(n)d 个字符的字母数字符号，不含空格", n=SECRET_MAX)
         values["secret"] = secret
     elif form.get("clear_secret") == "y" or kind != "dingtalk":
         values["secret"] = None
     if problems:
-        raise Invalid("群机器人设置不正确", problems)
+        raise Invalid(Message("群机器人设置不正确"), problems)
     return values
 
 
@@ -119,7 +122,8 @@ def _check_room(org_id: int) -> None:
     count = db.session.execute(sa.select(sa.func.count()).select_from(Webhook)
                                .where(Webhook.org_id == org_id)).scalar_one()
     if count >= PER_ORG_MAX:
-        raise Invalid("群机器人太多", {"org": f"每个党组织最多 {PER_ORG_MAX} 个群机器人"})
+        raise Invalid(Message("群机器人太多"),
+                      {"org": Message("每个党组织最多 %(n)d 个群机器人", n=PER_ORG_MAX)})
 
 
 def create(actor: User, form: Mapping[str, Any]) -> Webhook:

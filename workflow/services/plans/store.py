@@ -23,7 +23,9 @@ from workflow.persistence.models import (
 from workflow.services.clock import today
 from workflow.services.directory import access
 from workflow.services.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
-from workflow.steps import LONG_TEXT_MAX, TEXT_MAX, YEAR_MAX, is_id, parse_date, text_problem
+from workflow.steps import (LONG_TEXT_MAX, TEXT_MAX, VALID_DATE, YEAR_MAX, is_id, parse_date,
+                            text_problem)
+from workflow.messages import Message
 
 PLAN_YEAR_MIN = 1990  # the first rules that spoke of planned development
 REASON_MIN = 4
@@ -38,10 +40,10 @@ def parse_year(value: Any, query: bool = False) -> int:
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not (
             PLAN_YEAR_MIN <= value <= YEAR_MAX):
-        reason = f"必须是 {PLAN_YEAR_MIN}–{YEAR_MAX} 之间的年份"
+        reason = Message("必须是 %(low)d–%(high)d 之间的年份", low=PLAN_YEAR_MIN, high=YEAR_MAX)
         if query:
             raise BadRequest(f"year {reason}", fields={"year": reason})
-        raise Invalid("年度不正确", {"year": reason})
+        raise Invalid(Message("年度不正确"), {"year": reason})
     return value
 
 
@@ -49,22 +51,22 @@ def _quota_and_targets(body: dict[str, Any]) -> tuple[int, dict[str, int]]:
     quota = body.get("quota")
     problem = plans.check_quota(quota)
     if problem:
-        raise Invalid("计划发展人数不正确", {"quota": problem})
+        raise Invalid(Message("计划发展人数不正确"), {"quota": problem})
     targets = body.get("targets") or {}
     if not isinstance(targets, dict):
-        raise Invalid("结构指标不正确", {"targets": "必须是指标名到人数的对象"})
+        raise Invalid(Message("结构指标不正确"), {"targets": Message("必须是指标名到人数的对象")})
     problems = plans.check_targets(targets, quota)  # type: ignore[arg-type]
     if problems:
-        raise Invalid("结构指标不正确", problems)
+        raise Invalid(Message("结构指标不正确"), problems)
     return quota, {k: targets[k] for k in plans.TARGETS if k in targets}  # type: ignore[return-value]
 
 
 def _branch(actor: User, code: Any) -> Organisation:
     if not isinstance(code, str) or not code.strip():
-        raise Invalid("请指定党支部", {"org": "必填：党支部代码"})
+        raise Invalid(Message("请指定党支部"), {"org": Message("必填：党支部代码")})
     org = access.visible_org(actor, code)
     if org.kind != "branch":
-        raise Invalid("年度计划下达到党支部", {"org": "请指定党支部代码"})
+        raise Invalid(Message("年度计划下达到党支部"), {"org": "请指定党支部代码"})
     return org
 
 
@@ -73,7 +75,7 @@ def _commit() -> None:
         db.session.commit()
     except sa_exc.IntegrityError as exc:
         db.session.rollback()
-        raise Conflict("计划已被他人修改，请刷新后重试") from exc
+        raise Conflict(Message("计划已被他人修改，请刷新后重试")) from exc
 
 
 def create(actor: User, body: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +85,8 @@ def create(actor: User, body: dict[str, Any]) -> dict[str, Any]:
     year = parse_year(body.get("year"))
     quota, targets = _quota_and_targets(body)
     if _find(org.id, year) is not None:
-        raise Conflict(f"{org.name} {year} 年的发展计划已存在，请使用调整", field="year")
+        raise Conflict(Message("%(org)s %(year)d 年的发展计划已存在，请使用调整", org=org.name,
+                               year=year), field="year")
     plan = DevelopmentPlan(org_id=org.id, year=year, created_by_id=actor.id)
     db.session.add(plan)
     db.session.flush()
@@ -100,14 +103,15 @@ def adjust(actor: User, plan_id: Any, body: dict[str, Any]) -> dict[str, Any]:
     quota, targets = _quota_and_targets(body)
     reason = body.get("reason")
     if not isinstance(reason, str) or len(reason.strip()) < REASON_MIN:
-        raise Invalid("请说明调整原因", {"reason": f"必填，至少 {REASON_MIN} 个字"})
+        raise Invalid(Message("请说明调整原因"),
+                      {"reason": Message("必填，至少 %(n)d 个字", n=REASON_MIN)})
     problem = text_problem(reason, LONG_TEXT_MAX)
     if problem:
-        raise Invalid("调整原因不正确", {"reason": problem})
+        raise Invalid(Message("调整原因不正确"), {"reason": problem})
     last = plan.versions[-1]
     expected = body.get("version")
     if expected is not None and expected != last.version:
-        raise Conflict(f"计划已调整为第 {last.version} 版，请刷新后重试")
+        raise Conflict(Message("计划已调整为第 %(v)d 版，请刷新后重试", v=last.version))
     db.session.add(PlanVersionRow(plan_id=plan.id, version=last.version + 1, quota=quota,
                                   targets=targets, effective_on=today(), reason=reason.strip(),
                                   recorded_by_id=actor.id))
@@ -120,7 +124,7 @@ def add_measure(actor: User, plan_id: Any, body: dict[str, Any]) -> dict[str, An
     access.require_writer(actor)
     plan = visible_plan(actor, plan_id)
     if actor.org_id != plan.org_id:
-        raise Forbidden("落实措施由本党支部填写")
+        raise Forbidden(Message("落实措施由本党支部填写"))
     fields: dict[str, str] = {}
     text, owner = body.get("text"), body.get("owner")
     for name, value, limit in (("text", text, LONG_TEXT_MAX), ("owner", owner, TEXT_MAX)):
@@ -135,9 +139,9 @@ def add_measure(actor: User, plan_id: Any, body: dict[str, Any]) -> dict[str, An
     if due not in (None, ""):
         due_on = parse_date(due)
         if due_on is None:
-            fields["due_on"] = "必须是 YYYY-MM-DD 格式的有效日期"
+            fields["due_on"] = VALID_DATE
     if fields:
-        raise Invalid("措施填写不完整", fields)
+        raise Invalid(Message("措施填写不完整"), fields)
     row = PlanMeasure(plan_id=plan.id, text=text.strip(), owner=owner.strip(),  # type: ignore[union-attr]
                       due_on=due_on, recorded_by_id=actor.id)
     db.session.add(row)
@@ -157,10 +161,10 @@ def _get(plan_id: int) -> DevelopmentPlan:
 
 def visible_plan(actor: User, plan_id: Any) -> DevelopmentPlan:
     if not is_id(plan_id):
-        raise NotFound(f"计划 {plan_id} 不存在")
+        raise NotFound(Message("计划 %(id)s 不存在", id=plan_id))
     plan = db.session.get(DevelopmentPlan, int(plan_id))
     if plan is None or plan.org_id not in access.subtree_ids(actor.org_id):
-        raise NotFound(f"计划 {plan_id} 不存在或不在您的管理范围内")
+        raise NotFound(Message("计划 %(id)s 不存在或不在您的管理范围内", id=plan_id))
     return plan
 
 
