@@ -37,6 +37,9 @@ from workflow.persistence.models import (
 pytestmark = [pytest.mark.db, pytest.mark.e2e]
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# Chinese punctuation (、。「」【】…) and the full-width forms of ASCII's (（）：，；！？): English
+# text around data uses the ASCII ones (workflow.web.PUNCTUATION)
+FULL_WIDTH = re.compile(r"[\u3001-\u303f\uff01-\uff0f\uff1a-\uff1f\uff3b-\uff40\uff5b-\uff65]")
 
 # The text a person sees: rendered text of elements (not inside a `lang="zh"` element, which
 # only the language switch's "中文" is), and the placeholders of the form fields.
@@ -82,7 +85,8 @@ def _people_data() -> list[str]:
         found += [d.reference or "", d.filename or ""]
     for t in db.session.execute(db.select(Training)).scalars():
         found += [t.title, t.number]
-    return sorted({s.strip() for s in found if HAN.search(s or "")}, key=len, reverse=True)
+    return sorted({s.strip() for s in found if HAN.search(s or "") or FULL_WIDTH.search(s or "")},
+                  key=len, reverse=True)
 
 
 def _chinese_left(page: Page, mask: list[str]) -> list[str]:
@@ -90,7 +94,7 @@ def _chinese_left(page: Page, mask: list[str]) -> list[str]:
     for text in page.evaluate(VISIBLE_TEXT):
         for value in mask:
             text = text.replace(value, "")
-        if HAN.search(text):
+        if HAN.search(text) or FULL_WIDTH.search(text):
             left.append(text[:120])
     return left
 

@@ -86,7 +86,11 @@ def test_plans_from_the_committee_to_the_branch(page: Page, live_server, people,
     expect(page.locator(".flash.error")).to_contain_text("女性：必须是 0–1 的整数")
     expect(page.locator(".flash.error")).to_contain_text("未作任何修改")
     expect(row.locator("td.quota")).to_contain_text("第 1 版")
-    row.locator("details.adjust-plan summary").click()
+    # the refused form stays open, as typed, with the reason at its top
+    expect(row.locator("details.adjust-plan form .flash.error")).to_contain_text("未作任何修改")
+    expect(row.locator("input[name=quota]")).to_have_value("1")
+    expect(row.locator("input[name=target_women]")).to_have_value("2")
+    expect(row.locator("textarea[name=reason]")).to_have_value(REASON)
     row.locator("input[name=quota]").fill("5")
     row.locator("input[name=target_women]").fill("1")
     row.locator("textarea[name=reason]").fill(REASON)

@@ -161,7 +161,7 @@ def test_shared_web_account_must_name_the_decider(ctx, world):
     before = len(_rows(case_id))
     login(world.client, "office")
     page = world.client.get("/committee/").text
-    assert 'name="decided_by"' in page and "刘洋（测试党委）" in page
+    assert 'name="decided_by"' in page and "刘洋 · 测试党委" in page
     assert "周红" not in page and "赵敏" not in page  # other committee; probationary
     form = {"csrf_token": _csrf(page), "case_id": str(case_id), "decision": "approved",
             "occurred_on": "2024-05-27", "comments": "同意"}

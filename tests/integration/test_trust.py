@@ -91,7 +91,9 @@ def test_exemptions_are_shown_to_the_committee(ctx, world):
     assert r.exit_code == 0, r.output
     login(world.client, "org")
     page = world.client.get("/committee/").text
-    assert "支部委员不足，经党委同意" in page and "independent_review" in page
+    assert "支部委员不足，经党委同意" in page
+    assert "培养联系人、入党介绍人不得记录本案的支委会审查" in page  # the rule in words, not its id
+    assert "independent_review" not in page and "第一党支部" in page
 
 
 def test_a_document_and_a_step_chained_in_one_transaction_both_hold(ctx, world):

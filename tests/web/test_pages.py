@@ -217,17 +217,20 @@ def test_form_messages_and_admin_choices_are_in_english_on_english_pages(world):
 class _Cells(HTMLParser):
     """Body cells of `list` tables under a header with text, and whether each names its column
     (`data-label`): on a phone the header row is hidden. A column whose header is empty (a
-    checkbox, a link) needs no name."""
+    checkbox, a link) needs no name; a `list` table without a header row (`headless`) names
+    none of its columns."""
 
     def __init__(self) -> None:
         super().__init__()
         self.headers: list[str] = []
         self.part, self.column, self.cells, self.unlabelled = "", 0, 0, 0
+        self.headless, self.in_list = 0, False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "table":
             self.headers, self.part = [], ""
+            self.in_list = "list" in (a.get("class") or "").split()
         elif tag in ("thead", "tbody"):
             self.part = tag
         elif tag == "th" and self.part == "thead":
@@ -248,6 +251,9 @@ class _Cells(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in ("thead", "tbody"):
             self.part = ""
+        elif tag == "table":
+            self.headless += self.in_list and not self.headers
+            self.in_list = False
 
 
 def test_list_tables_name_their_columns_in_every_cell(world):
@@ -257,8 +263,9 @@ def test_list_tables_name_their_columns_in_every_cell(world):
     drive(world, case["id"], until="admission_voted")
     pages = {"sec1": ["/cases/", "/cases/search?q=陈", "/reports/rubric", "/inbox/"],
              "org": ["/committee/", "/reports/committee", "/reports/statistics", "/admin/audit",
-                     "/trainings/"],
-             "admin": ["/admin/users", "/admin/webhooks", "/admin/orgs"]}
+                     "/trainings/", "/plans", "/admin/roster/B1"],
+             "admin": ["/admin/users", "/admin/webhooks", "/admin/orgs", "/admin/settings",
+                       "/admin/holidays"]}
     for who, urls in pages.items():
         login(world.client, who)
         for url in urls:
@@ -268,6 +275,7 @@ def test_list_tables_name_their_columns_in_every_cell(world):
             cells = _Cells()
             cells.feed(body)
             assert cells.unlabelled == 0, (who, url, cells.unlabelled, cells.cells)
+            assert cells.headless == 0, (who, url, "a list table without a header row")
         world.client.post("/logout", data={"csrf_token": _csrf(page.text)})
 
 

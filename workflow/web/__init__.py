@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, redirect, render_template, request, session, url_for
+from flask import (Flask, has_request_context, redirect, render_template, request, session,
+                   url_for)
 from flask_babel import gettext, refresh
 from flask_login import current_user, login_required
 
@@ -57,6 +58,7 @@ def register(app: Flask) -> None:
     app.add_url_rule("/lang/<code>", "set_lang", _set_lang)
     app.add_url_rule("/pipeline", "pipeline", _pipeline)
     app.context_processor(_globals)
+    app.jinja_env.globals.update(PUNCTUATION)
     app.add_template_filter(_localtime, "localtime")
     app.add_template_filter(_choice, "choice")
     app.add_template_filter(lambda article: article_text(article, _locale()), "article")
@@ -134,6 +136,27 @@ def _globals() -> dict[str, Any]:
     from workflow.notifications.inapp import unread_count
     unread = unread_count(current_user) if current_user.is_authenticated else 0
     return {"lang": _locale(), "unread_alerts": unread}
+
+
+class _Punctuation:
+    """A mark templates put around data, in the page's language: "案件 12（2024-05-01）" reads
+    "Case 12 (2024-05-01)" in English, not with the full-width forms. A global (not a context
+    value), so that macros imported without the context see it too."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        self.zh, self.en = zh, en
+
+    def __str__(self) -> str:  # a file rendered outside a request (a task) is Chinese
+        return self.en if has_request_context() and _locale() == "en" else self.zh
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+PUNCTUATION = {"lp": _Punctuation("（", " ("), "rp": _Punctuation("）", ")"),
+               "colon": _Punctuation("：", ": "), "comma": _Punctuation("，", ", "),
+               "semi": _Punctuation("；", "; "), "stop": _Punctuation("。", ". "),
+               "enum": _Punctuation("、", ", ")}
 
 
 def _not_found(exc: Exception) -> Any:

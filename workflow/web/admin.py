@@ -12,8 +12,8 @@ from workflow.rulesets import SETTING_LABELS
 from workflow.services import directory
 from workflow.services.directory import access, admin, audit
 from workflow.services.directory import webhooks as robots
-from workflow.services.errors import Forbidden, NotFound, ServiceError
-from workflow.web.common import audited, error_text, tr
+from workflow.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from workflow.web.common import audited, error_text, refused_page, tr
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(login_required(lambda: None))
@@ -28,6 +28,17 @@ def _flash_error(exc: ServiceError) -> None:
     flash(error_text(exc, with_fields=True), "error")
 
 
+def _refused(exc: ServiceError, page: Any, *args: Any) -> Any:
+    """A refused form: its page again with the reason at the top of the form, what was typed
+    (`typed` in the template, never a password or a secret: those inputs have no value) and
+    the refusal's status, instead of a redirect that would lose the input."""
+    typed = {**request.form.to_dict(), "refusal": error_text(exc, with_fields=True)}
+    # a form naming an organisation or key that does not exist is refused input, not a
+    # missing page
+    return (refused_page(lambda kept: page(*args, typed=kept), typed),
+            422 if exc.status == 404 else exc.status)
+
+
 @bp.route("/users", methods=["GET", "POST"])
 def users() -> Any:
     _guard()
@@ -37,16 +48,20 @@ def users() -> Any:
             directory.create_user(f.get("username", ""), f.get("password", ""), f.get("role", ""),
                                   f.get("org", ""), f.get("display_name", ""),
                                   shared=f.get("shared") == "y")
-            flash(_("已创建用户"), "info")
         except ServiceError as exc:
-            _flash_error(exc)
+            return _refused(exc, _users_page)
+        flash(_("已创建用户"), "info")
         return redirect(url_for("admin.users"))
+    return _users_page()
+
+
+def _users_page(typed: Any = None) -> str:
     return render_template("admin/users.html", users=admin.users(current_user),
                            orgs=admin.organisations(),
                            roles={k: tr(v) for k, v in access.ROLE_LABELS.items()},
                            sessions=directory.open_sessions(current_user),
                            tokens=directory.tokens_by_user(current_user),
-                           token_state=directory.token_state)
+                           token_state=directory.token_state, typed=typed or {})
 
 
 @bp.post("/users/logout-everywhere")
@@ -102,15 +117,19 @@ def settings() -> Any:
         try:
             admin.add_setting(current_user, f.get("org", ""), f.get("key", ""), f.get("value"),
                               f.get("effective_from"))
-            flash(_("已保存规则设置；案件页面立即按新设置计算，提醒用的截止日期将在几分钟内于后台"
-                    "重新计算（每日提醒发出前必定完成）"), "info")
         except ServiceError as exc:
-            _flash_error(exc)
+            return _refused(exc, _settings_page)
+        flash(_("已保存规则设置；案件页面立即按新设置计算，提醒用的截止日期将在几分钟内于后台"
+                "重新计算（每日提醒发出前必定完成）"), "info")
         return redirect(url_for("admin.settings"))
+    return _settings_page()
+
+
+def _settings_page(typed: Any = None) -> str:
     from workflow.services import bulk_runs
     return render_template("admin/settings.html", data=admin.settings(current_user),
                            labels=SETTING_LABELS, orgs=admin.organisations(),
-                           runs=bulk_runs.runs(10))
+                           runs=bulk_runs.runs(10), typed=typed or {})
 
 
 @bp.route("/holidays", methods=["GET", "POST"])
@@ -120,35 +139,43 @@ def holidays() -> Any:
         f = request.form
         try:
             admin.set_holiday(current_user, f.get("day"), f.get("is_workday") == "y", f.get("note", ""))
-            flash(_("已保存节假日调整；提醒用的截止日期将在几分钟内于后台重新计算"
-                    "（每日提醒发出前必定完成）"), "info")
         except ServiceError as exc:
-            _flash_error(exc)
+            return _refused(exc, _holidays_page)
+        flash(_("已保存节假日调整；提醒用的截止日期将在几分钟内于后台重新计算"
+                "（每日提醒发出前必定完成）"), "info")
         return redirect(url_for("admin.holidays"))
-    return render_template("admin/holidays.html", rows=admin.holidays())
+    return _holidays_page()
+
+
+def _holidays_page(typed: Any = None) -> str:
+    return render_template("admin/holidays.html", rows=admin.holidays(), typed=typed or {})
 
 
 @bp.route("/roster/<code>", methods=["GET", "POST"])
 def roster(code: str) -> Any:
     try:
         if request.method == "POST":
-            directory.add_roster_member(current_user, code, {
-                "name": request.form.get("name"), "status": request.form.get("status"),
-                "since": request.form.get("since")})
+            try:
+                directory.add_roster_member(current_user, code, {
+                    "name": request.form.get("name"), "status": request.form.get("status"),
+                    "since": request.form.get("since")})
+            except (Invalid, Conflict) as exc:
+                return _refused(exc, _roster_page, code)
             flash(_("已加入花名册"), "info")
             return redirect(url_for("admin.roster", code=code))
-        items = directory.list_roster(current_user, code)["items"]
-        org = access.visible_org(current_user, code)
-        audited("view_roster", subjects=len(items), detail=f"花名册 {code}")
+        return _roster_page(code)
     except NotFound:
         abort(404)
     except Forbidden as exc:
         flash(error_text(exc), "error")
         return redirect(url_for("admin.roster", code=code))
-    except ServiceError as exc:
-        _flash_error(exc)
-        return redirect(url_for("admin.roster", code=code))
-    return render_template("admin/roster.html", org=org, items=items)
+
+
+def _roster_page(code: str, typed: Any = None) -> str:
+    items = directory.list_roster(current_user, code)["items"]
+    org = access.visible_org(current_user, code)
+    audited("view_roster", subjects=len(items), detail=f"花名册 {code}")
+    return render_template("admin/roster.html", org=org, items=items, typed=typed or {})
 
 
 @bp.get("/orgs")
@@ -199,16 +226,20 @@ def webhooks() -> Any:
     if request.method == "POST":
         try:
             hook = robots.create(current_user, _hook_form())
-            flash(_("已添加群机器人 #%(id)d；可点击“发送测试消息”检查", id=hook.id), "info")
         except ServiceError as exc:
-            _flash_error(exc)
+            return _refused(exc, _webhooks_page)
+        flash(_("已添加群机器人 #%(id)d；可点击“发送测试消息”检查", id=hook.id), "info")
         return redirect(url_for("admin.webhooks"))
+    return _webhooks_page()
+
+
+def _webhooks_page(typed: Any = None) -> str:
     hooks = robots.list_hooks(current_user)
     for hook in hooks:
         hook["kind_label"] = tr(hook["kind_label"])
     return render_template("admin/webhooks.html", hooks=hooks,
                            failed=robots.failed_deliveries(current_user),
-                           orgs=admin.organisations(), kinds=_kinds())
+                           orgs=admin.organisations(), kinds=_kinds(), typed=typed or {})
 
 
 # the robot's number is `<int:id>`, the URL parameter every route matrix already knows
@@ -217,17 +248,20 @@ def webhook_edit(id: int) -> Any:
     _guard()
     try:
         if request.method == "POST":
-            robots.update(current_user, id, _hook_form())
+            try:
+                robots.update(current_user, id, _hook_form())
+            except (Invalid, Conflict) as exc:
+                return _refused(exc, _webhook_page, id)
             flash(_("已保存群机器人设置"), "info")
             return redirect(url_for("admin.webhooks"))
-        hook = robots.get_hook(current_user, id)
+        return _webhook_page(id)
     except NotFound:
         abort(404)
-    except ServiceError as exc:
-        _flash_error(exc)
-        return redirect(url_for("admin.webhook_edit", id=id))
-    return render_template("admin/webhook_edit.html", hook=hook, orgs=admin.organisations(),
-                           kinds=_kinds())
+
+
+def _webhook_page(id: int, typed: Any = None) -> str:
+    return render_template("admin/webhook_edit.html", hook=robots.get_hook(current_user, id),
+                           orgs=admin.organisations(), kinds=_kinds(), typed=typed or {})
 
 
 def _kinds() -> dict[str, str]:

@@ -19,10 +19,11 @@ from flask_login import current_user, login_required
 from workflow import plans as core
 from workflow.services import plans
 from workflow.services.directory import audit
-from workflow.services.errors import Conflict, Invalid, ServiceError
+from workflow.services.errors import BadRequest, Conflict, Invalid, ServiceError
 from workflow.services.plans import store
 from workflow.services.reports import files as report_files
-from workflow.web.common import REPORT_FORMATS, audited, report_download, service_error_page
+from workflow.web.common import (REPORT_FORMATS, audited, locale, refused_page,
+                                 report_download, service_error_page, tr)
 
 bp = Blueprint("plans", __name__)
 bp.register_error_handler(ServiceError, service_error_page)
@@ -62,11 +63,45 @@ def _targets() -> dict[str, Any]:
     return found
 
 
-def _refused(exc: Invalid | Conflict) -> None:
+def _reason(exc: Invalid | Conflict) -> str:
+    """The service's refusal with the fields it names, in the page's language."""
     fields = exc.extra.get("fields") or {}
-    named = "；".join(f"{FIELD_NAMES.get(k, k)}{'：' + v if v else ''}"
-                     for k, v in fields.items())
-    flash(f"{exc.message}{'（' + named + '）' if named else ''}，未作任何修改", "error")
+    if locale() == "en":
+        named = "; ".join(f"{_field_en(k)}{': ' + tr(v) if v else ''}"
+                          for k, v in fields.items())
+        said = tr(exc.message) + (f" ({named})" if named else "")
+    else:
+        named = "；".join(f"{FIELD_NAMES.get(k, k)}{'：' + v if v else ''}"
+                         for k, v in fields.items())
+        said = f"{exc.message}{'（' + named + '）' if named else ''}"
+    return _("%(message)s，未作任何修改", message=said)
+
+
+def _field_en(key: str) -> str:
+    target = core.TARGETS.get(key.removeprefix("targets."))
+    return target[1] if key.startswith("targets.") and target else tr(FIELD_NAMES.get(key, key))
+
+
+def _refused(exc: Invalid | Conflict, form: str) -> Any:
+    """A refused form: the page it was sent from again, with the reason, what was typed (the
+    template's `typed`, for the form named `form`: `create-<org>`, `adjust-<plan>` or
+    `measure-<plan>`) and the refusal's status, so nothing typed is lost."""
+    typed = {"form": form, **request.form.to_dict(), "refusal": _reason(exc),
+             "targets": {name: request.form.get(f"target_{name}", "") for name in core.TARGETS}}
+    plan_id = request.view_args.get("plan_id") if request.view_args else None
+    if plan_id is not None and request.form.get("back") == "plan":
+        return refused_page(lambda kept: _plan_page(plan_id, kept), typed), exc.status
+    year: Any = None
+    if plan_id is not None:
+        year = store.visible_plan(current_user, plan_id).year
+    elif _NUMBER.fullmatch(request.form.get("year", "")):
+        year = request.form["year"]
+    scope = request.form.get("scope") or None
+    try:
+        _table(scope, year)
+    except BadRequest:  # a year out of range: the table of this year, the typed values kept
+        year = None
+    return refused_page(lambda kept: _table_page(scope, year, kept), typed), exc.status
 
 
 def _table_args(year: Any) -> dict[str, Any]:
@@ -83,30 +118,39 @@ def _back(plan_id: int, year: Any) -> Any:
     return redirect(url_for("plans.index", **_table_args(year)))
 
 
-def _table() -> dict[str, Any]:
-    table = plans.overview(current_user, request.args.get("org") or None,
-                           request.args.get("year") or None)
+def _table(org: str | None = None, year: Any = None) -> dict[str, Any]:
+    table = plans.overview(current_user, org, year)
     table["total"]["gap"] = sum(r["gap"] or 0 for r in table["rows"])
     return table
 
 
 @bp.get("/plans")
 def index() -> Any:
-    table = _table()
+    return _table_page(request.args.get("org") or None, request.args.get("year") or None)
+
+
+def _table_page(org: str | None, year: Any, typed: dict[str, Any] | None = None) -> str:
+    table = _table(org, year)
     own = None
     if current_user.role == "branch_secretary":
         # the branch's own plan in full: versions, measures, the form to add one
         own = next((r["plan"] for r in table["rows"] if r["org"] == current_user.org.code),
                    None)
-    return render_template("plans/index.html", table=table, own=own,
-                           organiser=current_user.role == "committee_organizer")
+    return render_template("plans/index.html", table=table, own=own, scope=org or "",
+                           organiser=current_user.role == "committee_organizer",
+                           typed=typed or {})
 
 
 @bp.get("/plans/<int:plan_id>")
 def show(plan_id: int) -> Any:
+    return _plan_page(plan_id)
+
+
+def _plan_page(plan_id: int, typed: dict[str, Any] | None = None) -> str:
     plan = store.view(store.visible_plan(current_user, plan_id))
     return render_template("plans/show.html", plan=plan, targets=_target_list(),
-                           organiser=current_user.role == "committee_organizer")
+                           organiser=current_user.role == "committee_organizer",
+                           typed=typed or {})
 
 
 def _target_list() -> list[dict[str, str]]:
@@ -121,12 +165,10 @@ def create() -> Any:
     try:
         made = plans.create(current_user, body)
     except (Invalid, Conflict) as exc:
-        _refused(exc)
-    else:
-        flash(_("已下达%(org)s %(year)s 年度发展计划：%(n)d 名", org=made["org_name"],
-                year=made["year"], n=made["quota"]), "info")
-    return redirect(url_for("plans.index", **_table_args(year if isinstance(year, int)
-                                                         else None)))
+        return _refused(exc, f"create-{body['org']}")
+    flash(_("已下达%(org)s %(year)s 年度发展计划：%(n)d 名", org=made["org_name"],
+            year=made["year"], n=made["quota"]), "info")
+    return redirect(url_for("plans.index", **_table_args(made["year"])))
 
 
 @bp.post("/plans/<int:plan_id>/adjust")
@@ -138,8 +180,7 @@ def adjust(plan_id: int) -> Any:
     try:
         made = plans.adjust(current_user, plan_id, body)
     except (Invalid, Conflict) as exc:
-        _refused(exc)
-        return _back(plan_id, store.visible_plan(current_user, plan_id).year)
+        return _refused(exc, f"adjust-{plan_id}")
     flash(_("已调整%(org)s %(year)s 年度发展计划为第 %(v)d 版：%(n)d 名", org=made["org_name"],
             year=made["year"], v=made["version"], n=made["quota"]), "info")
     return _back(plan_id, made["year"])
@@ -152,8 +193,7 @@ def add_measure(plan_id: int) -> Any:
     try:
         made = plans.add_measure(current_user, plan_id, body)
     except (Invalid, Conflict) as exc:
-        _refused(exc)
-        return _back(plan_id, store.visible_plan(current_user, plan_id).year)
+        return _refused(exc, f"measure-{plan_id}")
     flash(_("已添加落实措施"), "info")
     return _back(plan_id, made["year"])
 
@@ -179,7 +219,7 @@ def year_end() -> Any:
 
 @bp.get("/plans.xlsx")
 def table_file() -> Any:
-    table = _table()
+    table = _table(request.args.get("org") or None, request.args.get("year") or None)
     audited("export_report", subjects=audit.people_in(
         [o for r in table["rows"] for o in r["over_plan"]]),
         detail=f"发展计划 {table['org']} {table['year']}.xlsx")
