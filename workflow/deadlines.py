@@ -191,6 +191,6 @@ _SHOWN_ORDER = attrgetter("due_on", "kind")
 
 
 def missed(obs: list[Obligation], f: Facts, today: date) -> list[Violation]:
-    return [Violation(ob.rule, ob.responsible, None, ob.due_on,
-                      f"{ob.due_on} 到期未完成", due_on=ob.due_on, org=f.org_on(ob.due_on))
+    made = Violation.missed
+    return [made(ob.rule, ob.responsible, ob.due_on, f.org_on(ob.due_on))
             for ob in obs if ob.met_on is None and ob.missed(today)]

@@ -309,3 +309,21 @@ def test_numbers_too_large_for_a_float_are_not_finite():
     for bad in ["", "{", "[NaN", "{} x"]:
         with pytest.raises(json.JSONDecodeError):
             json_text.decoded_finite(bad)
+
+
+@given(JSON | st.floats() | st.integers(min_value=-2**200, max_value=2**200))
+def test_the_bulk_reads_decode_step_data_as_json_loads_does(value):
+    """services/bulk reads step data by orjson, falling back to the standard library for what
+    orjson refuses (NaN and infinities, integers beyond 64 bits): the same values either way."""
+    text = json.dumps(value)
+    assert json.dumps(json_text.decoded_fast(text)) == json.dumps(json.loads(text))
+
+
+def test_the_bulk_reads_decode_what_only_the_standard_library_takes():
+    for text in ['"\\ud800"', '"\ud800"', "[1e400]", "[NaN, -Infinity]", " [1] ", "1" * 30,
+                 str(2**63), str(-2**63 - 1), str(2**63 - 1)]:
+        assert json.dumps(json_text.decoded_fast(text)) == json.dumps(json.loads(text)), text
+    assert json_text.decoded_fast(None) is None
+    for bad in ["", "{", '{"a": 1} x', "[1,]", "NaNx"]:
+        with pytest.raises(json.JSONDecodeError):
+            json_text.decoded_fast(bad)

@@ -1,5 +1,6 @@
 """The fast constructors of the values bulk reads and replays make by the ten thousand
-(`StepRecord.stored`, `Paperwork.of`) make exactly what the dataclass constructor makes."""
+(`StepRecord.stored`, `Paperwork.of`, `Violation.missed`) make exactly what the dataclass
+constructor makes."""
 from __future__ import annotations
 
 import copy
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflow.history import Paperwork, Responsible, StepRecord
+from workflow.history import Paperwork, Responsible, StepRecord, Violation
 
 texts = st.text(max_size=8)
 days = st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31))
@@ -43,10 +44,19 @@ def test_fast_paperwork_is_the_constructors(seq, step, on, missing, who, org):
     assert {fast, made} == {made}
 
 
+@given(texts, st.sampled_from(list(Responsible)), days, texts)
+def test_a_fast_miss_is_the_constructors(rule, who, due_on, org):
+    made = Violation(rule, who, None, due_on, f"{due_on} 到期未完成", due_on=due_on, org=org)
+    fast = Violation.missed(rule, who, due_on, org)
+    assert fast == made and hash(fast) == hash(made) and repr(fast) == repr(made)
+    assert fast.key == made.key and pickle.loads(pickle.dumps(fast)) == made
+
+
 @pytest.mark.parametrize("value", [
     StepRecord.stored(1, "application_submitted", date(2024, 1, 2), {}, "branch", None),
     Paperwork.of(1, "application_submitted", date(2024, 1, 2), ("申请书",),
-                 Responsible.BRANCH, "B1")])
+                 Responsible.BRANCH, "B1"),
+    Violation.missed("conversion_vote_due", Responsible.BRANCH, date(2024, 1, 2), "B1")])
 def test_fast_values_stay_frozen(value):
     name = dataclasses.fields(value)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -46,6 +47,26 @@ def as_text(column: Any) -> Any:
 def decoded(text: str | None) -> Any:
     """What `json.loads` makes of the text, None for SQL NULL; not JSON raises as it does."""
     return decoded_finite(text)[0]
+
+
+def decoded_fast(text: str | None) -> Any:
+    """`decoded(text)`, by orjson where it can: a third of the time of the standard library's
+    scanner, for the replays that read step data by the ten thousand (services/bulk). What
+    orjson refuses, and the standard library takes (NaN and infinities, a lone surrogate),
+    goes to `decoded`, and so does any run of 19 digits: orjson makes an integer beyond 64 bits
+    a float. Text that is not JSON raises as there."""
+    if text is None:
+        return None
+    if _LONG_DIGITS(text) is None:
+        try:
+            return _orjson_loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return decoded(text)
+
+
+_orjson_loads = orjson.loads
+_LONG_DIGITS = re.compile(r"[0-9]{19}").search
 
 
 def decoded_finite(text: str | None) -> tuple[Any, bool]:
