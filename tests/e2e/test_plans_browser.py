@@ -158,6 +158,23 @@ def test_plans_from_the_committee_to_the_branch(page: Page, live_server, people,
     page.goto(base + "/plans/year-end")
     left = _chinese_left(page)
     assert not left, f"Chinese on the English year-end page: {left}"
+    # a refused adjustment on a phone, in English: the reason at the top of the form, in view,
+    # what was typed kept
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(base + "/plans")
+    row = page.locator("#plans tr[data-org=B01]")
+    row.locator("details.adjust-plan summary").click()
+    row.locator("input[name=target_women]").fill("9")
+    row.locator("textarea[name=reason]").fill("More women candidates this year")
+    row.get_by_role("button", name="Submit the adjustment").click()
+    refusal = row.locator("details.adjust-plan form .flash.error")
+    expect(refusal).to_contain_text("nothing was changed")
+    expect(refusal).to_be_in_viewport()
+    expect(row.locator("input[name=target_women]")).to_have_value("9")
+    left = _chinese_left(page)
+    assert not left, f"Chinese on the refused English plan page: {left}"
+    _shot(page, "refused-phone")
+    page.set_viewport_size({"width": 1366, "height": 768})
 
     page.goto(base + "/lang/zh")
     page.set_viewport_size({"width": 390, "height": 844})

@@ -84,7 +84,7 @@ def refused_page(render: Callable[[dict[str, Any]], str], typed: dict[str, Any])
     not on the page (a plan set meanwhile shows its adjust form instead), the reason goes to
     the top of the page."""
     page = render(typed)
-    if "data-refusal" in page:
+    if " data-refusal>" in page:  # the marker as only markup has it (text escapes ">")
         return page
     # base.html shows it with the flashes (flash() itself would come too late: the first
     # rendering took this request's flashes already)

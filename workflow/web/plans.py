@@ -97,11 +97,13 @@ def _refused(exc: Invalid | Conflict, form: str) -> Any:
     elif _NUMBER.fullmatch(request.form.get("year", "")):
         year = request.form["year"]
     scope = request.form.get("scope") or None
-    try:
-        _table(scope, year)
-    except BadRequest:  # a year out of range: the table of this year, the typed values kept
-        year = None
-    return refused_page(lambda kept: _table_page(scope, year, kept), typed), exc.status
+
+    def table(kept: dict[str, Any]) -> str:
+        try:
+            return _table_page(scope, year, kept)
+        except BadRequest:  # a year out of range: this year's table, what was typed kept
+            return _table_page(scope, None, kept)
+    return refused_page(table, typed), exc.status
 
 
 def _table_args(year: Any) -> dict[str, Any]:
