@@ -76,7 +76,7 @@ def messages() -> list[str]:
             continue  # another module's Message (a notification's) is not one of these
         with path.open("rb") as f:
             for _line, message, _comments, _context in extract(
-                    "python", f, keywords={"Message": None}):
+                    "python", f, keywords={"Message": None, "Late": None}):
                 found.append(message if isinstance(message, str) else message[0])
     return sorted(set(found))
 

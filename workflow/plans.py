@@ -122,8 +122,9 @@ def over_plan(plan: Plan | None, admissions: Iterable[Admission],
         quota = plan.in_force(a.on).quota
         if earlier >= quota and required(a.on):
             found.append(Violation(RULE, Responsible.BRANCH, a.step_seq, a.on,
-                                   f"{plan.year} 年计划发展 {quota} 名，"
-                                   f"此前已有 {earlier} 名通过支部大会表决", org=plan.org))
+                                   Message("%(year)s 年计划发展 %(quota)s 名，此前已有 %(n)s 名"
+                                           "通过支部大会表决", year=plan.year, quota=quota,
+                                           n=earlier), org=plan.org))
     return found
 
 

@@ -33,6 +33,7 @@ from workflow.history import (
     StepRecord,
     Violation,
 )
+from workflow.messages import Message
 from workflow.rules import (
     REGISTRY,
     STEP_RULES,
@@ -46,6 +47,14 @@ from workflow.rulesets import DEFAULT_RULEBOOK, Effective, RuleBook
 from workflow.steps import STEPS, Recorder, parse_date, validate_data
 
 CORRECTION = "step_corrected"
+
+
+def _said(detail: Any) -> str:
+    """A rule's finding as a violation keeps it: a Message (so that a page says it in its own
+    language), not the `Late` that carried its due date, or else its text."""
+    if isinstance(detail, Message):
+        return detail if type(detail) is Message else Message(detail.template, **detail.params)
+    return str(detail)
 
 
 def _invalid(rule: str, seq: int | None, detail: str = "",
@@ -219,15 +228,15 @@ class _Replayer:
             if detail:
                 responsible = rule.responsible or _recorder(rec)
                 self.violations.append(Violation(
-                    rule.id, responsible, rec.seq, rec.occurred_on, str(detail),
+                    rule.id, responsible, rec.seq, rec.occurred_on, _said(detail),
                     due_on=getattr(detail, "due_on", None), org=self.facts.org))
 
     def _warn_calendar(self, rec: StepRecord) -> None:
         start, end = day_in(rec.data.get("start_on")), day_in(rec.data.get("end_on"))
         if start and end and working_days(self.calendar, start, end).unverified:
-            self.warnings.append(
-                f"公示 {start} 至 {end} 涉及官方日历尚未公布的年份，工作日按周一至周五推算，"
-                "请管理员录入该年节假日安排后核实")
+            self.warnings.append(Message(
+                "公示 %(start)s 至 %(end)s 涉及官方日历尚未公布的年份，工作日按周一至周五推算，"
+                "请管理员录入该年节假日安排后核实", start=start, end=end))
 
 
 _vote_passed = machine.CONDITIONS["vote_passed"]
@@ -275,14 +284,14 @@ class _Reference(_Replayer):
                 if detail:
                     self.violations.append(Violation(
                         rule.id, rule.responsible or _recorder(rec), rec.seq, rec.occurred_on,
-                        str(detail), due_on=getattr(detail, "due_on", None),
+                        _said(detail), due_on=getattr(detail, "due_on", None),
                         org=self.facts.org))
         if rec.step in ("public_notice_held", "conversion_notice_held"):
             start, end = parse_date(rec.data.get("start_on")), parse_date(rec.data.get("end_on"))
             if start and end and self.calendar.working_days(start, end).unverified:
-                self.warnings.append(
-                    f"公示 {start} 至 {end} 涉及官方日历尚未公布的年份，工作日按周一至周五推算，"
-                    "请管理员录入该年节假日安排后核实")
+                self.warnings.append(Message(
+                    "公示 %(start)s 至 %(end)s 涉及官方日历尚未公布的年份，工作日按周一至周五推算，"
+                    "请管理员录入该年节假日安排后核实", start=start, end=end))
         passed = rec.step in ("admission_voted", "conversion_voted") and _vote_passed(rec.data)
         self.facts.apply(rec, passed=passed)
         self.state = new_state

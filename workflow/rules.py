@@ -24,6 +24,7 @@ from workflow.calendar import (
 from workflow.facts import Facts, Notice, day_in
 from workflow.history import Responsible, RosterMember, StepRecord
 from workflow.steps import STEPS
+from workflow.messages import Message
 
 # calendar -> (start, end) -> its count: replay counts a notice for its rule and again for its
 # warning, and many cases share notice dates. A holiday change builds a new calendar (the old
@@ -78,28 +79,37 @@ class Rule:
 B, C = Responsible.BRANCH, Responsible.COMMITTEE
 
 
-class Late(str):
+class Late(Message):
     """A finding about a missed due date; carries the date so the rubric counts its year."""
 
     due_on: date
 
+    def __reduce__(self) -> Any:
+        return (_late_again, (self.template, self.params, self.due_on))
 
-def _late(due: date, when: date, what: str) -> str | None:
+
+def _late_again(template: str, params: dict[str, Any], due_on: date) -> Late:
+    finding = Late(template, **params)
+    finding.due_on = due_on
+    return finding
+
+
+def _late(due: date, when: date, what: Message) -> str | None:
     if when <= due:
         return None
-    finding = Late(f"{what}应于 {due} 前完成，实际 {when}")
+    finding = Late("%(what)s应于 %(due)s 前完成，实际 %(when)s", what=what, due=due, when=when)
     finding.due_on = due
     return finding
 
 
 def _interview(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     assert f.applied_on
-    return _late(add_months(f.applied_on, 1), r.occurred_on, "谈话")
+    return _late(add_months(f.applied_on, 1), r.occurred_on, Message("谈话"))
 
 
-def _needs(attr: str, what: str) -> Check:
+def _needs(attr: str, what: Message) -> Check:
     def check(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
-        return None if getattr(f, attr) is not None else f"尚未{what}"
+        return None if getattr(f, attr) is not None else Message("尚未%(what)s", what=what)
     return check
 
 
@@ -111,20 +121,21 @@ def _not_full(ctx: RuleContext, ids: list[int], day: date) -> str | None:
     if ctx.roster is None:
         return None
     bad = [ctx.roster[i].name for i in ids if i in ctx.roster and not ctx.roster[i].full_on(day)]
-    return f"{'、'.join(bad)} 在 {day} 不是正式党员" if bad else None
+    return Message("%(names)s 在 %(day)s 不是正式党员", names="、".join(bad), day=day) \
+        if bad else None
 
 
 def _one_year(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     assert f.activist_on
     earliest = add_years(f.activist_on, 1)
-    return f"积极分子培养期满一年为 {earliest}，实际 {r.occurred_on}" \
-        if r.occurred_on < earliest else None
+    return Message("积极分子培养期满一年为 %(earliest)s，实际 %(on)s", earliest=earliest,
+                   on=r.occurred_on) if r.occurred_on < earliest else None
 
 
 def _introducers(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     if r.step == "introducers_assigned":
         return _not_full(ctx, r.data.get("introducers", []), r.occurred_on)
-    return None if len(f.introducers) == 2 else "表决前未确定两名入党介绍人"
+    return None if len(f.introducers) == 2 else Message("表决前未确定两名入党介绍人")
 
 
 def _approving(check: Check) -> Check:
@@ -138,25 +149,27 @@ def _approving(check: Check) -> Check:
 
 
 def _political(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
-    return None if f.political_pass_on else "预审前没有合格的政治审查结论"
+    return None if f.political_pass_on else Message("预审前没有合格的政治审查结论")
 
 
 def _training(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     if f.training_days >= 3 or f.training_hours >= 24:
         return None
-    return f"集中培训 {f.training_days} 天、{f.training_hours:g} 学时，不足 3 天或 24 学时"
+    return Message("集中培训 %(days)s 天、%(hours)s 学时，不足 3 天或 24 学时",
+                   days=f.training_days, hours=format(f.training_hours, "g"))
 
 
 def _prereview(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
-    return None if f.pre_review_approved_on else "尚未通过上级党委预审"
+    return None if f.pre_review_approved_on else Message("尚未通过上级党委预审")
 
 
 def _notice_after(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     approved = f.pre_review_approved_on
     start = day_in(r.data.get("start_on"))
     if approved is None:
-        return "公示开始时尚未通过预审"
-    return f"公示开始 {start} 早于预审通过 {approved}" if start and start < approved else None
+        return Message("公示开始时尚未通过预审")
+    return Message("公示开始 %(start)s 早于预审通过 %(approved)s", start=start,
+                   approved=approved) if start and start < approved else None
 
 
 def _notice_days(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
@@ -166,7 +179,8 @@ def _notice_days(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     counted = working_days(ctx.calendar, start, end)
     if counted.count >= need:
         return None
-    return f"公示 {start} 至 {end} 仅 {counted.count} 个工作日，少于 {need} 个"
+    return Message("公示 %(start)s 至 %(end)s 仅 %(n)s 个工作日，少于 %(need)s 个", start=start,
+                   end=end, n=counted.count, need=need)
 
 
 def _vote_after_notice(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
@@ -176,31 +190,34 @@ def _vote_after_notice(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
         return None
     notice: Notice | None = f.conversion_notice if conversion else f.notice
     if notice is None:
-        return "表决前未进行公示"
+        return Message("表决前未进行公示")
     if notice.end_on >= r.occurred_on:
-        return f"公示 {notice.end_on} 结束，表决应在其后"
-    return "公示中的异议经查属实" if notice.objections == "upheld" else None
+        return Message("公示 %(end)s 结束，表决应在其后", end=notice.end_on)
+    return Message("公示中的异议经查属实") if notice.objections == "upheld" else None
 
 
 def _vote_rules(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     result = machine.vote_result(r.data["vote"])
-    return None if result.quorum else "；".join(result.reasons)
+    if result.quorum:
+        return None
+    return result.reasons[0] if len(result.reasons) == 1 else Message(
+        "%(first)s；%(second)s", first=result.reasons[0], second=result.reasons[1])
 
 
 def _secret(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
-    return None if r.data["vote"].get("method") == "secret_ballot" else "未采用无记名投票"
+    return None if r.data["vote"].get("method") == "secret_ballot" else Message("未采用无记名投票")
 
 
 def _approval_time(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     assert f.admission_vote_on
     months = 6 if r.data.get("extension_reason") else 3
-    return _late(add_months(f.admission_vote_on, months), r.occurred_on, "审批")
+    return _late(add_months(f.admission_vote_on, months), r.occurred_on, Message("审批"))
 
 
 def _oath(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     assert f.approved_on
     months = int(ctx.settings["oath_window_months"])
-    return _late(add_months(f.approved_on, months), r.occurred_on, "入党宣誓")
+    return _late(add_months(f.approved_on, months), r.occurred_on, Message("入党宣誓"))
 
 
 def conversion_vote_due(ctx: RuleContext, f: Facts) -> date:
@@ -214,13 +231,14 @@ def conversion_vote_due(ctx: RuleContext, f: Facts) -> date:
 def _not_early(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     expiry = f.probation_expiry
     assert expiry
-    return f"预备期 {expiry} 届满前讨论转正" if r.occurred_on < expiry else None
+    return Message("预备期 %(expiry)s 届满前讨论转正", expiry=expiry) \
+        if r.occurred_on < expiry else None
 
 
 def _on_time(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     if f.conversion_vote_on is not None:  # a resolution is already in force
         return None
-    return _late(conversion_vote_due(ctx, f), r.occurred_on, "转正讨论")
+    return _late(conversion_vote_due(ctx, f), r.occurred_on, Message("转正讨论"))
 
 
 def _extension(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
@@ -228,19 +246,19 @@ def _extension(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
         return None
     months = int(r.data.get("extend_months") or 0)
     if f.extensions >= 1:
-        return "预备期只能延长一次"
-    return None if 6 <= months <= 12 else f"延长 {months} 个月，应为 6–12 个月"
+        return Message("预备期只能延长一次")
+    return None if 6 <= months <= 12 else Message("延长 %(n)s 个月，应为 6–12 个月", n=months)
 
 
 def _conversion_approval(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     assert f.conversion_vote_on
-    return _late(add_months(f.conversion_vote_on, 3), r.occurred_on, "转正审批")
+    return _late(add_months(f.conversion_vote_on, 3), r.occurred_on, Message("转正审批"))
 
 
 def _adult(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
     birth = day_in(r.data.get("person", {}).get("birth_date"))
     if birth and add_years(birth, 18) > r.occurred_on:
-        return f"申请日 {r.occurred_on} 未满十八周岁"
+        return Message("申请日 %(on)s 未满十八周岁", on=r.occurred_on)
     return None
 
 
@@ -249,7 +267,7 @@ def _independent(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None:
         return None
     for role, who in r.answerable():  # the decider of a committee decision, and the recorder
         if who in f.cultivators or who in f.introducers:
-            return f"{role}是该发展对象的培养联系人或入党介绍人，应当回避"
+            return Message("%(role)s是该发展对象的培养联系人或入党介绍人，应当回避", role=role)
     return None
 
 
@@ -257,7 +275,7 @@ def _independent_prereview(ctx: RuleContext, f: Facts, r: StepRecord) -> str | N
     if "independent_prereview" in r.exempt or f.review_submitter is None:
         return None
     if any(who == f.review_submitter for _, who in r.answerable()):
-        return "预审人与报送预审的支部记录人是同一人"
+        return Message("预审人与报送预审的支部记录人是同一人")
     return None
 
 
@@ -266,8 +284,8 @@ def _disinterested_vote(ctx: RuleContext, f: Facts, r: StepRecord) -> str | None
     if who is None or "disinterested_vote" in r.exempt:
         return None
     if who == f.applicant_member:
-        return "记录人是本案申请人本人"
-    return "记录人是该发展对象的入党介绍人" if who in f.introducers else None
+        return Message("记录人是本案申请人本人")
+    return Message("记录人是该发展对象的入党介绍人") if who in f.introducers else None
 
 
 SEPARATION: tuple[Rule, ...] = (
@@ -291,10 +309,10 @@ VIOLATIONS: tuple[Rule, ...] = (
          on=("applicant_interviewed",), check=_interview),
     Rule("activist_after_interview", "确定入党积极分子前应先与申请人谈话",
          "Designate an activist only after the interview", "art. 7–8", B,
-         on=("activist_designated",), check=_needs("interviewed_on", "谈话")),
+         on=("activist_designated",), check=_needs("interviewed_on", Message("谈话"))),
     Rule("activist_filed_before_candidacy", "确定发展对象前应将入党积极分子报上级党委备案",
          "File the activist with the committee before candidacy", "art. 8", B,
-         on=("candidate_designated",), check=_needs("activist_filed_on", "备案")),
+         on=("candidate_designated",), check=_needs("activist_filed_on", Message("备案"))),
     Rule("cultivators_are_full_members", "培养联系人应为 1–2 名正式党员",
          "Cultivators must be one or two full members", "art. 9", B,
          on=("cultivators_assigned",), check=_cultivators),
@@ -306,7 +324,7 @@ VIOLATIONS: tuple[Rule, ...] = (
     Rule("candidate_filed_before_review", "发展对象应报上级党委备案后再进行支委会审查",
          "File the candidate with the committee before the branch committee review",
          "art. 13", B, on=("branch_committee_reviewed",),
-         check=_needs("candidate_filed_on", "备案")),
+         check=_needs("candidate_filed_on", Message("备案"))),
     Rule("two_introducers", "应有两名正式党员作入党介绍人",
          "Two full members must introduce the candidate", "art. 14", B,
          on=("introducers_assigned", "admission_voted"), check=_introducers),
@@ -336,7 +354,7 @@ VIOLATIONS: tuple[Rule, ...] = (
     Rule("committee_interview_before_approval", "上级党委审批前应派专人谈话",
          "A committee interview before approval", "art. 22–24", C,
          on=("admission_approved",),
-         check=_approving(_needs("committee_interview_on", "进行党委谈话"))),
+         check=_approving(_needs("committee_interview_on", Message("进行党委谈话")))),
     Rule("approval_within_three_months", "上级党委应在三个月内审批（特殊情况可延长至六个月）",
          "Approve within three months of the vote (six with a reason)", "art. 25", C,
          on=("admission_approved",), check=_approval_time),

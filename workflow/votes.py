@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from workflow.messages import Message
+
 
 class VoteMethod(StrEnum):
     SECRET_BALLOT = "secret_ballot"
@@ -134,7 +136,9 @@ def tally(v: Vote) -> VoteResult:
     majority = 2 * v.yes > v.eligible
     reasons: list[str] = []
     if not quorum:
-        reasons.append(f"出席人数 {v.present} 未超过应到人数 {v.eligible} 的半数")
+        reasons.append(Message("出席人数 %(present)s 未超过应到人数 %(eligible)s 的半数",
+                               present=v.present, eligible=v.eligible))
     if not majority:
-        reasons.append(f"赞成票 {v.yes} 未超过应到人数 {v.eligible} 的半数")
+        reasons.append(Message("赞成票 %(yes)s 未超过应到人数 %(eligible)s 的半数",
+                               yes=v.yes, eligible=v.eligible))
     return VoteResult(quorum=quorum, passed=quorum and majority, reasons=tuple(reasons))

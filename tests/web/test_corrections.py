@@ -344,3 +344,23 @@ def test_the_case_page_names_steps_rules_and_deadlines_in_english(world):
     world.client.get("/lang/zh")
     page = world.client.get(f"/cases/{case['id']}").text
     assert "党组织派人谈话" in page and "一个月内派人谈话" in page
+
+
+def test_a_violations_detail_reads_in_the_pages_language(world):
+    """A rule's finding carries its data ("谈话应于 … 前完成，实际 …"): the case page says it
+    in English on an English page, the dates in it, and in Chinese on a Chinese one."""
+    import re
+    case = open_case(world, date=HAPPY[0][1])
+    late = post_step(world, case["id"], "applicant_interviewed", "2023-04-10",
+                     {"interviewer": "张伟"}, acknowledge=True, reason="补录")
+    assert late.status_code == 201 and late.json["violations"], late.json
+    assert "谈话应于" in late.json["violations"][0]["detail"]  # the API's words stay Chinese
+    login(world.client, "sec1")
+    page = world.client.get(f"/cases/{case['id']}").text
+    (zh,) = re.findall(r'<p class="violation">(.*?)</p>', page)
+    assert zh.startswith("！") and "谈话应于" in zh and "实际 2023-04-10" in zh
+    world.client.get("/lang/en")
+    page = world.client.get(f"/cases/{case['id']}").text
+    (en,) = re.findall(r'<p class="violation">(.*?)</p>', page)
+    assert "interview due by" in en and "done 2023-04-10" in en, en
+    assert not re.search(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", en), en

@@ -156,7 +156,8 @@ class _Punctuation:
 PUNCTUATION = {"lp": _Punctuation("（", " ("), "rp": _Punctuation("）", ")"),
                "colon": _Punctuation("：", ": "), "comma": _Punctuation("，", ", "),
                "semi": _Punctuation("；", "; "), "stop": _Punctuation("。", ". "),
-               "enum": _Punctuation("、", ", ")}
+               "enum": _Punctuation("、", ", "),
+               "bang": _Punctuation("！", "")}  # before a violation, which English marks in red only
 
 
 def _not_found(exc: Exception) -> Any:

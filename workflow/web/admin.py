@@ -28,15 +28,26 @@ def _flash_error(exc: ServiceError) -> None:
     flash(error_text(exc, with_fields=True), "error")
 
 
-def _refused(exc: ServiceError, page: Any, *args: Any) -> Any:
-    """A refused form: its page again with the reason at the top of the form, what was typed
-    (`typed` in the template, never a password or a secret: those inputs have no value) and
-    the refusal's status, instead of a redirect that would lose the input."""
-    typed = {**request.form.to_dict(), "refusal": error_text(exc, with_fields=True)}
+def _refused(exc: ServiceError, page: Any, *args: Any,
+             labels: dict[str, str] | None = None) -> Any:
+    """A refused form: its page again with the reason at the top of the form (each field's
+    reason after its label on the form, `labels`), what was typed (`typed` in the template,
+    never a password, a secret or a robot's address, which holds its key: those inputs have no
+    value) and the refusal's status, instead of a redirect that would lose the input."""
+    typed = {**request.form.to_dict(),
+             "refusal": error_text(exc, with_fields=True, labels=labels)}
     # a form naming an organisation or key that does not exist is refused input, not a
     # missing page
     return (refused_page(lambda kept: page(*args, typed=kept), typed),
             422 if exc.status == 404 else exc.status)
+
+
+# the forms' labels of the fields a service names (a robot's reasons name their field already)
+USER_FIELDS = {"username": "用户名", "display_name": "姓名", "password": "初始密码",
+               "role": "角色", "org": "党组织"}
+SETTING_FIELDS = {"org": "党组织", "key": "项目", "value": "取值", "effective_from": "生效日期"}
+HOLIDAY_FIELDS = {"day": "日期", "note": "说明"}
+ROSTER_FIELDS = {"name": "姓名", "status": "身份", "since": "自"}
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -49,7 +60,7 @@ def users() -> Any:
                                   f.get("org", ""), f.get("display_name", ""),
                                   shared=f.get("shared") == "y")
         except ServiceError as exc:
-            return _refused(exc, _users_page)
+            return _refused(exc, _users_page, labels=USER_FIELDS)
         flash(_("已创建用户"), "info")
         return redirect(url_for("admin.users"))
     return _users_page()
@@ -118,7 +129,7 @@ def settings() -> Any:
             admin.add_setting(current_user, f.get("org", ""), f.get("key", ""), f.get("value"),
                               f.get("effective_from"))
         except ServiceError as exc:
-            return _refused(exc, _settings_page)
+            return _refused(exc, _settings_page, labels=SETTING_FIELDS)
         flash(_("已保存规则设置；案件页面立即按新设置计算，提醒用的截止日期将在几分钟内于后台"
                 "重新计算（每日提醒发出前必定完成）"), "info")
         return redirect(url_for("admin.settings"))
@@ -140,7 +151,7 @@ def holidays() -> Any:
         try:
             admin.set_holiday(current_user, f.get("day"), f.get("is_workday") == "y", f.get("note", ""))
         except ServiceError as exc:
-            return _refused(exc, _holidays_page)
+            return _refused(exc, _holidays_page, labels=HOLIDAY_FIELDS)
         flash(_("已保存节假日调整；提醒用的截止日期将在几分钟内于后台重新计算"
                 "（每日提醒发出前必定完成）"), "info")
         return redirect(url_for("admin.holidays"))
@@ -160,7 +171,7 @@ def roster(code: str) -> Any:
                     "name": request.form.get("name"), "status": request.form.get("status"),
                     "since": request.form.get("since")})
             except (Invalid, Conflict) as exc:
-                return _refused(exc, _roster_page, code)
+                return _refused(exc, _roster_page, code, labels=ROSTER_FIELDS)
             flash(_("已加入花名册"), "info")
             return redirect(url_for("admin.roster", code=code))
         return _roster_page(code)

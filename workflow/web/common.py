@@ -58,15 +58,19 @@ def audit_detail(detail: str | None) -> str | None:
     return " ".join(word(t) for t in detail.split(" "))
 
 
-def error_text(exc: ServiceError, with_fields: bool = False) -> str:
-    """A service error's message (and, `with_fields`, its field reasons) in the page's
-    language: the services word their errors in Chinese (the API's messages); the fixed ones
-    and every `Message` have an English text in the catalogue (scripts/label_messages.py)."""
+def error_text(exc: ServiceError, with_fields: bool = False,
+               labels: dict[str, str] | None = None) -> str:
+    """A service error's message (and, `with_fields`, its field reasons, each after its field's
+    name in `labels`, the form's own words) in the page's language: the services word their
+    errors in Chinese (the API's messages); the fixed ones and every `Message` have an English
+    text in the catalogue (scripts/label_messages.py)."""
     text = tr(exc.message)
     if with_fields:
-        reasons = [tr(v) for v in exc.extra.get("fields", {}).values()]
-        text += ("".join(f" ({r})" for r in reasons) if locale() == "en"
-                 else "".join(f"（{r}）" for r in reasons))
+        en = locale() == "en"
+        labels = labels or {}
+        reasons = [(f"{tr(labels[k])}{': ' if en else '：'}" if k in labels else "") + tr(v)
+                   for k, v in exc.extra.get("fields", {}).items()]
+        text += "".join(f" ({r})" if en else f"（{r}）" for r in reasons)
     return text
 
 

@@ -137,8 +137,9 @@ def pre_review_findings(case: Case, rows: list[Any], on: date,
                           {"decision": "approved", "comments": "预审"}, "committee")
     new = _new_violations(before, ctx.fed(before, rows, approval))
     missing = finish(before, ctx.documents).paperwork
-    if label is not None:  # English: the rule's English message (its detail is Chinese only)
-        found = [REGISTRY[v.rule].message("en") for v in new]
+    if label is not None:  # English: the rule's English message, and its detail in English
+        found = [REGISTRY[v.rule].message("en") + (f": {label(v.detail)}" if v.detail else "")
+                 for v in new]
         if len(before.facts.introducers) < 2:
             found.append("Two introducers have not been assigned yet")
         for p in missing:

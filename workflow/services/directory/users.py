@@ -30,6 +30,7 @@ from workflow.services.directory import access
 from workflow.services.directory.access import Role
 from workflow.services.errors import Invalid, NotFound
 from workflow.messages import Message
+from workflow.steps import optional_text_problem, text_problem
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
@@ -107,8 +108,22 @@ def check_password_policy(password: str, username: str = "", *, current: str | N
                else Message("太容易被猜到。建议：%(advice)s", advice=advice))
 
 
+USERNAME_MAX, DISPLAY_NAME_MAX = 80, 100  # the columns' lengths
+
+
 def create_user(username: str, password: str, role: str, org: str,
                 display_name: str = "", shared: bool = False) -> User:
+    problems = {}
+    problem = text_problem(username, USERNAME_MAX)
+    if problem is None and any(c.isspace() for c in username):
+        problem = Message("不能包含空格")
+    if problem:
+        problems["username"] = problem
+    problem = optional_text_problem(display_name, DISPLAY_NAME_MAX)
+    if problem:
+        problems["display_name"] = problem
+    if problems:
+        raise Invalid(Message("用户信息不正确"), problems)
     if role not in tuple(Role):
         raise Invalid("角色不正确",
                       {"role": Message("必须是 %(choices)s", choices=" / ".join(Role))})
