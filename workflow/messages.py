@@ -8,8 +8,9 @@ class Message(str):
     """A message with data in it, as the API sends it (the Chinese text, a plain string to
     every caller) that also keeps its template and values, so that a page can say it in its own
     language (workflow.web.common.tr looks the template up in the catalogue, where
-    scripts/label_messages.py puts every `Message("…")` of the services). A value may be a
-    Message itself, or a tuple of messages that Chinese runs together and English spaces."""
+    scripts/label_messages.py puts every `Message("…")` of the domain and the services). A value
+    may be a Message itself, or a tuple of messages that Chinese runs together and English
+    spaces."""
 
     template: str
     params: dict[str, Any]

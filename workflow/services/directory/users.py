@@ -113,7 +113,7 @@ USERNAME_MAX, DISPLAY_NAME_MAX = 80, 100  # the columns' lengths
 
 def create_user(username: str, password: str, role: str, org: str,
                 display_name: str = "", shared: bool = False) -> User:
-    problems = {}
+    problems: dict[str, str] = {}
     problem = text_problem(username, USERNAME_MAX)
     if problem is None and any(c.isspace() for c in username):
         problem = Message("不能包含空格")
