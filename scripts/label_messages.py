@@ -60,6 +60,8 @@ def labels() -> list[str]:
     from workflow.notifications.webhooks import KINDS as ROBOT_KINDS
     from workflow.services.directory.access import ROLE_LABELS
     found += [*ROLE_LABELS.values(), *ROBOT_KINDS.values()]
+    from workflow.plans import TARGETS
+    found += [zh for zh, _en in TARGETS.values()]
     found += messages()
     from workflow.services.directory.users import FEEDBACK_ZH, LONGER
     found += [LONGER, *FEEDBACK_ZH.values(), *(v.rstrip("。") for v in FEEDBACK_ZH.values())]

@@ -22,16 +22,16 @@ from workflow.services.directory import audit
 from workflow.services.errors import BadRequest, Conflict, Invalid, ServiceError
 from workflow.services.plans import store
 from workflow.services.reports import files as report_files
-from workflow.web.common import (REPORT_FORMATS, audited, locale, refused_page,
-                                 report_download, service_error_page, tr)
+from workflow.web.common import (REPORT_FORMATS, audited, error_text, refused_page,
+                                 report_download, service_error_page)
 
 bp = Blueprint("plans", __name__)
 bp.register_error_handler(ServiceError, service_error_page)
 READERS = ("committee_organizer", "auditor", "branch_secretary")
 _NUMBER = re.compile(r"[0-9]{1,6}")
 
-# What a field problem's key means, for the message shown on the page (the services' are
-# Chinese, as are the messages of every other page's refused form).
+# The form's words for the fields a refusal names (common.error_text says them in the page's
+# language; the targets' names are in the catalogue by scripts/label_messages.py).
 FIELD_NAMES = {"org": "党支部", "year": "年度", "quota": "计划发展人数", "targets": "结构指标",
                "reason": "调整原因", "text": "措施", "owner": "责任人", "due_on": "完成时限",
                **{f"targets.{k}": zh for k, (zh, _en) in core.TARGETS.items()}}
@@ -65,21 +65,8 @@ def _targets() -> dict[str, Any]:
 
 def _reason(exc: Invalid | Conflict) -> str:
     """The service's refusal with the fields it names, in the page's language."""
-    fields = exc.extra.get("fields") or {}
-    if locale() == "en":
-        named = "; ".join(f"{_field_en(k)}{': ' + tr(v) if v else ''}"
-                          for k, v in fields.items())
-        said = tr(exc.message) + (f" ({named})" if named else "")
-    else:
-        named = "；".join(f"{FIELD_NAMES.get(k, k)}{'：' + v if v else ''}"
-                         for k, v in fields.items())
-        said = f"{exc.message}{'（' + named + '）' if named else ''}"
-    return _("%(message)s，未作任何修改", message=said)
-
-
-def _field_en(key: str) -> str:
-    target = core.TARGETS.get(key.removeprefix("targets."))
-    return target[1] if key.startswith("targets.") and target else tr(FIELD_NAMES.get(key, key))
+    return _("%(message)s，未作任何修改",
+             message=error_text(exc, with_fields=True, labels=FIELD_NAMES))
 
 
 def _refused(exc: Invalid | Conflict, form: str) -> Any:

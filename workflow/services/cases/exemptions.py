@@ -35,7 +35,8 @@ def grant(actor: User, org_code: str, rule: str, reason: str) -> dict[str, Any]:
 
 
 def view(row: Exemption) -> dict[str, Any]:
-    return {"id": row.id, "org": row.org.code, "org_name": row.org.name, "rule": row.rule, "reason": row.reason,
+    return {"id": row.id, "org": row.org.code, "org_name": row.org.name, "rule": row.rule,
+            "reason": row.reason,
             "granted_by": row.granted_by.username if row.granted_by else None,
             "granted_at": row.granted_at.isoformat(timespec="seconds")}
 
