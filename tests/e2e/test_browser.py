@@ -1,6 +1,7 @@
 """End-to-end in a real browser: a branch secretary, a committee organiser, another branch."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,36 @@ def test_login_error_is_in_chinese(page: Page, live_server, people):
     page.click("button.primary")
     expect(page.locator(".flash.error")).to_contain_text("用户名或密码不正确")
     shot(page, "login")
+
+
+@pytest.mark.parametrize("lang, said", [("zh", "密码不符合要求"), ("en", "password")])
+def test_a_refused_new_user_comes_back_as_typed_on_a_phone(page: Page, live_server, people,
+                                                           lang, said):
+    """The administrator's long users page: the refusal shows at the top of the new-user form,
+    in view at 390 px, in the page's language, with what was typed but the password; nothing
+    is created."""
+    from workflow.services import directory
+    directory.create_user("admin", PASSWORD, "admin", "C01", display_name="管理员")
+    login(page, live_server, "admin")
+    page.goto(live_server + f"/lang/{lang}")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server + "/admin/users")
+    page.fill("#u", "newbie")
+    page.fill("#dn", "新人甲")
+    page.fill("#pw", "password12345")
+    page.select_option("#role", "auditor")
+    page.locator("form.card.grid button[type=submit]").click()
+    refusal = page.locator("form.card.grid .flash.error")
+    expect(refusal).to_contain_text(said)
+    expect(refusal).to_be_in_viewport()
+    if lang == "en":
+        assert not re.search(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", refusal.inner_text())
+    expect(page.locator("#u")).to_have_value("newbie")
+    expect(page.locator("#dn")).to_have_value("新人甲")
+    expect(page.locator("#role")).to_have_value("auditor")
+    expect(page.locator("#pw")).to_have_value("")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    page.reload()  # a reload of the refused page does not post again
+    assert db.session.execute(db.select(db.func.count()).select_from(
+        db.Model.metadata.tables["users"]).where(
+        db.Model.metadata.tables["users"].c.username == "newbie")).scalar_one() == 0
