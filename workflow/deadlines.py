@@ -171,20 +171,25 @@ def obligations(f: Facts, book: RuleBook, today: date) -> list[Obligation]:
 
 def deadlines(obs: list[Obligation], f: Facts, today: date) -> list[Deadline]:
     """The case's deadlines as shown to people: met windows of the past are left out."""
+    return [Deadline(ob.rule, ob.kind, ob.due_on, ob.responsible, ob.status(today), f.org,
+                     ob.met_on) for ob in shown(obs, f, today)]
+
+
+def shown(obs: list[Obligation], f: Facts, today: date) -> list[Obligation]:
+    """The obligations a case's deadlines show, in their order (`deadlines`); the deadline rows
+    are written from these, without the `Deadline`s a page shows."""
     if f.closed_on is not None:
         return []
-    shown = []
+    kept = []
     for ob in obs:
         if ob.until is not None and ob.met_on is None:
             continue  # stopped being required (stage over): not open; a miss is its violation
-        status = ob.status(today)
         if ob.kind.endswith("assessment_due") and (
-                status is DeadlineStatus.MET or ob.missed(today)):
+                ob.status(today) is DeadlineStatus.MET or ob.missed(today)):
             continue  # a past window can no longer be met: a miss is its violation, not a task
-        shown.append(Deadline(ob.rule, ob.kind, ob.due_on, ob.responsible, status, f.org,
-                              ob.met_on))
-    shown.sort(key=_SHOWN_ORDER)
-    return shown
+        kept.append(ob)
+    kept.sort(key=_SHOWN_ORDER)
+    return kept
 
 
 _SHOWN_ORDER = attrgetter("due_on", "kind")

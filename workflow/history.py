@@ -94,7 +94,7 @@ class Violation:
         """A deadline that passed unmet, made faster (see `_frozen`): a rebuild makes every
         miss a case may ever count, about five a case."""
         return _frozen(cls, {"rule": rule, "responsible": responsible, "step_seq": None,
-                             "on": due_on, "detail": f"{due_on} 到期未完成", "due_on": due_on,
+                             "on": due_on, "detail": missed_detail(due_on), "due_on": due_on,
                              "org": org})
 
     @property
@@ -163,6 +163,11 @@ def _frozen(cls: Any, values: dict[str, Any]) -> Any:
     made = _new(cls)
     made.__dict__.update(values)
     return made
+
+
+def missed_detail(due_on: date) -> str:
+    """What a deadline that passed unmet says: a violation's detail and a kept miss's."""
+    return f"{due_on} 到期未完成"
 
 
 def org_at(orgs: Sequence[tuple[date, str]], day: date, default: str) -> str:

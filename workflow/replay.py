@@ -8,7 +8,7 @@ correct, so a forgotten step recorded later lands where it belongs or is refused
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from functools import cache
@@ -343,24 +343,38 @@ def paperwork(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
               today: date, facts: Facts,
               years: Collection[int] | None = None) -> list[Paperwork]:
     """What each record lacks on `today`; with `years`, only records of those years."""
+    made = Paperwork.of
+    return [made(seq, step, on, lacking, responsible, org)
+            for seq, step, on, lacking, responsible, org
+            in lacking_documents(records, documents, today, facts, years)]
+
+
+Lacking = tuple[int, str, date, tuple[str, ...], Responsible, str]
+
+
+def lacking_documents(records: Sequence[StepRecord], documents: Iterable[DocumentRef],
+                      today: date, facts: Facts,
+                      years: Collection[int] | None = None) -> Iterator[Lacking]:
+    """Each record that lacks documents on `today`, as (seq, step, day, the documents it lacks,
+    who answers, the branch that held the case): what `paperwork` makes `Paperwork` of and the
+    kept findings (`findings.kept`) make JSON lists of, without the objects in between."""
     have: dict[int, set[str]] = {}
     for doc in documents:
         if doc.attached_on <= today:
             have.setdefault(doc.step_seq, set()).add(doc.doc_type)
-    missing = []
     # one branch held the case throughout (no transfer): its code, without a search per record
     org = facts.org_on(date.min) if len(facts.orgs) <= 1 else None
+    wanted_by, fixed = _WANTED, _FIXED_RECORDER
     for rec in records:
-        wanted = _WANTED.get(rec.step)
+        wanted = wanted_by.get(rec.step)
         if not wanted or years is not None and rec.occurred_on.year not in years:
             continue
         got = have.get(rec.seq)
         lacking = wanted if got is None else tuple(d for d in wanted if d not in got)
         if lacking:
-            missing.append(Paperwork.of(rec.seq, rec.step, rec.occurred_on, lacking,
-                                        _FIXED_RECORDER.get(rec.step) or _recorder(rec),
-                                        org if org is not None else facts.org_on(rec.occurred_on)))
-    return missing
+            yield (rec.seq, rec.step, rec.occurred_on, lacking,
+                   fixed.get(rec.step) or _recorder(rec),
+                   org if org is not None else facts.org_on(rec.occurred_on))
 
 
 _SPECIAL_EARLIEST = frozenset({"candidate_designated", "admission_voted", "conversion_voted"})
@@ -472,17 +486,10 @@ def finish(folded: Folded, documents: Iterable[DocumentRef] = ()) -> Replay:
 
 
 def obligations_of(folded: Folded) -> list[dl.Obligation]:
-    """The fold's obligations on its day: what `deadlines_of` and `findings.snapshot` both
-    derive from, computed once by a caller that wants both (a rebuild)."""
+    """The fold's obligations on its day: what the deadline rows (`deadlines.shown`) and the
+    kept findings (`findings.kept`) both derive from, computed once by a caller that wants
+    both (a rebuild)."""
     return dl.obligations(folded.facts, folded.book, folded.today)
-
-
-def deadlines_of(folded: Folded,
-                 obligations: list[dl.Obligation] | None = None) -> tuple[Deadline, ...]:
-    """The fold's deadlines alone (what the alert rows store), without the rest of `finish`."""
-    f, today = folded.facts, folded.today
-    obs = obligations_of(folded) if obligations is None else obligations
-    return tuple(dl.deadlines(obs, f, today))
 
 
 def replay(records: Iterable[StepRecord], today: date, *,

@@ -203,7 +203,7 @@ def test_a_write_never_clears_a_rule_change_that_came_after_it_read_the_rules(wo
 
 def test_kept_findings_are_stored_as_the_json_their_encoding_made(population):
     """The findings are written by orjson (`json_text.Encoded`), not the column's json.dumps:
-    the stored text, read by the standard library, is the snapshot's encoding with its days
+    the stored text, read by the standard library, is the kept findings' value with its days
     as ISO dates and whoever answers as the enum's value, non-ASCII details unescaped."""
     import json
 
@@ -213,7 +213,7 @@ def test_kept_findings_are_stored_as_the_json_their_encoding_made(population):
     derived = deadline_rows.derive(ids)
     stored = dict(db.session.execute(sa.select(
         DeadlineSet.case_id, sa.cast(DeadlineSet.findings, sa.Text))).all())
-    def plain(value):  # what `encode` leaves for the writer: days and enums
+    def plain(value):  # what `findings.kept` leaves for the writer: days and enums
         if isinstance(value, list):
             return [plain(v) for v in value]
         if isinstance(value, dict):

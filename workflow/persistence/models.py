@@ -308,7 +308,7 @@ class DeadlineSet(db.Model):  # type: ignore[name-defined]
     known_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
     complete_until: Mapped[date] = mapped_column(sa.Date, index=True)
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # What the rubric reads of the case (workflow/findings.Snapshot, as compact JSON:
+    # What the rubric reads of the case (workflow/findings.kept, as compact JSON:
     # services/alerts/findings_store.py), so the committee table need not replay every history. It
     # answers for days from `findings_from` to `complete_until` while the case's chain is as
     # long as when it was made: every step and every document lengthens the chain, so a write

@@ -12,14 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import import_module
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
 
 from workflow import alerts
-from workflow.findings import snapshot
+from workflow import deadlines as dl
+from workflow.findings import kept
 from workflow.history import (
-    Deadline,
     DocumentRef,
     Replay,
     Responsible,
@@ -37,7 +38,7 @@ from workflow.persistence.models import (
     Organisation,
     utcnow,
 )
-from workflow.replay import deadlines_of, fold, obligations_of
+from workflow.replay import fold, obligations_of
 from workflow.services import bulk_runs, clock
 from workflow.services.alerts import findings_store
 
@@ -49,6 +50,8 @@ LOOKAHEAD_DAYS = max(max(w) for w in (*alerts.WINDOWS.values(), alerts.DEFAULT_W
 # Recurring windows are derived this far ahead, so an idle case's rows stay complete for about
 # a year; the sweep rebuilds the sets whose `complete_until` has passed.
 HORIZON_DAYS = 400
+_HORIZON, _LOOKAHEAD = timedelta(days=HORIZON_DAYS), timedelta(days=LOOKAHEAD_DAYS)
+_ON = attrgetter("occurred_on")
 
 
 def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
@@ -81,7 +84,7 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
                       calendar or repo.working_calendar(), case.chain_length)
     _lock_set(case.id, {"case_version": case.version, **one.set_values})
     db.session.execute(_delete_rows(), {"case_id": case.id})
-    rows = _rows(case, one.deadlines) if one.deadlines else []
+    rows = _rows(case, one.shown) if one.shown else []
     if rows:  # Core executemany: one statement, whichever columns are NULL
         db.session.execute(_insert_rows(), rows)
     return len(rows)
@@ -89,26 +92,28 @@ def refresh_deadlines(case: Case, replay_: Replay | None = None, *,
 
 @dataclass
 class _One:
-    """One case's deadlines (none for a closed case) and its set's values, derived."""
-    deadlines: tuple[Deadline, ...]
+    """One case's shown obligations (its deadline rows; none for a closed case) and its set's
+    values (known day, horizon, findings), derived."""
+    shown: list[dl.Obligation]
     set_values: dict[str, Any]
 
 
 def _derive_one(records: Sequence[StepRecord], documents: Sequence[DocumentRef],
                 today: date | None, rulebook: Any, calendar: Any,
                 chain_length: int | None) -> _One:
-    """A case's history folded to the horizon: its deadline rows' deadlines and its set's
-    values (known day, horizon, findings); what a single refresh and a chunk both write."""
-    known_on = max((r.occurred_on for r in records), default=None)
+    """A case's history folded to the horizon: the obligations its deadline rows hold and its
+    set's values; what a single refresh and a chunk both write. The rows are the obligations
+    the case page shows as deadlines (`deadlines.shown`), written without the `Deadline`s."""
+    known_on = max(map(_ON, records), default=None)
     start = max(today or clock.today(), known_on or date.min)
-    horizon = start + timedelta(days=HORIZON_DAYS)
+    horizon = start + _HORIZON
     derived = fold(records, horizon, rulebook=rulebook, calendar=calendar, validate=False)
     obligations = obligations_of(derived)  # once: the deadlines and the findings read them
-    snap = snapshot(derived, documents, start, obligations)
-    return _One(deadlines_of(derived, obligations) if derived.stage in OPEN_STAGES else (),
-                {"known_on": known_on,
-                 "complete_until": horizon - timedelta(days=LOOKAHEAD_DAYS),
-                 **findings_store.set_values(snap, chain_length)})
+    shown = dl.shown(obligations, derived.facts, horizon) if derived.stage in OPEN_STAGES \
+        else []
+    return _One(shown, {"known_on": known_on, "complete_until": horizon - _LOOKAHEAD,
+                        **findings_store.set_values(kept(derived, documents, start, obligations),
+                                                    chain_length)})
 
 
 @functools.cache
@@ -122,16 +127,16 @@ def _insert_rows() -> Any:
     return sa.insert(DeadlineRow.__table__)
 
 
-def _rows(case: Case, deadlines: Sequence[Deadline]) -> list[dict[str, Any]]:
-    return _rows_for(case.id, case.branch_id, repo.ancestors(case.branch_id)[-1], deadlines)
+def _rows(case: Case, shown: Sequence[dl.Obligation]) -> list[dict[str, Any]]:
+    return _rows_for(case.id, case.branch_id, repo.ancestors(case.branch_id)[-1], shown)
 
 
 def _rows_for(case_id: int, branch_id: int, committee: int,
-              deadlines: Sequence[Deadline]) -> list[dict[str, Any]]:
-    return [{"case_id": case_id, "rule": d.rule, "kind": d.kind, "due_on": d.due_on,
-             "responsible": d.responsible.value,
-             "org_id": committee if d.responsible is Responsible.COMMITTEE else branch_id,
-             "met": d.met_on is not None, "met_on": d.met_on} for d in deadlines]
+              shown: Sequence[dl.Obligation]) -> list[dict[str, Any]]:
+    return [{"case_id": case_id, "rule": ob.rule, "kind": ob.kind, "due_on": ob.due_on,
+             "responsible": ob.responsible.value,
+             "org_id": committee if ob.responsible is Responsible.COMMITTEE else branch_id,
+             "met": ob.met_on is not None, "met_on": ob.met_on} for ob in shown]
 
 
 def _write_sets(derived: Derived, ids: Sequence[int]) -> None:
@@ -185,7 +190,7 @@ def _not_stale(table: Any) -> Any:
 
 def _bind_type(column: str) -> Any:
     """How a set column's value is written: the findings (strings, integers, days and the
-    responsible party's enum in lists: `findings_store.encode`) by orjson (`json_text.Encoded`:
+    responsible party's enum in lists: `findings.kept`) by orjson (`json_text.Encoded`:
     json.dumps was 7 % of a rebuild), read back as the column's JSON."""
     if column == "findings":
         return json_text.Encoded(none_as_null=True)
@@ -328,7 +333,7 @@ def derive(case_ids: Sequence[int], today: date | None = None) -> Derived:
                           books[case.branch_id], calendar, case.chain_length)
         result.versions[case.id] = (case.version, case.chain_length)
         result.rows[case.id] = _rows_for(case.id, case.branch_id, root(case.branch_id),
-                                         one.deadlines)
+                                         one.shown)
         result.sets[case.id] = {"case_id": case.id, "case_version": case.version,
                                 "refreshed_at": now, **one.set_values}
     return result

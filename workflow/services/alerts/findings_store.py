@@ -21,22 +21,19 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from workflow.findings import Findings, Snapshot
-from workflow.history import Paperwork, Responsible, Violation
+from workflow.findings import Kept, decode
 from workflow.persistence import json_text
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, DeadlineSet, Organisation
 from workflow.rubric import Scored
 
-_RESPONSIBLE = {r.value: r for r in Responsible}
-
 
 @functools.cache
 def derivation() -> str:
     """Which code and holiday data derive findings: a digest of the workflow core's sources
-    and chinesecalendar's version. Kept with each snapshot; a deploy that changes a rule, a
-    deadline or the official calendar makes every older snapshot untrusted (replayed) until
-    the catch-up rebuilds it, instead of the rubric disagreeing with the case page."""
+    and chinesecalendar's version. Kept with the findings; a deploy that changes a rule, a
+    deadline or the official calendar makes all findings kept before untrusted (replayed) until
+    the catch-up rebuilds them, instead of the rubric disagreeing with the case page."""
     import workflow
     root = Path(workflow.__file__).parent
     digest = hashlib.sha256(metadata.version("chinesecalendar").encode())
@@ -45,54 +42,11 @@ def derivation() -> str:
     return digest.hexdigest()[:16]
 
 
-def encode(snap: Snapshot) -> dict[str, Any]:
-    """The snapshot as the JSON the set keeps: lists, not objects (read back for every case of
-    a committee table, so it is kept small and quick to decode). Days and whoever answers are
-    left as `date` and `Responsible`: the column's writer, orjson (`json_text.Encoded`),
-    writes them as ISO dates and their values, as `isoformat` and `.value` would, without a
-    Python call for each of the hundred thousand a rebuild of 5,000 cases makes."""
-    return {
-        "org": snap.org,
-        "orgs": [[since, org] for since, org in snap.orgs],
-        "violations": [[v.rule, v.responsible, v.step_seq, v.on, v.detail, v.due_on, v.org]
-                       for v in snap.violations],
-        "misses": [[v.rule, v.responsible, v.due_on, v.detail, v.org] for v in snap.misses],
-        "paperwork": [[p.step_seq, p.step, p.on, list(p.missing), p.responsible, p.org]
-                      for p in snap.paperwork],
-        "attended": sorted(snap.attended, key=repr),
-    }
-
-
-def set_values(snap: Snapshot, chain_length: int) -> dict[str, Any]:
-    """The deadline-set columns that keep a snapshot (one writer: `alerting`'s set upserts)."""
-    return {"findings": encode(snap), "findings_from": snap.since,
+def set_values(kept: Kept, chain_length: int | None) -> dict[str, Any]:
+    """The deadline-set columns that keep a case's findings (`findings.kept`; one writer:
+    the deadline rows' set upserts, which write the value by orjson)."""
+    return {"findings": kept.value, "findings_from": kept.since,
             "chain_length": chain_length, "findings_version": derivation()}
-
-
-def decode(value: dict[str, Any], as_of: date,
-           years: frozenset[int] | None = None) -> Findings:
-    """What a replay on `as_of` would give the rubric: record violations, then the deadlines
-    that passed before `as_of` (a replay's order); with `years`, only the violations and
-    paperwork the rubric counts in those years (it scores by the year of the step or due date),
-    so that a table of one year does not build every other year's."""
-    iso, who = date.fromisoformat, _RESPONSIBLE
-    # ISO days: a year is their first four characters (asked inline, not through a function
-    # call: a table of 100,000 cases asks it 1.4 million times)
-    ys = None if years is None else frozenset(f"{year:04d}" for year in years)
-    violations = [Violation(rule, who[r], seq, iso(on), detail, iso(due) if due else None, org)
-                  for rule, r, seq, on, detail, due, org in value["violations"]
-                  if ys is None or (due or on)[:4] in ys]
-    passed = as_of.isoformat()  # ISO dates compare as the dates do
-    violations += [Violation(rule, who[r], None, iso(due), detail, iso(due), org)
-                   for rule, r, due, detail, org in value["misses"]
-                   if due < passed and (ys is None or due[:4] in ys)]
-    return Findings(
-        value["org"], tuple((iso(since), org) for since, org in value["orgs"]),
-        tuple(violations),
-        tuple(Paperwork.of(seq, step, iso(on), tuple(missing), who[r], org)
-              for seq, step, on, missing, r, org in value["paperwork"]
-              if ys is None or on[:4] in ys),
-        frozenset(value["attended"]))
 
 
 def _trusted(as_of: date) -> Any:
