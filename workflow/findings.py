@@ -71,7 +71,7 @@ class Kept(NamedTuple):
     value: dict[str, Any]
 
 
-_ON, _ATTACHED = attrgetter("occurred_on"), attrgetter("attached_on")
+_ATTACHED = attrgetter("attached_on")
 
 
 def kept(folded: Folded, documents: Iterable[DocumentRef], today: date,
@@ -91,21 +91,23 @@ def kept(folded: Folded, documents: Iterable[DocumentRef], today: date,
     documents = list(documents)
     if obligations is None:  # the caller's, when it derived the deadlines from them too
         obligations = dl.obligations(f, folded.book, folded.today)
-    effective = folded.effective
-    since = max(today, max(map(_ON, effective), default=today),
+    effective = folded.effective  # in day order: the fold sorts it
+    since = max(today, effective[-1].occurred_on if effective else today,
                 max(map(_ATTACHED, documents), default=today))
+    # one branch held the case throughout (no transfer): its code, without a search per miss
+    org = f.org_on(date.min) if len(f.orgs) <= 1 else None
     org_on = f.org_on
     return Kept(since, {
         "org": f.org,
-        "orgs": [[day, org] for day, org in f.orgs],
+        "orgs": [[day, held] for day, held in f.orgs],
         "violations": [[v.rule, v.responsible, v.step_seq, v.on, v.detail, v.due_on, v.org]
                        for v in folded.violations],
-        "misses": [[ob.rule, ob.responsible, ob.due_on, missed_detail(ob.due_on),
-                    org_on(ob.due_on)]
+        # a miss's detail is its due date's (`missed_detail`): `decode` says it again
+        "misses": [[ob.rule, ob.responsible, ob.due_on,
+                    org if org is not None else org_on(ob.due_on)]
                    for ob in obligations if ob.met_on is None and ob.missed(date.max)],
-        "paperwork": [[seq, step, on, list(lacking), responsible, org]
-                      for seq, step, on, lacking, responsible, org
-                      in lacking_documents(effective, documents, date.max, f)],
+        # (seq, step, day, lacking, responsible, org) tuples: orjson writes them as lists
+        "paperwork": list(lacking_documents(effective, documents, date.max, f)),
         "attended": sorted(attended_courses(effective), key=repr),
     })
 
@@ -128,8 +130,8 @@ def decode(value: dict[str, Any], as_of: date,
                   for rule, r, seq, on, detail, due, org in value["violations"]
                   if ys is None or (due or on)[:4] in ys]
     passed = as_of.isoformat()  # ISO dates compare as the dates do
-    violations += [Violation(rule, who[r], None, iso(due), detail, iso(due), org)
-                   for rule, r, due, detail, org in value["misses"]
+    violations += [Violation(rule, who[r], None, iso(due), missed_detail(due), iso(due), org)
+                   for rule, r, due, org in value["misses"]
                    if due < passed and (ys is None or due[:4] in ys)]
     return Findings(
         value["org"], tuple((iso(since), org) for since, org in value["orgs"]),

@@ -165,8 +165,9 @@ def _frozen(cls: Any, values: dict[str, Any]) -> Any:
     return made
 
 
-def missed_detail(due_on: date) -> str:
-    """What a deadline that passed unmet says: a violation's detail and a kept miss's."""
+def missed_detail(due_on: date | str) -> str:
+    """What a deadline that passed unmet says, from its due date or that date's ISO text (as
+    kept findings hold it: `findings.decode`)."""
     return f"{due_on} 到期未完成"
 
 

@@ -214,7 +214,7 @@ def test_kept_findings_are_stored_as_the_json_their_encoding_made(population):
     stored = dict(db.session.execute(sa.select(
         DeadlineSet.case_id, sa.cast(DeadlineSet.findings, sa.Text))).all())
     def plain(value):  # what `findings.kept` leaves for the writer: days and enums
-        if isinstance(value, list):
+        if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}

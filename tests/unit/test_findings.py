@@ -57,7 +57,7 @@ def cases(draw):
     findings, _ = _taken(h, taken)
     since = findings.since
     days = [since + timedelta(draw(st.integers(0, HORIZON - 35)))]
-    days += [due + timedelta(k) for _, _, due, _, _ in findings.value["misses"] for k in (0, 1)
+    days += [due + timedelta(k) for _, _, due, _ in findings.value["misses"] for k in (0, 1)
              if since <= due + timedelta(k) <= since + timedelta(365)]
     return h, taken, draw(st.sampled_from(days))
 

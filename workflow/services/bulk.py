@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from workflow.findings import Findings, of_fold
 from workflow.history import DocumentRef, Replay, StepRecord
 from workflow.persistence import case_ids, json_text
+from workflow.persistence.driven_days import Days, as_driven
+from workflow.persistence.driver_many import fetch_all
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import Case, Document, StepRecordRow
@@ -35,29 +37,15 @@ def histories(ids: Sequence[int]) -> dict[int, list[StepRecord]]:
     is decoded by orjson: together about 7 % of a rebuild on SQLite."""
     found: dict[int, list[StepRecord]] = defaultdict(list)
     t = StepRecordRow.__table__  # Core columns: an ORM select costs three times as much per row
-    rows = db.session.execute(
-        sa.select(t.c.id, t.c.case_id, t.c.step, sa.type_coerce(t.c.occurred_on, _AsDriven),
+    rows = fetch_all(
+        sa.select(t.c.id, t.c.case_id, t.c.step, as_driven(t.c.occurred_on),
                   json_text.as_text(t.c.data), t.c.recorded_by_role, t.c.note)
-        .where(case_ids.among(t.c.case_id, ids))).all()  # no ORDER BY: replay orders them
-    decoded, wanted, make = json_text.decoded_fast, frozenset(ids), StepRecord.stored
-    days: dict[Any, date] = {}
+        .where(case_ids.among(t.c.case_id, ids)))  # no ORDER BY: replay orders them
+    decoded, wanted, make, days = json_text.decoded_fast, frozenset(ids), StepRecord.stored, Days()
     for seq, case_id, step, on, data, role, note in rows:
         if case_id in wanted:
-            day = days.get(on)
-            if day is None:
-                day = days[on] = on if isinstance(on, date) else date.fromisoformat(on)
-            found[case_id].append(make(seq, step, day, decoded(data) or {}, role, note))
+            found[case_id].append(make(seq, step, days[on], decoded(data) or {}, role, note))
     return found
-
-
-class _AsDriven(sa.types.TypeDecorator[Any]):
-    """A date column as the driver hands it over: SQLite's ISO text, psycopg's date."""
-
-    impl = sa.Date
-    cache_ok = True
-
-    def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        return None
 
 
 def document_refs(ids: Sequence[int]) -> dict[int, list[DocumentRef]]:

@@ -8,11 +8,12 @@ sweep (`alerts.sweep`) and the alert list read these rows by an indexed range on
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import import_module
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,9 +28,11 @@ from workflow.history import (
     StepRecord,
 )
 from workflow.persistence import json_text, reference
+from workflow.persistence.case_ids import among
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
-from workflow.persistence.driver_many import execute_many
+from workflow.persistence.driven_days import Days, as_driven
+from workflow.persistence.driver_many import execute_many, fetch_all
 from workflow.persistence.models import (
     Case,
     DeadlineBackfill,
@@ -321,21 +324,23 @@ def derive(case_ids: Sequence[int], today: date | None = None) -> Derived:
     root = committee_finder()
     books: dict[int, Any] = {}
     result = Derived(list(case_ids), stamp, {}, {}, {})
-    cases = db.session.execute(sa.select(Case.id, Case.branch_id, Case.version,
-                                         Case.chain_length)
-                               .where(Case.id.in_(result.ids))).all()
-    histories = read_histories([c.id for c in cases])
-    documents = document_refs([c.id for c in cases])
-    for case in cases:
-        if case.branch_id not in books:
-            books[case.branch_id] = repo.rulebook_for(case.branch_id)
-        one = _derive_one(histories[case.id], documents[case.id], today,
-                          books[case.branch_id], calendar, case.chain_length)
-        result.versions[case.id] = (case.version, case.chain_length)
-        result.rows[case.id] = _rows_for(case.id, case.branch_id, root(case.branch_id),
-                                         one.shown)
-        result.sets[case.id] = {"case_id": case.id, "case_version": case.version,
-                                "refreshed_at": now, **one.set_values}
+    wanted = frozenset(result.ids)
+    cases = [case for case in db.session.execute(  # read by position below
+        sa.select(Case.id, Case.branch_id, Case.version, Case.chain_length)
+        .where(among(Case.id, result.ids))) if case[0] in wanted]
+    ids = [case[0] for case in cases]
+    histories, documents = read_histories(ids), document_refs(ids)
+    versions, rows, sets = result.versions, result.rows, result.sets
+    for case_id, branch_id, version, chain_length in cases:
+        book = books.get(branch_id)
+        if book is None:
+            book = books[branch_id] = repo.rulebook_for(branch_id)
+        one = _derive_one(histories[case_id], documents[case_id], today, book, calendar,
+                          chain_length)
+        versions[case_id] = (version, chain_length)
+        rows[case_id] = _rows_for(case_id, branch_id, root(branch_id), one.shown)
+        sets[case_id] = {"case_id": case_id, "case_version": version, "refreshed_at": now,
+                         **one.set_values}
     return result
 
 
@@ -361,7 +366,7 @@ def write(derived: Derived, today: date | None = None) -> int:
         _write_sets(derived, ids)
     else:
         now = {i: (v, n) for i, v, n in db.session.execute(
-            sa.select(Case.id, Case.version, Case.chain_length).where(Case.id.in_(ids)))}
+            sa.select(Case.id, Case.version, Case.chain_length).where(among(Case.id, ids)))}
         moved = [i for i in ids if now.get(i) != derived.versions.get(i)]
         if moved:
             again = derive(moved, today)
@@ -373,13 +378,37 @@ def write(derived: Derived, today: date | None = None) -> int:
             derived.rows.update(again.rows)
             derived.sets.update(again.sets)
             _write_sets(again, moved)
-    table = DeadlineRow.__table__
-    db.session.execute(sa.delete(table).where(table.c.case_id.in_(ids)))
-    # the driver's executemany: SQLAlchemy's per-row parameter processing (and the ORM's
-    # bulk insert and update before it) cost more than the writes themselves
-    execute_many(_insert_rows(), [row for case_rows in derived.rows.values()
-                                  for row in case_rows])
+    # only the cases whose rows differ from those stored are rewritten: a rebuild that changes
+    # nothing (a rerun, an upgrade that changed no due date) writes no row twice
+    stored, made = _stored_rows(ids), derived.rows
+    changed = [i for i in ids if stored.get(i, []) != list(map(_ROW_FIELDS, made.get(i, ())))]
+    if changed:
+        table = DeadlineRow.__table__
+        db.session.execute(sa.delete(table).where(table.c.case_id.in_(changed)))
+        # the driver's executemany: SQLAlchemy's per-row parameter processing (and the ORM's
+        # bulk insert and update before it) cost more than the writes themselves
+        execute_many(_insert_rows(), [row for i in changed for row in made.get(i, ())])
     return len(derived.versions)
+
+
+_ROW_FIELDS = itemgetter("rule", "kind", "due_on", "responsible", "org_id", "met", "met_on")
+
+
+def _stored_rows(ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
+    """The deadline rows `ids` have, as `_ROW_FIELDS` takes them from a derived row, in the
+    order they were written. Read under the sets' lock (`write`), so no writer changes them
+    meanwhile. `met` comes as SQLite's 0 or 1 or psycopg's bool: equal to the bool either way."""
+    t = DeadlineRow.__table__
+    found: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    days, wanted = Days(), frozenset(ids)
+    for case_id, rule, kind, due_on, responsible, org_id, met, met_on in fetch_all(
+            sa.select(t.c.case_id, t.c.rule, t.c.kind, as_driven(t.c.due_on), t.c.responsible,
+                      t.c.org_id, t.c.met, as_driven(t.c.met_on))
+            .where(among(t.c.case_id, ids)).order_by(t.c.case_id, t.c.id)):
+        if case_id in wanted:
+            found[case_id].append((rule, kind, days[due_on], responsible, org_id, met,
+                                   None if met_on is None else days[met_on]))
+    return found
 
 
 @functools.cache
