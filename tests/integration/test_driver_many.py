@@ -172,3 +172,23 @@ def test_sqlite_dates_are_converted_as_sqlalchemy_converts_them(value):
     assert fast(value) == impl.bind_processor(dialect)(value)
     custom = sqlite.DATE(storage_format="%(day)02d/%(month)02d/%(year)04d")
     assert driver_many._converter(custom, dialect)(value) == custom.bind_processor(dialect)(value)
+
+
+def test_a_bulk_read_gets_the_rows_sqlalchemy_gets_as_the_driver_hands_them_over(probe):
+    """`fetch_all`: the same rows as `Session.execute`, by the driver's cursor, its own types
+    where a column is selected without SQLAlchemy's processing (`as_driven`: SQLite's ISO
+    text, psycopg's date), each day made once by `Days`. A parameter SQLAlchemy must convert
+    (a date, on SQLite) sends the statement through SQLAlchemy: the same rows."""
+    from workflow.persistence.driven_days import Days, as_driven
+    from workflow.persistence.driver_many import fetch_all
+    db.session.execute(sa.insert(probe), [{"id": i, **r} for i, r in enumerate(ROWS, 1)])
+    stmt = (sa.select(probe.c.id, as_driven(probe.c.day), probe.c.text, probe.c.tries)
+            .where(probe.c.id.in_([1, 2, 3, 99])).order_by(probe.c.id))
+    got = fetch_all(stmt)
+    assert [tuple(r) for r in got] == [tuple(r) for r in db.session.execute(stmt)]
+    days = Days()
+    assert [None if r[1] is None else days[r[1]] for r in got] == [r["day"] for r in ROWS]
+    assert len(days) == 2 and days[date(2024, 2, 29)] == date(2024, 2, 29)
+    dated = sa.select(probe.c.id, probe.c.text).where(probe.c.day >= date(2024, 1, 1))
+    assert [tuple(r) for r in fetch_all(dated)] == [(1, ROWS[0]["text"])]
+    assert fetch_all(sa.select(probe.c.id).where(probe.c.id > 99)) == []
