@@ -384,7 +384,9 @@ def write(derived: Derived, today: date | None = None) -> int:
     changed = [i for i in ids if stored.get(i, []) != list(map(_ROW_FIELDS, made.get(i, ())))]
     if changed:
         table = DeadlineRow.__table__
-        db.session.execute(sa.delete(table).where(table.c.case_id.in_(changed)))
+        stale = [i for i in changed if i in stored]  # none on a first build: no DELETE
+        if stale:
+            db.session.execute(sa.delete(table).where(table.c.case_id.in_(stale)))
         # the driver's executemany: SQLAlchemy's per-row parameter processing (and the ORM's
         # bulk insert and update before it) cost more than the writes themselves
         execute_many(_insert_rows(), [row for i in changed for row in made.get(i, ())])
