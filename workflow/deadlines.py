@@ -6,7 +6,7 @@ met it by the step rules instead, so a miss is never counted twice.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import date, timedelta
 from operator import attrgetter
 from typing import NamedTuple
@@ -195,7 +195,11 @@ def shown(obs: list[Obligation], f: Facts, today: date) -> list[Obligation]:
 _SHOWN_ORDER = attrgetter("due_on", "kind")
 
 
-def missed(obs: list[Obligation], f: Facts, today: date) -> list[Violation]:
+def missed(obs: list[Obligation], f: Facts, today: date,
+           years: Collection[int] | None = None) -> list[Violation]:
+    """The obligations missed by `today`, as violations; with `years`, only those due in
+    them (the rubric counts a miss in the year it fell due), none made only to be dropped."""
     made = Violation.missed
     return [made(ob.rule, ob.responsible, ob.due_on, f.org_on(ob.due_on))
-            for ob in obs if ob.met_on is None and ob.missed(today)]
+            for ob in obs if ob.met_on is None and ob.missed(today)
+            and (years is None or ob.due_on.year in years)]

@@ -54,9 +54,8 @@ def of_fold(folded: Folded, documents: Iterable[DocumentRef],
     year of the step or due date, as the kept findings' `decode` does): a table of one year
     then makes a fifth of the paperwork of a long history."""
     f, today = folded.facts, folded.today
-    violations = folded.violations + dl.missed(dl.obligations(f, folded.book, today), f, today)
-    if years is not None:
-        violations = [v for v in violations if year_of(v) in years]
+    violations = [v for v in folded.violations if years is None or year_of(v) in years]
+    violations += dl.missed(dl.obligations(f, folded.book, today), f, today, years)
     return Findings(f.org, tuple(f.orgs), tuple(violations),
                     tuple(paperwork(folded.effective, documents, today, f, years)),
                     attended_courses(folded.effective))
