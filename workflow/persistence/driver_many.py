@@ -64,10 +64,11 @@ def fetch_all(statement: Any) -> list[Any]:
     if db.session.autoflush:
         db.session.flush()
     connection = db.session.connection()
-    compiled = statement.compile(dialect=connection.dialect,
-                                 compile_kwargs={"render_postcompile": True})
-    if compiled._bind_processors:  # e.g. a date bound on SQLite: SQLAlchemy converts it
-        return list(connection.execute(statement))
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    types = {bind.type for bind in compiled.binds.values()}  # an IN list's share one
+    if any(kind.dialect_impl(dialect).bind_processor(dialect) for kind in types):
+        return list(connection.execute(statement))  # e.g. a date bound on SQLite
     params = compiled.construct_params()
     cursor = connection.connection.driver_connection.cursor()
     try:

@@ -355,7 +355,9 @@ def write(derived: Derived, today: date | None = None) -> int:
     before the transaction ends, so no reader sees the first values. A writer that comes after
     the lock waits and refreshes its case after us, so the newer rows win, as with
     `refresh_deadlines`. (The lock was a statement of its own before the sets' final values:
-    writing them as the lock saves one statement over every set of the chunk.)"""
+    writing them as the lock saves one statement over every set of the chunk.) Then, still
+    under the lock, only the cases whose stored rows differ from their derivation have their
+    rows rewritten (`_stored_rows`)."""
     ids = derived.ids
     if not ids:
         return 0
