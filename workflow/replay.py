@@ -22,7 +22,6 @@ from workflow.citations import article_text
 from workflow.facts import Facts, day_in
 from workflow.facts import handler as facts_handler
 from workflow.history import (
-    Deadline,
     DocumentRef,
     Invalid,
     NextStep,
@@ -357,7 +356,7 @@ def lacking_documents(records: Sequence[StepRecord], documents: Iterable[Documen
                       years: Collection[int] | None = None) -> Iterator[Lacking]:
     """Each record that lacks documents on `today`, as (seq, step, day, the documents it lacks,
     who answers, the branch that held the case): what `paperwork` makes `Paperwork` of and the
-    kept findings (`findings.kept`) make JSON lists of, without the objects in between."""
+    kept findings (`findings.kept`) keep as they are (orjson writes the tuples as lists)."""
     have: dict[int, set[str]] = {}
     for doc in documents:
         if doc.attached_on <= today:

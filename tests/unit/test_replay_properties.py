@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from workflow import deadlines as dl
 from workflow import machine
 from workflow.history import StepRecord
-from workflow import deadlines as dl
 from workflow.replay import extend, finish, fold, obligations_of, replay
 from workflow.rulesets import DEFAULT_RULEBOOK, NATIONAL_1990, Override, RuleBook, rulebook
 from workflow.steps import STEPS
