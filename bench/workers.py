@@ -4,7 +4,8 @@
         [--workers 1,2] [--skip-local] [--instance DIR] [--what rebuild,verify,report]
 
 Builds a fresh instance with synthetic histories (`seed-synthetic`), then times bulk runs
-(services/bulk_runs.py). `rebuild` (every case's deadline rows and findings) and `verify`
+(services/bulk_runs.py). `rebuild` (every case's deadline rows and findings, every row written:
+the rows are emptied, untimed, before each run) and `verify`
 (every hash chain): one run done in this process chunk after chunk (what `--local` did before
 the local processes), one over 2 local processes (services/bulk_local.py: what `rederive --fix
 --local` and `verify --local` do now), then sent as one Celery group to a worker with 1 and
@@ -84,12 +85,19 @@ def bulk(app: Any, kind: str, chunk: int, send: Any = None,
     """One `rebuild` or `verify` run, in this process (`send` None): chunk after chunk, or
     over `processes` local processes (services/bulk_local.py), or on the workers; seconds,
     chunks."""
+    import sqlalchemy as sa
+
+    from workflow.persistence.db import db
+    from workflow.persistence.models import DeadlineRow
     from workflow.services import bulk_local, bulk_runs, bulk_verify
     from workflow.services.alerts import deadline_rows  # noqa: F401  (registers the kind)
     with app.app_context():
         app.config.update(BULK_WORKER_WAIT=600.0,  # never fall back to this process here
                           BULK_CHUNK_CASES=chunk, REPORT_PROCESSES=processes,
                           REPORT_PARALLEL_MIN_CASES=1)
+        if kind == "rebuild":  # a rebuild rewrites only the rows that differ: time them all
+            db.session.execute(sa.delete(DeadlineRow))
+            db.session.commit()
         run_id = (bulk_runs.plan("rebuild", {"today": None}, size=chunk) if kind == "rebuild"
                   else bulk_verify.plan_verify(None))
         local = bulk_local.executor() if processes > 1 else None
