@@ -67,7 +67,9 @@ def test_the_organiser_sets_and_adjusts_plans_from_the_table(world, today):
     assert "2024 年度发展计划" in page
     for org in ("B1", "B2"):
         assert 'action="/plans/new"' in _row(page, org)  # a set form for each branch
-    assert "B3" not in page  # another committee's branch
+    # another committee's branch: no row, code or name (not the bare "B3", which a page's
+    # random CSRF token or CSP nonce may contain)
+    assert 'data-org="B3"' not in page and ">B3<" not in page and "外单位党支部" not in page
     r = _post(world.client, "/plans/new", {"org": "B1", "year": "2024", "quota": "3",
                                           "target_women": "1", "target_college": ""})
     assert r.status_code == 302 and "year=2024" in r.headers["Location"]
