@@ -152,7 +152,8 @@ def test_statistics_export(world):
 # --- and back in --------------------------------------------------------------------------------
 
 def test_escaped_text_imports_back_unchanged(world):
-    """B1's export, uploaded by B2's secretary: the same names, unit and interviewer."""
+    """B1's export, imported for B2 by the committee's organiser (it holds the committee's
+    steps): the same names, unit and interviewer."""
     _people(world)
     login(world.client, "sec1")
     data = world.client.get("/transfer/cases.xlsx?format=import").data
@@ -161,15 +162,16 @@ def test_escaped_text_imports_back_unchanged(world):
         r = world.post("sec2", "/api/v1/orgs/B2/roster", {"name": name, "status": "full",
                                                           "since": "2000-01-01"})
         assert r.status_code == 201, r.json
-    login(world.client, "sec2")
+    login(world.client, "org")
     page = world.client.get("/transfer/").text
-    r = world.client.post("/transfer/import", data={"csrf_token": _csrf(page),
+    r = world.client.post("/transfer/import", data={"csrf_token": _csrf(page), "branch": "B2",
                                                     "file": (io.BytesIO(data), "b1.xlsx")},
                           content_type="multipart/form-data")
     assert r.status_code == 200 and "确认导入" in r.text, r.text
     token = re.search(r'name="token" value="([0-9a-f]{32})"', r.text).group(1)
+    assert 'name="branch" value="B2"' in r.text
     done = world.client.post("/transfer/import/confirm",
-                             data={"csrf_token": _csrf(r.text), "token": token})
+                             data={"csrf_token": _csrf(r.text), "token": token, "branch": "B2"})
     assert done.status_code == 302
     got = {}
     for item in world.get("sec2", "/api/v1/cases?branch=B2").json["items"]:

@@ -20,7 +20,7 @@ from workflow.persistence.db import db
 from workflow.persistence.models import Case, Document, StepRecordRow, User, ViolationRow
 from workflow.services.interchange import excel_export as case_export, excel_import as imports
 from workflow.services import directory
-from workflow.services.errors import Forbidden
+from workflow.services.errors import BadRequest, Forbidden, NotFound
 from workflow.steps import STEPS, id_number_valid
 
 pytestmark = pytest.mark.db
@@ -128,7 +128,7 @@ def test_round_trip_replays_every_case_to_the_same_state(world):
 
     _fresh_world()
     world.tokens["org"] = directory.create_token("org")
-    report = imports.confirm(user("sec1"), data)
+    report = imports.confirm(user("org"), data, "B1")  # it holds the committee's steps
     assert report["counts"] == {"new": 5, "existing": 0, "refused": 0}
     after = {c.person_name: snapshot(world, c.id)
              for c in db.session.execute(db.select(Case)).scalars()}
@@ -139,7 +139,7 @@ def test_round_trip_replays_every_case_to_the_same_state(world):
         db.select(Case).filter_by(person_name="陈晓")).scalars()}
 
     written = counts()
-    again = imports.confirm(user("sec1"), data)
+    again = imports.confirm(user("org"), data, "B1")
     assert again["counts"] == {"new": 0, "existing": 5, "refused": 0}
     assert counts() == written
 
@@ -161,11 +161,27 @@ def test_import_records_violations_with_the_import_reason(world):
 
 
 def test_committee_steps_are_stored_as_committee_records(world):
-    imports.confirm(user("sec1"), book([happy_row()]))
-    roles = {r.step: r.recorded_by_role for r in db.session.execute(db.select(StepRecordRow)).scalars()}
+    imports.confirm(user("org"), book([happy_row()]), "B1")
+    rows = db.session.execute(db.select(StepRecordRow)).scalars().all()
+    roles = {r.step: r.recorded_by_role for r in rows}
     assert roles["admission_approved"] == "committee" and roles["oath_taken"] == "branch"
+    assert {r.recorded_by_id for r in rows} == {user("org").id}  # who typed the archive in
     case = db.session.execute(db.select(Case)).scalar_one()
-    assert case.stage == "full_member"
+    assert case.stage == "full_member" and case.branch.code == "B1"
+
+
+def test_a_branch_cannot_put_the_committees_decisions_on_record_by_import(world):
+    """A secretary's file with a pre-review or an approval in it would otherwise record a
+    decision the committee never took: every committee cell is refused, nothing written."""
+    with pytest.raises(imports.ImportRefused) as refused:
+        imports.confirm(user("sec1"), book([happy_row()]))
+    problems = refused.value.report["problems"]
+    columns = {p["column"] for p in problems}
+    assert {"上级党委预审日期", "上级党委审批日期"} <= columns, columns
+    assert all(p["row"] == 2 and "上级党委组织员导入" in p["message"] for p in problems)
+    assert counts() == (0, 0, 0, 0)
+    # the branch's own steps still import, by the branch
+    assert imports.confirm(user("sec1"), book([happy_row(HAPPY[:3])]))["counts"]["new"] == 1
 
 
 def _broken_file() -> bytes:
@@ -185,7 +201,7 @@ def _broken_file() -> bytes:
 
 def test_broken_rows_refuse_the_whole_file_with_a_precise_report(world):
     with pytest.raises(imports.ImportRefused) as refused:
-        imports.confirm(user("sec1"), _broken_file())
+        imports.confirm(user("org"), _broken_file(), "B1")
     problems = {(p["sheet"], p["row"], p["column"]): p["message"]
                 for p in refused.value.report["problems"]}
     assert {row for _, row, _ in problems} == {3, 4, 5, 6, 7}  # row 2 is fine, yet not written
@@ -205,16 +221,25 @@ def test_continuation_rows_must_name_a_person_of_the_main_sheet(world):
     stray = {"姓名": "无名", "出生日期": date(1990, 1, 1), "申请日期": date(2023, 1, 1),
              "培养教育考察1日期": date(2023, 9, 1)}
     with pytest.raises(imports.ImportRefused) as refused:
-        imports.confirm(user("sec1"), book([(main, [stray])]))
+        imports.confirm(user("org"), book([(main, [stray])]), "B1")
     assert [(p["sheet"], p["row"], p["column"]) for p in refused.value.report["problems"]] == [
         ("续表", 2, "姓名")]
     assert counts() == (0, 0, 0, 0)
 
 
-def test_only_a_branch_secretary_imports_into_their_branch(world):
-    for who in ("org", "aud", "admin"):
+def test_a_secretary_imports_into_their_branch_an_organiser_into_a_branch_they_oversee(world):
+    data = book([happy_row(HAPPY[:3])])
+    for who in ("aud", "admin"):
         with pytest.raises(Forbidden):
-            imports.preview(user(who), book([happy_row()]))
+            imports.preview(user(who), data)
+    with pytest.raises(BadRequest):
+        imports.preview(user("org"), data)  # which branch's archive: the organiser must say
+    for who, branch in (("org", "B3"), ("org", "C"), ("org", "ZZ"), ("org2", "B1"),
+                        ("sec1", "B2")):
+        with pytest.raises(NotFound):
+            imports.preview(user(who), data, branch)
+    assert imports.preview(user("sec1"), data, "B1")["ok"]
+    assert imports.preview(user("org"), data, "B2")["branch"] == "B2"
 
 
 def test_not_a_workbook_is_refused_readably(world):

@@ -77,8 +77,37 @@ def test_broken_file_is_refused_with_rows_and_columns(world):
     assert _written() == 0
 
 
-def test_only_secretaries_see_and_use_the_import(world):
+def test_the_committee_imports_an_archive_holding_its_steps_for_a_branch(world):
+    """A secretary's file with the committee's steps is refused cell by cell; the committee's
+    organiser imports it, naming the branch, which the confirmation keeps."""
+    data = book([happy_row()])
+    login(world.client, "sec1")
+    page = world.client.get("/transfer/").text
+    form = page.split('id="import"')[1]
+    assert "只能由上级党委组织员导入" in form and 'name="branch"' not in form
+    refused = _upload(world.client, data)
+    assert "整个文件不会导入" in refused.text and "上级党委组织员导入" in refused.text
+    assert "确认导入" not in refused.text and _written() == 0
+    world.client.post("/logout", data={"csrf_token": _csrf(refused.text)})
     login(world.client, "org")
+    page = world.client.get("/transfer/").text
+    assert '<select name="branch" required>' in page.split('id="import"')[1]
+    unnamed = _upload(world.client, data)
+    assert unnamed.status_code == 400 and _written() == 0
+    r = world.client.post("/transfer/import", data={"csrf_token": _csrf(page), "branch": "B1",
+                                                    "file": (io.BytesIO(data), "records.xlsx")},
+                          content_type="multipart/form-data")
+    assert r.status_code == 200 and "确认导入" in r.text and _written() == 0
+    token = re.search(r'name="token" value="([0-9a-f]{32})"', r.text).group(1)
+    done = world.client.post("/transfer/import/confirm", data={
+        "csrf_token": _csrf(r.text), "token": token, "branch": "B1"})
+    assert done.status_code == 302 and _written() == len(HAPPY)
+    case = db.session.execute(db.select(Case)).scalar_one()
+    assert case.branch.code == "B1" and case.stage == "full_member"
+
+
+def test_auditors_do_not_see_or_use_the_import(world):
+    login(world.client, "aud")
     assert "导入历史档案" not in world.client.get("/transfer/").text
     assert _upload(world.client, book([happy_row()])).status_code == 403
 

@@ -88,23 +88,30 @@ def upload() -> Any:
         flash(_("请选择要导入的 Excel 文件"), "error")
         return redirect(url_for("transfer.index"))
     data = upload.read()
-    report = excel_import.preview(current_user, data)
+    branch = _branch()
+    report = excel_import.preview(current_user, data, branch)
     c = report["counts"]
     audited("import_preview", subjects=len(report["rows"]),
             detail=f"{upload.filename}：新 {c['new']}，已有 {c['existing']}，拒绝 {c['refused']}")
     token = _stash(data) if report["ok"] else ""
     return render_template("transfer/preview.html", report=report, token=token,
-                           filename=upload.filename)
+                           filename=upload.filename, branch=branch or "")
+
+
+def _branch() -> str | None:
+    """The branch a committee organiser imports for (a secretary imports her own)."""
+    code = request.form.get("branch", "").strip()
+    return code[:40] or None
 
 
 @bp.post("/import/confirm")
 def confirm() -> Any:
     path = _stashed(request.form.get("token", ""))
     try:
-        report = excel_import.confirm(current_user, path.read_bytes())
+        report = excel_import.confirm(current_user, path.read_bytes(), _branch())
     except excel_import.ImportRefused as exc:
         return render_template("transfer/preview.html", report=exc.report, token="",
-                               filename=""), 422
+                               filename="", branch=""), 422
     path.unlink(missing_ok=True)
     c = report["counts"]
     flash(_("已导入 %(new)s 人（%(steps)s 个步骤）；已在系统中跳过 %(existing)s 人", new=c["new"],

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from workflow.messages import Message
 from workflow.persistence import repository as repo
 from workflow.persistence.db import db
 from workflow.persistence.models import (
@@ -30,8 +31,8 @@ from workflow.services import cases
 from workflow.services.alerts import deadline_rows
 from workflow.services.cases import decisions, history_chain
 from workflow.services.clock import today
-from workflow.services.directory.access import Role
-from workflow.services.errors import Forbidden, Invalid, ServiceError
+from workflow.services.directory.access import Role, visible_branches
+from workflow.services.errors import BadRequest, Forbidden, Invalid, NotFound, ServiceError
 from workflow.services.interchange.excel_export import summarize
 from workflow.services.interchange.excel_export import template as _blank
 from workflow.services.interchange.import_sheet import (
@@ -59,12 +60,14 @@ class ImportRefused(Invalid):
 
 @dataclass(frozen=True)
 class _Transcriber:
-    """The importing secretary, transcribing an archive rather than acting in it.
+    """The importing user, transcribing an archive rather than acting in it.
 
-    The committee's steps in it (its interviews, pre-review, approvals) are stored as committee
-    records (`recorded_by_role` stays what the step is; `recorded_by` names who typed it in).
-    No roster member is named as the recorder: the secretary did not hold the vote or sign the
-    approval, so the separation-of-duties rules have no recorder to judge."""
+    Each step is stored as the side that records it (`recorded_by_role` stays what the step
+    is; `recorded_by` names who typed it in). No roster member is named as the recorder: the
+    one typing did not hold the vote or sign the approval, so the separation-of-duties rules
+    have no recorder to judge. The committee's steps (its interviews, training, pre-review and
+    approvals) are transcribed only by a committee organiser: a branch's own file cannot put a
+    committee decision on record (`_committee_problems`)."""
 
     id: int
     org_id: int
@@ -72,10 +75,12 @@ class _Transcriber:
     roster_member_id: int | None = None
 
     @classmethod
-    def pair(cls, actor: User) -> tuple[Any, Any]:
-        """(for branch steps, for committee steps)."""
-        return (cls(actor.id, actor.org_id, Role.BRANCH_SECRETARY),
-                cls(actor.id, actor.org_id, Role.COMMITTEE_ORGANIZER))
+    def pair(cls, actor: User, branch: Organisation) -> tuple[Any, Any]:
+        """(for branch steps, for committee steps): the branch's side acts in the branch; the
+        committee's side is the organiser, and exists only when a committee organiser imports."""
+        committee = (cls(actor.id, actor.org_id, Role.COMMITTEE_ORGANIZER)
+                     if actor.role == Role.COMMITTEE_ORGANIZER else None)
+        return cls(actor.id, branch.id, Role.BRANCH_SECRETARY), committee
 
 
 # --- recording -------------------------------------------------------------------------------------
@@ -135,9 +140,21 @@ def _file_papers(actor_id: int, case_id: int, reference: str) -> None:
     deadline_rows.refresh_deadlines(db.session.get(Case, case_id))  # the papers end its paperwork
 
 
+def _committee_problems(actor: User, p: Person) -> list[Problem]:
+    """A branch's file holding the committee's steps: each such cell refused. Importing them
+    would let a branch put on record a pre-review or an approval the committee never gave;
+    a file with them is imported by the committee's organiser, for the branch."""
+    if actor.role == Role.COMMITTEE_ORGANIZER:
+        return []
+    return [Problem(e.sheet, e.row, e.header(), Message(
+        "「%(step)s」由上级党委记录：含上级党委记录的档案请交上级党委组织员导入"
+        "（党支部导入时请删去这些列）", step=STEPS[e.step].zh))
+        for e in p.entries if STEPS[e.step].recorder is Recorder.COMMITTEE]
+
+
 def _record(actor: User, branch: Organisation, p: Person) -> dict[str, Any]:
     """Open the case and record every step in date order, in the caller's transaction."""
-    branch_side, committee = _Transcriber.pair(actor)
+    branch_side, committee = _Transcriber.pair(actor, branch)
     assert p.applied is not None
     try:
         view = cases.open_case(branch_side, branch.code, p.person, p.applied.isoformat(),
@@ -147,6 +164,7 @@ def _record(actor: User, branch: Organisation, p: Person) -> dict[str, Any]:
         raise _RowRefused(_person_problem(p, exc)) from None
     for e in sorted(p.entries, key=lambda e: e.order):
         who = committee if STEPS[e.step].recorder is Recorder.COMMITTEE else branch_side
+        assert who is not None  # a branch's committee steps were refused (_committee_problems)
         try:
             view = cases.record_step(who, view["id"], e.step, e.on.isoformat(), e.data,
                                      note=REASON, acknowledge=True, reason=REASON,
@@ -176,9 +194,12 @@ def _process(actor: User, branch: Organisation, p: Person,
     if p.problems:
         return {**base, "status": "refused"}
     existing = _existing(branch, p)
-    if existing is not None:
+    if existing is not None:  # skipped whatever it holds: a re-import changes nothing
         return {**base, "status": "existing", "case_id": existing.id,
                 "note": _unrecorded(existing, p)}
+    p.problems += _committee_problems(actor, p)
+    if p.problems:
+        return {**base, "status": "refused"}
     try:
         view = _record(actor, branch, p)
     except _RowRefused as exc:
@@ -195,15 +216,25 @@ def _unrecorded(case: Case, p: Person) -> str:
             f"{extra[0].on}），导入不会修改已有案件，请在案件页补录") if extra else ""
 
 
-def _importer(actor: User) -> Organisation:
+def _importer(actor: User, branch_code: str | None) -> Organisation:
+    """The branch the archive is of: a secretary's own, or the one a committee organiser names
+    among the branches under the committee."""
+    if actor.role == Role.COMMITTEE_ORGANIZER:
+        if not branch_code:
+            raise BadRequest("请选择档案所属的党支部", fields={"branch": "必填"})
+        if branch_code not in {code for code, _name in visible_branches(actor)}:
+            raise NotFound("党组织不存在")
+        return db.session.execute(db.select(Organisation).filter_by(code=branch_code)).scalar_one()
     branch = db.session.get(Organisation, actor.org_id)
     if actor.role != Role.BRANCH_SECRETARY or branch is None or branch.kind != "branch":
-        raise Forbidden("只有党支部书记/组织委员可以导入本支部的历史档案")
+        raise Forbidden("只有党支部书记/组织委员或上级党委组织员可以导入历史档案")
+    if branch_code and branch_code != branch.code:
+        raise NotFound("党组织不存在")
     return branch
 
 
-def _run(actor: User, data: bytes) -> dict[str, Any]:
-    branch = _importer(actor)
+def _run(actor: User, data: bytes, branch_code: str | None) -> dict[str, Any]:
+    branch = _importer(actor, branch_code)
     people, problems, ignored = parse(data, branch)
     names = {m.id: m.name for m in repo.roster(branch.id).values()}
     rows = [_process(actor, branch, p, names) for p in people]
@@ -215,18 +246,19 @@ def _run(actor: User, data: bytes) -> dict[str, Any]:
             "steps": sum(len(r["steps"]) for r in rows if r["status"] == "new")}
 
 
-def preview(actor: User, data: bytes) -> dict[str, Any]:
-    """What the import would record, found by running it and rolling everything back."""
+def preview(actor: User, data: bytes, branch: str | None = None) -> dict[str, Any]:
+    """What the import would record, found by running it and rolling everything back;
+    `branch`: the branch's code, which a committee organiser must give."""
     try:
-        return _run(actor, data)
+        return _run(actor, data, branch)
     finally:
         db.session.rollback()
 
 
-def confirm(actor: User, data: bytes) -> dict[str, Any]:
+def confirm(actor: User, data: bytes, branch: str | None = None) -> dict[str, Any]:
     """All or nothing: one transaction, committed only when no row of the file was refused."""
     try:
-        report = _run(actor, data)
+        report = _run(actor, data, branch)
         if report["problems"]:
             raise ImportRefused(report)
         db.session.commit()
