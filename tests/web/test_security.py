@@ -40,6 +40,45 @@ def test_login_is_rate_limited(ctx, world):
     assert codes[:10] == [200] * 10 and codes[10:] == [429, 429]
 
 
+def test_only_failed_logins_count_and_the_limit_answers_in_the_sites_page(ctx, world):
+    """Colleagues behind one office address log in every morning: a login that succeeds does
+    not count. Once over the limit, the answer is the site's page in its language, not a bare
+    one; the API answers in its error shape."""
+    from workflow.app import create_app
+    limited = create_app({"TESTING": True, "RATELIMIT_ENABLED": True})
+    client = limited.test_client()
+    for _ in range(12):
+        token = _csrf(client.get("/login").text)
+        r = client.post("/login", data={"username": "sec1", "password": PASSWORD,
+                                        "csrf_token": token})
+        assert r.status_code == 302
+        client.post("/logout", data={"csrf_token": _csrf(client.get("/cases/").text)})
+    client.get("/lang/en")
+    for _ in range(10):
+        token = _csrf(client.get("/login").text)
+        client.post("/login", data={"username": "sec1", "password": "wrong-pass1",
+                                    "csrf_token": token})
+    token = _csrf(client.get("/login").text)
+    r = client.post("/login", data={"username": "sec1", "password": "wrong-pass1",
+                                    "csrf_token": token})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 429 and '<html lang="en"' in page and "Too many login attempts" in page
+    assert 'class="flash error"' in page and "登录" not in page.split("<main")[1]
+    with limited.app_context():
+        from workflow.persistence.db import db
+        db.engine.dispose()
+
+
+def test_a_method_a_route_does_not_take_is_405_in_the_apis_shape_or_the_sites_page(world):
+    r = world.client.delete("/api/v1/cases/1", headers={"Authorization": "Bearer x"})
+    assert r.status_code == 405 and r.is_json
+    assert r.json["error"]["code"] == "method_not_allowed" and "GET" in r.headers["Allow"]
+    assert world.client.put("/api/v1/health").json["error"]["code"] == "method_not_allowed"
+    page = world.client.delete("/login")
+    assert page.status_code == 405 and "POST" in page.headers["Allow"]
+    assert "该页面不支持此操作" in page.text
+
+
 @pytest.mark.parametrize("proxies", [0, 1])
 def test_forwarded_client_address_counts_only_behind_a_trusted_proxy(ctx, world, proxies):
     """Behind nginx (TRUSTED_PROXIES=1) each client has its own login budget; without a
@@ -105,6 +144,16 @@ def test_login_keeps_a_same_site_next(web):
     assert _login_to(web, "/login?next=/cases/3%3Fx%3D1") == "/cases/3?x=1"
     web.post("/logout", data={"csrf_token": _csrf(web.get("/cases/").text)})
     assert _login_to(web, "/login?next=/cases/3?x=1") == "/cases/3?x=1"
+
+
+@pytest.mark.parametrize("referrer, back", [
+    ("https://evil.example/phish", "/"), ("//evil.example/x", "/"), ("javascript:alert(1)", "/"),
+    ("http://localhost/cases/3?x=1", "/cases/3?x=1"), ("/reports/", "/reports/"), (None, "/"),
+])
+def test_switching_the_language_goes_back_only_to_a_page_of_this_site(web, referrer, back):
+    headers = {"Referer": referrer} if referrer else {}
+    r = web.get("/lang/en", headers=headers)
+    assert r.status_code == 302 and r.headers["Location"] == back
 
 
 def _next_of(location: str) -> str | None:

@@ -72,6 +72,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(audit_detail, "audit_detail")
     app.register_error_handler(404, _not_found)
     app.register_error_handler(403, _forbidden)
+    app.register_error_handler(405, _not_allowed)
+    app.register_error_handler(429, _too_many)
 
 
 def _home() -> Any:
@@ -95,7 +97,8 @@ def _set_lang(code: str) -> Any:
     if code in LANGUAGES:
         session["lang"] = code
         refresh()  # translations are cached per context; switch them now
-    return redirect(request.referrer or url_for("home"))
+    from workflow.web.auth import referring_page
+    return redirect(referring_page() or url_for("home"))
 
 
 def _localtime(stored: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -169,6 +172,25 @@ def _not_found(exc: Exception) -> Any:
 
 def _forbidden(exc: Exception) -> Any:
     return render_template("error.html", code=403, message=gettext("您没有权限进行此操作。")), 403
+
+
+def _not_allowed(exc: Exception) -> Any:
+    """A method a route does not take (DELETE on a case): the API's error shape under /api/,
+    the site's page elsewhere. Routing refuses it before any blueprint's handler is chosen."""
+    allowed = {"Allow": ", ".join(getattr(exc, "valid_methods", None) or ())}
+    if request.path.startswith("/api/"):
+        return {"error": {"code": "method_not_allowed",
+                          "message": "该地址不支持此请求方法"}}, 405, allowed
+    return (render_template("error.html", code=405, message=gettext("该页面不支持此操作。")),
+            405, allowed)
+
+
+def _too_many(exc: Exception) -> Any:
+    """Too many login attempts from one address: the site's page in the page's language."""
+    if request.path.startswith("/api/"):
+        return {"error": {"code": "too_many_requests", "message": "请求过于频繁，请稍后再试"}}, 429
+    return render_template("error.html", code=429,
+                           message=gettext("登录尝试过于频繁，请稍后再试")), 429
 
 
 
