@@ -252,12 +252,33 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f]")
 _CONTROL_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # \t \n \r may stay
 _INVISIBLE = {"Cc", "Cf", "Zs", "Zl", "Zp"}
+# Letters and symbols that show as nothing (Hangul fillers, the blank Braille pattern), and
+# what shows only on another character (variation selectors, the combining grapheme joiner,
+# the common combining marks): a text of them alone is blank. The API's schema says the same
+# (api/openapi.py builds its patterns from these ranges).
+BLANK_RANGES = ((0x0300, 0x036F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+                (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0x2800, 0x2800),
+                (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFE20, 0xFE2F), (0xFFA0, 0xFFA0))
+# Bidirectional controls reorder what follows them: "王\u202e五" shows as another name.
+BIDI_RANGES = ((0x061C, 0x061C), (0x200E, 0x200F), (0x202A, 0x202E), (0x2066, 0x2069))
+
+
+def char_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    """The ranges as the inside of a regular expression's character class (\\uXXXX escapes,
+    which Python's `re` and the ECMA patterns of JSON Schema read alike)."""
+    return "".join(f"\\u{lo:04x}" + (f"-\\u{hi:04x}" if hi != lo else "") for lo, hi in ranges)
+
+
+_BLANK = re.compile(f"[{char_class(BLANK_RANGES)}]")
+_BIDI = re.compile(f"[{char_class(BIDI_RANGES)}]")
 
 
 def visible(text: str) -> bool:
     """Whether a text shows anything: not only spaces, line breaks, zero-width or format
-    characters (a name of U+200B alone would list as a blank)."""
-    return any(not c.isspace() and unicodedata.category(c) not in _INVISIBLE for c in text)
+    characters, fillers or marks without a letter (a name of U+200B or U+3164 alone would list
+    as a blank)."""
+    return any(not c.isspace() and unicodedata.category(c) not in _INVISIBLE
+               and not _BLANK.match(c) for c in text)
 
 
 def text_problem(value: object, max_len: int = TEXT_MAX) -> str | None:
@@ -275,6 +296,8 @@ def text_problem(value: object, max_len: int = TEXT_MAX) -> str | None:
         return Message("不能包含 NUL 字符")
     if _SURROGATE.search(text):
         return Message("包含无效的字符（不成对的代理码位）")
+    if _BIDI.search(text):
+        return Message("不能包含文字方向控制字符")
     if (_CONTROL_LINES if max_len > TEXT_MAX else _CONTROL_ONE_LINE).search(text):
         return (Message("不能包含控制字符") if max_len > TEXT_MAX
                 else Message("不能包含控制字符或换行"))
@@ -396,8 +419,8 @@ def id_number_disagrees(number: str, birth_date: Any, gender: Any) -> str | None
     born = parse_date(birth_date) if isinstance(birth_date, str) else None
     coded = number[6:14]
     if born is not None and coded != born.strftime("%Y%m%d"):
-        return (f"身份证号码中的出生日期（{coded[:4]}-{coded[4:6]}-{coded[6:]}）"
-                f"与出生日期 {born.isoformat()} 不一致")
+        return Message("身份证号码中的出生日期（%(coded)s）与出生日期 %(born)s 不一致",
+                       coded=f"{coded[:4]}-{coded[4:6]}-{coded[6:]}", born=born.isoformat())
     if gender in ("male", "female") and (int(number[16]) % 2 == 1) != (gender == "male"):
         return "身份证号码第 17 位（奇数为男性、偶数为女性）与性别不一致"
     return None

@@ -182,6 +182,16 @@ CASES: list[tuple[str, str, str, str, dict[str, Any], int, str | None]] = [
      {"json": _case_body(name="\u200b\u200d\ufeff")}, 422, "person.name"),
     ("a name with a line break", "sec1", "post", "/api/v1/cases",
      {"json": _case_body(name="陈\n晓")}, 422, "person.name"),
+    *((f"a name of U+{ord(blank[0]):04X} alone (shows as nothing)", "sec1", "post",
+       "/api/v1/cases", {"json": _case_body(name=blank)}, 422, "person.name")
+      for blank in ("\u3164\u3164", "\u115f", "\u2800", "\u034f", "\ufe0f", "\u0301\u0301",
+                    "\uffa0")),
+    *((f"a name with the bidirectional control U+{ord(bidi):04X}", "sec1", "post",
+       "/api/v1/cases", {"json": _case_body(name=f"王{bidi}五")}, 422, "person.name")
+      for bidi in ("\u202e", "\u061c", "\u2067", "\u200f")),
+    ("a roster member named by a blank Braille pattern", "sec1", "post",
+     "/api/v1/orgs/B1/roster", {"json": {"name": "\u2800", "status": "full",
+                                         "since": "2000-01-01"}}, 422, "name"),
     ("a 201-character unit", "sec1", "post", "/api/v1/cases",
      {"json": _case_body(unit="单" * 201)}, 422, "person.unit"),
     ("an unknown person field", "sec1", "post", "/api/v1/cases",
@@ -467,7 +477,8 @@ def test_nul_in_a_page_form_is_refused_and_writes_nothing(world):
 
 
 @pytest.mark.parametrize("field,value", [
-    ("name", "名" * 51), ("name", "\u200b\u200b"), ("birth_date", "1899-12-31"),
+    ("name", "名" * 51), ("name", "\u200b\u200b"), ("name", "\u3164"), ("name", "王\u202e五"),
+    ("birth_date", "1899-12-31"),
     ("birth_date", "2099-01-01"), ("unit", "单" * 201)])
 def test_the_case_form_refuses_what_the_api_refuses(world, field, value):
     login(world.client, "sec1")

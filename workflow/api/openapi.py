@@ -15,6 +15,8 @@ from workflow.services.directory.organisations import ROSTER_SINCE_MIN
 from workflow.services.plans.store import PLAN_YEAR_MIN
 from workflow.states import STAGE_IDS
 from workflow.steps import (
+    BIDI_RANGES,
+    BLANK_RANGES,
     FILENAME_MAX,
     HOURS_MAX,
     LONG_TEXT_MAX,
@@ -27,6 +29,7 @@ from workflow.steps import (
     YEAR_MIN,
     Field,
     FieldType,
+    char_class,
 )
 from workflow.votes import COUNT_FIELDS, COUNT_MAX
 
@@ -65,9 +68,12 @@ def _as_of() -> dict[str, Any]:
 _CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
 _FORMAT = ("\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u08e2\\u180e\\u200b-\\u200f"
            "\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb")
-_SHOWN = f"[^\\s{_CONTROL}{_FORMAT}]"
-ONE_LINE = f"^[^{_CONTROL}]*{_SHOWN}[^{_CONTROL}]*$"
-_LINES = "[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]"
+# ... nor a filler or a mark without its letter (steps.BLANK_RANGES); no text holds a
+# bidirectional control (steps.BIDI_RANGES)
+_BIDI = char_class(BIDI_RANGES)
+_SHOWN = f"[^\\s{_CONTROL}{_FORMAT}{char_class(BLANK_RANGES)}]"
+ONE_LINE = f"^[^{_CONTROL}{_BIDI}]*{_SHOWN}[^{_CONTROL}{_BIDI}]*$"
+_LINES = f"[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI}]"
 LINES = f"^{_LINES}*{_SHOWN}{_LINES}*$"
 NO_NUL = {"type": "string", "pattern": "^[^\\x00]*$"}  # what the API refuses in any string
 
@@ -78,6 +84,7 @@ def text(max_len: int = TEXT_MAX) -> dict[str, Any]:
 
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_INT}
+FLAG = ["true", "false", "1", "0"]  # a yes/no query parameter (api._flag)
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -280,9 +287,9 @@ def _paths() -> dict[str, Any]:
                                    _param("q", schema={**NO_NUL, "maxLength": 50,
                                                        "description": "a name, or the last "
                                                        "4-6 characters of the ID number"}),
-                                   _param("overdue", schema={"enum": ["true", "false"]}),
+                                   _param("overdue", schema={"enum": FLAG}),
                                    _param("waiting", schema={
-                                       "enum": ["true", "false"], "description": "what waits "
+                                       "enum": FLAG, "description": "what waits "
                                        "for the caller: the committee's pre-reviews and "
                                        "approvals, or a branch's other open cases"}),
                                    _param("page", schema=PAGE),
@@ -339,9 +346,10 @@ def _paths() -> dict[str, Any]:
                                                  "otherwise)",
                                   "properties": {"title": text(TEXT_MAX),
                                                  "number": {**text(NUMBER_MAX),
+                                                            "nullable": True,
                                                             "description": "the committee's "
                                                             "course number, free text such "
-                                                            "as 2026-第3期"},
+                                                            "as 2026-第3期; null: none"},
                                                  "start_on": DATE,
                                                  "end_on": DATE,
                                                  "hours": {"type": "number", "minimum": 0,
@@ -420,12 +428,13 @@ def _paths() -> dict[str, Any]:
             "requestBody": _json({"type": "object", "required": ["text", "owner"],
                                   "additionalProperties": False,
                                   "properties": {"text": text(LONG_TEXT_MAX),
-                                                 "owner": text(TEXT_MAX), "due_on": DATE}}),
+                                                 "owner": text(TEXT_MAX),
+                                                 "due_on": {**DATE, "nullable": True}}}),
             "responses": {**_ok(201), **_errors(400, 401, 403, 404, 409, 422)}}},
         "/api/v1/export/events.xes": {"get": {"parameters": [_param("org", schema=NO_NUL)],
                                               "responses": {
             "200": {"description": "XES event log", "content": {"application/xml": {}}},
-            **_errors(401, 404)}}},
+            **_errors(400, 401, 404)}}},
         "/api/v1/audit": {"get": {
             "description": "Who viewed or exported personal data, newest first. Committee "
                            "organisers and auditors see accesses by accounts of their "
