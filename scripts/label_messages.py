@@ -31,7 +31,8 @@ ERRORS = [
     "不正确", "密码不符合要求", "纸质材料须注明存放位置", "不支持的文件类型", "文件超过大小限制",
     "文件为空", "文件内容不是允许的类型", "文件内容与扩展名不符", "该步骤不需要这种材料",
     "材料信息不正确", "决定人不正确", "决定人必须是正式党员", "year 必须是年份，例如 2025",
-    "考核按党支部计分", "请指定党支部代码", "党组织不存在",
+    "考核按党支部计分", "请指定党支部代码", "党组织不存在", "必填：请说明为何仍需记录",
+    "请选择档案所属的党支部", "只有党支部书记/组织委员或上级党委组织员可以导入历史档案",
 ]
 
 
@@ -56,12 +57,14 @@ def labels() -> list[str]:
     found += [*ERRORS, DATE_PROBLEM]
     from workflow.services.directory import audit
     found += [*audit.ACTION_LABELS.values(), *audit.CHANNEL_LABELS.values(),
-              *audit.DETAIL_PHRASES]
+              *audit.DETAIL_PHRASES, *audit.DETAIL_KEYS.values()]
     from workflow.notifications.webhooks import KINDS as ROBOT_KINDS
     from workflow.services.directory.access import ROLE_LABELS
     found += [*ROLE_LABELS.values(), *ROBOT_KINDS.values()]
     from workflow.plans import TARGETS
     found += [zh for zh, _en in TARGETS.values()]
+    from workflow.rules import REGISTRY
+    found += [rule.zh for rule in REGISTRY.values()]  # a refusal names its rule (replay._invalid)
     found += messages()
     from workflow.services.directory.users import FEEDBACK_ZH, LONGER
     found += [LONGER, *FEEDBACK_ZH.values(), *(v.rstrip("。") for v in FEEDBACK_ZH.values())]

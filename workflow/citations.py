@@ -6,6 +6,7 @@ show it in their language. Pure: the core's own vocabulary.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _DIGITS = "零一二三四五六七八九"
 # the Chinese glosses some articles carry (Rule.article), in English
@@ -42,3 +43,18 @@ def article_text(article: str, lang: str = "zh") -> str:
     text = re.sub(r"rubric item ([0-9]+)",
                   lambda m: f"考核细则第{chinese_number(int(m.group(1)))}项", text)
     return text.replace("local", "本地规定").replace(", ", "，")
+
+
+class Article(str):
+    """An article inside a message (`messages.Message`): the Chinese words as its text, its
+    compact form kept, so that a page says it in its own language (web.common.tr)."""
+
+    article: str
+
+    def __new__(cls, article: str) -> Article:
+        made = super().__new__(cls, article_text(article))
+        made.article = article
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled with its message (a worker's result)
+        return (Article, (self.article,))

@@ -18,7 +18,7 @@ from typing import Any
 from workflow import deadlines as dl
 from workflow import machine
 from workflow.calendar import DEFAULT_CALENDAR, WorkingCalendar, add_years
-from workflow.citations import article_text
+from workflow.citations import Article
 from workflow.facts import Facts, day_in
 from workflow.facts import handler as facts_handler
 from workflow.history import (
@@ -58,8 +58,14 @@ def _said(detail: Any) -> str:
 
 def _invalid(rule: str, seq: int | None, detail: str = "",
              fields: Mapping[str, str] | None = None) -> Invalid:
-    message = REGISTRY[rule].zh + (f"：{detail}" if detail else "")
+    # a Message, so that a page says the rule and the detail in its language
+    said = _RULE_SAID[rule]
+    message = Message("%(rule)s：%(detail)s", rule=said, detail=detail) if detail else said
     return Invalid(rule, seq, message, dict(fields or {}))
+
+
+# each rule's words as a message: the catalogue has them (scripts/label_messages.py)
+_RULE_SAID = {rule_id: Message(rule.zh) for rule_id, rule in REGISTRY.items()}
 
 
 def _correct(rec: StepRecord, fields: Mapping[str, Any]) -> StepRecord:
@@ -189,14 +195,16 @@ class _Replayer:
     def _out_of_order(self, rec: StepRecord) -> str:
         """Where the case stands and, when one exists, the step to record first, with its
         article: what a secretary needs to fix the order, not only that it is wrong."""
-        text = (f"{rec.occurred_on} 案件处于「{state_label(self.state)}」，"
-                f"不能记录「{STEPS[rec.step].zh}」")
+        text = Message("%(day)s 案件处于「%(state)s」，不能记录「%(step)s」", day=rec.occurred_on,
+                       state=state_label(self.state), step=STEPS[rec.step].zh)
         first = machine.missing_step(self.state, rec.step)
         if first is None:
             return text
         article = step_article(first)
-        return (text + f"：应先记录「{STEPS[first].zh}」"
-                + (f"（{article_text(article)}）" if article else ""))
+        if not article:
+            return Message("%(text)s：应先记录「%(first)s」", text=text, first=STEPS[first].zh)
+        return Message("%(text)s：应先记录「%(first)s」（%(article)s）", text=text,
+                       first=STEPS[first].zh, article=Article(article))
 
     def _refusal(self, rec: StepRecord, plan: _Plan | None) -> Invalid | None:
         if plan is None:

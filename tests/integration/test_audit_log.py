@@ -260,6 +260,28 @@ def test_the_log_page_lists_filters_and_pages(world):
     assert "/admin/audit" in world.client.get("/admin/users").text
 
 
+@pytest.mark.parametrize("lang, step_form, queue, search", [
+    ("zh", "步骤表单 党组织派人谈话", "工作台 党支部=B1", "阶段=入党积极分子 已超期"),
+    ("en", "Step form Applicant interviewed", "Work queue Branch=B1", "Stage=Activist Overdue"),
+])
+def test_the_log_says_steps_stages_and_filters_in_words(world, lang, step_form, queue, search):
+    """What a detail holds as keys (a step form's step, a filter's name and value) is shown
+    in words of the page's language; data (a branch code) as it is."""
+    case = open_case(world)
+    sec1 = db.session.get(User, uid("sec1"))
+    for detail in ("步骤表单 applicant_interviewed", "工作台 branch=B1",
+                   "stage=activist overdue=True"):
+        audit.record(sec1, "view_case", case_id=case["id"], channel="web", detail=detail,
+                     commit=False)
+    db.session.commit()
+    login(world.client, "aud")
+    world.client.get(f"/lang/{lang}")
+    page = world.client.get("/admin/audit").text
+    for said in (step_form, queue, search):
+        assert f">{said}</td>" in page, said
+    assert "applicant_interviewed" not in page and "branch=" not in page
+
+
 # --- what the log holds and what it refuses -------------------------------------------------------
 
 def test_the_log_never_holds_an_id_number_in_clear(world):

@@ -1,6 +1,7 @@
 """Pages through the test client: login, CSRF, scope, language, every page renders."""
 from __future__ import annotations
 
+import html
 import re
 from html.parser import HTMLParser
 
@@ -188,7 +189,7 @@ def test_the_vote_form_speaks_the_pages_language(world):
     """The vote is a subform (a plain WTForms form): its own messages were English on every
     page."""
     case = open_case(world)
-    drive(world, case["id"], until="political_review_concluded")
+    drive(world, case["id"], until="branch_committee_reviewed")
     login(world.client, "sec1")
     url = f"/cases/{case['id']}/steps/admission_voted"
     form = world.client.get(url).text
@@ -212,6 +213,71 @@ def test_form_messages_and_admin_choices_are_in_english_on_english_pages(world):
     world.client.get("/lang/en")
     robots = world.client.get("/admin/webhooks").text
     assert "WeCom" in robots and "DingTalk" in robots and "企业微信" not in robots
+
+
+HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def _flashes(page: str) -> list[str]:
+    return [html.unescape(m) for m in
+            re.findall(r'<p class="flash error"[^>]*>(.*?)</p>', page, re.DOTALL)]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_step_out_of_order_is_said_once_in_words_of_the_pages_language(world, lang):
+    """The replay's refusal (a step before the application) on a step form: the rule and what
+    to record first, once, no field key, in the page's language."""
+    case = open_case(world)
+    login(world.client, "sec1")
+    world.client.get(f"/lang/{lang}")
+    url = f"/cases/{case['id']}/steps/applicant_interviewed"
+    r = world.client.post(url, data={"csrf_token": _csrf(world.client.get(url).text),
+                                     "occurred_on": "2020-01-01", "data_interviewer": "张伟"})
+    errors = _flashes(r.text)
+    assert r.status_code == 200 and len(errors) == 1, errors
+    said = errors[0]
+    assert "step" not in said.replace("step does", "").replace("Step ", "")
+    if lang == "zh":
+        assert said.count("该步骤不属于案件当时所处的阶段") == 1 and "应先记录「递交入党申请书」" in said
+        assert "（第" in said
+    else:
+        assert not HAN.search(said.replace("张伟", "")), said
+        assert said.count("The step does not belong") == 1 and "Application submitted" in said
+        assert "art." in said
+
+
+def test_field_reasons_on_english_forms_are_english(world):
+    case = open_case(world)
+    login(world.client, "sec1")
+    world.client.get("/lang/en")
+    from workflow.steps import id_number_valid
+    number = next(n for n in (f"11010519950501002{c}" for c in "0123456789X")
+                  if id_number_valid(n))  # born 1995-05-01, a woman
+    form = world.client.get("/cases/new").text
+    r = world.client.post("/cases/new", data={
+        "csrf_token": _csrf(form), "name": "陈晓", "gender": "female", "birth_date": "1995-05-02",
+        "application_date": "2023-03-01", "id_number": number})
+    assert r.status_code == 200 and "身份证" not in r.text.split("<main")[1]
+    assert "1995-05-01" in r.text
+    url = f"/cases/{case['id']}/steps/applicant_interviewed"  # late: a violation to confirm
+    data = {"csrf_token": _csrf(world.client.get(url).text), "occurred_on": "2023-04-10",
+            "data_interviewer": "张伟"}
+    r = world.client.post(url, data={**data, "acknowledge": "y", "reason": ""})
+    assert r.status_code == 200 and "请说明为何仍需记录" not in r.text and "Required" in r.text
+
+
+@pytest.mark.parametrize("who", ["aud", "sec1", "admin", "org"])
+def test_read_only_roles_get_no_form_they_cannot_send(world, who):
+    """The committee's pre-review queue is a form for the organiser only; opening a case is a
+    branch secretary's page."""
+    case = open_case(world)
+    drive(world, case["id"], until="branch_committee_reviewed")
+    login(world.client, who)
+    if who != "admin":
+        page = world.client.get("/committee/").text
+        has_form = "/committee/pre-reviews" in page and 'name="case_id"' in page
+        assert has_form == (who == "org"), who
+    assert world.client.get("/cases/new").status_code == (200 if who == "sec1" else 403)
 
 
 class _Cells(HTMLParser):

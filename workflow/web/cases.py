@@ -69,6 +69,9 @@ def search() -> Any:
     overdue, mine = args.get("overdue") == "1", args.get("mine") == "1"
     page = int(args["page"]) if args.get("page", "").isascii() and args.get("page", "").isdigit() and len(args["page"]) < 7 else 1
     found: dict[str, Any] = {"items": [], "total": 0, "page": 1, "per_page": 20}
+    if stage is not None and stage not in STAGE_NAMES:  # a stage the list does not offer
+        flash(_("阶段不正确：请从列表中选择"), "error")
+        stage = None
     asked = any((q, stage, branch, overdue, mine))
     if asked:
         try:
@@ -89,6 +92,8 @@ def search() -> Any:
 
 @bp.route("/new", methods=["GET", "POST"])
 def new() -> Any:
+    if current_user.role != "branch_secretary":  # a case opens in a branch, by its secretary
+        abort(403)
     form = CaseForm()
     violations: list[Any] = []
     if form.validate_on_submit():
@@ -167,8 +172,10 @@ def _field_errors(form: Any, exc: ServiceError, prefix: str = "") -> None:
                 field.errors = [*field.errors, tr(message)]
                 shown = True
                 break
-    flash(error_text(exc) if shown else error_text(exc) +
-          "".join(f"（{k}：{tr(v)}）" for k, v in exc.extra.get("fields", {}).items()), "error")
+    # no field of the form to show the reasons at: they go with the message, each after its
+    # field's name (never a key), a reason that only repeats the message left out
+    flash(error_text(exc, with_fields=not shown,
+                     labels={**FIELD_LABELS, "occurred_on": "发生日期"}), "error")
 
 
 def _names(case_id: int) -> dict[int, str]:

@@ -11,6 +11,7 @@ from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
+from workflow.citations import Article, article_text
 from workflow.messages import Message
 from workflow.services.errors import ServiceError
 
@@ -32,6 +33,8 @@ def tr(text: Any) -> Any:
     if locale() != "en" or not isinstance(text, str) or not text:
         return text
     from flask_babel import gettext
+    if isinstance(text, Article):
+        return article_text(text.article, "en")
     if isinstance(text, Message):
         values = {k: " ".join(tr(p) for p in v) if isinstance(v, tuple) else tr(v)
                   for k, v in text.params.items()}
@@ -45,16 +48,28 @@ def tr(text: Any) -> Any:
 def audit_detail(detail: str | None) -> str | None:
     """An access log entry's detail, stored in Chinese as written, in the page's language: its
     fixed words (services.directory.audit.DETAIL_PHRASES, alone or as `key=word`) through the
-    catalogue; data (codes, years, ids, file names) as it is."""
-    if locale() != "en" or not detail:
+    catalogue, a filter's key by its word (DETAIL_KEYS; "overdue=True" as the word alone), a
+    step or stage id by its name; data (codes, years, ids, file names) as it is."""
+    if not detail:
         return detail
-    from flask_babel import gettext
-
-    from workflow.services.directory.audit import DETAIL_PHRASES
+    from workflow.services.directory.audit import DETAIL_KEYS, DETAIL_PHRASES
+    from workflow.states import STAGES
+    from workflow.steps import STEPS
+    stages = {m.STAGE: m.ZH for m in STAGES}
 
     def word(token: str) -> str:
         key, eq, value = token.rpartition("=")
-        return f"{key}{eq}{gettext(value)}" if value in DETAIL_PHRASES else token
+        if value in STEPS:
+            value = STEPS[value].zh
+        elif value in stages:
+            value = stages[value]
+        if value in DETAIL_PHRASES or value in stages.values() or any(
+                value == spec.zh for spec in STEPS.values()):
+            value = tr(value)
+        if not eq:
+            return value
+        said = tr(DETAIL_KEYS.get(key, key))
+        return said if value == "True" else f"{said}={value}"
     return " ".join(word(t) for t in detail.split(" "))
 
 
@@ -69,7 +84,7 @@ def error_text(exc: ServiceError, with_fields: bool = False,
         en = locale() == "en"
         labels = labels or {}
         reasons = [(f"{tr(labels[k])}{': ' if en else '：'}" if k in labels else "") + tr(v)
-                   for k, v in exc.extra.get("fields", {}).items()]
+                   for k, v in exc.extra.get("fields", {}).items() if v != exc.message]
         text += "".join(f" ({r})" if en else f"（{r}）" for r in reasons)
     return text
 

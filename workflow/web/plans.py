@@ -20,8 +20,10 @@ from workflow import plans as core
 from workflow.services import plans
 from workflow.services.directory import audit
 from workflow.services.errors import BadRequest, Conflict, Invalid, ServiceError
+from workflow.services.clock import today
 from workflow.services.plans import store
 from workflow.services.reports import files as report_files
+from workflow.steps import YEAR_MAX
 from workflow.web.common import (REPORT_FORMATS, audited, error_text, refused_page,
                                  report_download, service_error_page)
 
@@ -115,7 +117,14 @@ def _table(org: str | None = None, year: Any = None) -> dict[str, Any]:
 
 @bp.get("/plans")
 def index() -> Any:
-    return _table_page(request.args.get("org") or None, request.args.get("year") or None)
+    year = request.args.get("year") or None
+    if year is not None and not (year.isascii() and year.isdigit() and len(year) == 4
+                                 and store.PLAN_YEAR_MIN <= int(year) <= YEAR_MAX):
+        # a typo in the year box: this year's table, the reason said in the page's language
+        flash(_("年度必须是 %(low)d–%(high)d 之间的年份，已显示 %(year)d 年",
+                low=store.PLAN_YEAR_MIN, high=YEAR_MAX, year=today().year), "error")
+        year = None
+    return _table_page(request.args.get("org") or None, year)
 
 
 def _table_page(org: str | None, year: Any, typed: dict[str, Any] | None = None) -> str:

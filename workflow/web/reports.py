@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from workflow.services import reports
@@ -19,7 +20,7 @@ from workflow.services.directory import audit
 from workflow.services.errors import ServiceError
 from workflow.services.reports import files as report_files
 from workflow.services.reports import statistics
-from workflow.steps import DOCUMENT_LABELS
+from workflow.steps import DOCUMENT_LABELS, YEAR_MAX, YEAR_MIN
 from workflow.web import trainings
 from workflow.web.common import (
     audited,
@@ -40,14 +41,23 @@ def _as_of() -> date:
     return as_of(request.args.get("as_of") or None)
 
 
-def _year(as_of: date) -> str:
-    return request.args.get("year") or str(as_of.year)
+def _year(as_of: date, page: bool = False) -> str:
+    """The year asked for; on a page a year that is not one (a typo: "20266") is said next to
+    the page in its language and the year of `as_of` shown instead of an error page (a file's
+    download still refuses it, 400)."""
+    typed = request.args.get("year") or str(as_of.year)
+    if page and not (typed.isascii() and typed.isdigit() and len(typed) == 4
+                     and YEAR_MIN <= int(typed) <= YEAR_MAX):
+        flash(_("年度必须是 %(low)d–%(high)d 之间的年份，已显示 %(year)d 年", low=YEAR_MIN,
+                high=YEAR_MAX, year=as_of.year), "error")
+        return str(as_of.year)
+    return typed
 
 
 @bp.get("/rubric")
 def rubric() -> Any:
     as_of = _as_of()
-    year = _year(as_of)
+    year = _year(as_of, page=True)
     branches = reports.branches_in(current_user.org)
     code = request.args.get("org") or (branches[0].code if branches else "")
     result = reports.branch_report(current_user, code, year, as_of) if code else None
@@ -90,15 +100,16 @@ def _in_page_language(deductions: list[dict[str, Any]]) -> None:
         d["rule_label"] = reports.rule_label(d["rule"], "en")
 
 
-def _table(as_of: date) -> dict[str, Any]:
-    return reports.committee_table(current_user, request.args.get("org"), _year(as_of), as_of,
-                                   request.args.get("sort", "org"), request.args.get("dir", "asc"))
+def _table(as_of: date, page: bool = False) -> dict[str, Any]:
+    return reports.committee_table(current_user, request.args.get("org"), _year(as_of, page),
+                                   as_of, request.args.get("sort", "org"),
+                                   request.args.get("dir", "asc"))
 
 
 @bp.get("/committee")
 def committee() -> Any:
     as_of = _as_of()
-    table = _table(as_of)
+    table = _table(as_of, page=True)
     audited("view_report", subjects=audit.people_in(table["committee"]),
             detail=f"考核汇总 {table['org']} {table['year']}")
     _in_page_language(table["committee"])
@@ -115,14 +126,15 @@ def committee_file(fmt: str) -> Any:
                            f"rubric-{table['org']}-{table['year']}")
 
 
-def _stats(as_of: date) -> dict[str, Any]:
-    return statistics.annual(current_user, request.args.get("org"), _year(as_of), as_of)
+def _stats(as_of: date, page: bool = False) -> dict[str, Any]:
+    return statistics.annual(current_user, request.args.get("org"), _year(as_of, page), as_of)
 
 
 @bp.get("/statistics")
 def statistics_page() -> Any:
     as_of = _as_of()
-    return render_template("reports/statistics.html", stats=_stats(as_of), as_of=as_of.isoformat())
+    return render_template("reports/statistics.html", stats=_stats(as_of, page=True),
+                           as_of=as_of.isoformat())
 
 
 @bp.get("/statistics.<fmt>")

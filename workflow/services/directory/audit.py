@@ -77,6 +77,10 @@ DETAIL_PHRASES = ("工作台", "党委工作台", "提醒", "培训班", "培训
                   "发展计划年终报告", "考核得分", "考核扣分明细", "考核汇总", "日历订阅",
                   "步骤表单", "更正表单", "材料", "预审", "待审批", "(已检索)",
                   "发展公示", "预审请示", "表决计票单", "全程纪实表")
+# The filters a detail names as `key=value` (a search's, a work queue's), by their words on
+# the access log page; a value that is a step or a stage id is shown by its name.
+DETAIL_KEYS = {"branch": "党支部", "stage": "阶段", "q": "姓名或证件号", "overdue": "已超期",
+               "mine": "待我办理", "org": "党组织", "year": "年度"}
 READERS = (Role.COMMITTEE_ORGANIZER, Role.AUDITOR, Role.ADMIN)
 # 18-digit resident ID numbers (last character may be X) and the old 15-digit ones
 ID_NUMBER = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9])")
