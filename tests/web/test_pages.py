@@ -266,6 +266,26 @@ def test_field_reasons_on_english_forms_are_english(world):
     assert r.status_code == 200 and "请说明为何仍需记录" not in r.text and "Required" in r.text
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_mistyped_year_or_stage_is_said_on_the_page_not_as_an_error_page(world, lang):
+    from workflow.services import clock
+    login(world.client, "org")
+    world.client.get(f"/lang/{lang}")
+    this_year = str(clock.today().year)
+    for url in ("/plans?year=20266", "/reports/committee?year=26",
+                "/reports/statistics?year=abcd", "/reports/rubric?org=B1&year=99999"):
+        r = world.client.get(url)
+        errors = _flashes(r.text)
+        assert r.status_code == 200 and len(errors) == 1, (url, errors)
+        assert this_year in errors[0] and "year" not in errors[0].replace("The year", "")
+        if lang == "en":
+            assert not HAN.search(errors[0]), errors[0]
+    assert world.client.get("/reports/committee.xlsx?year=26").status_code == 400  # a file
+    r = world.client.get("/cases/search?stage=bogus")
+    assert r.status_code == 200 and len(_flashes(r.text)) == 1
+    assert "stage" not in _flashes(r.text)[0].lower().replace("unknown stage", "")
+
+
 @pytest.mark.parametrize("who", ["aud", "sec1", "admin", "org"])
 def test_read_only_roles_get_no_form_they_cannot_send(world, who):
     """The committee's pre-review queue is a form for the organiser only; opening a case is a

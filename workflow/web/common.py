@@ -45,6 +45,20 @@ def tr(text: Any) -> Any:
     return " · ".join(gettext(part) if part else part for part in text.split(" · "))
 
 
+def typed_year(typed: str | None, low: int, high: int, shown: int) -> str | None:
+    """A year typed into a page's year box, or None with the reason flashed in the page's
+    language when it is not one between `low` and `high` (a typo: "20266"): the page then shows
+    the year `shown` instead of an error page."""
+    if typed is None or (typed.isascii() and typed.isdigit() and len(typed) == 4
+                         and low <= int(typed) <= high):
+        return typed
+    from flask import flash
+    from flask_babel import gettext
+    flash(gettext("年度必须是 %(low)d–%(high)d 之间的年份，已显示 %(year)d 年", low=low, high=high,
+                  year=shown), "error")
+    return None
+
+
 def audit_detail(detail: str | None) -> str | None:
     """An access log entry's detail, stored in Chinese as written, in the page's language: its
     fixed words (services.directory.audit.DETAIL_PHRASES, alone or as `key=word`) through the

@@ -25,7 +25,7 @@ from workflow.services.plans import store
 from workflow.services.reports import files as report_files
 from workflow.steps import YEAR_MAX
 from workflow.web.common import (REPORT_FORMATS, audited, error_text, refused_page,
-                                 report_download, service_error_page)
+                                 report_download, service_error_page, typed_year)
 
 bp = Blueprint("plans", __name__)
 bp.register_error_handler(ServiceError, service_error_page)
@@ -117,13 +117,8 @@ def _table(org: str | None = None, year: Any = None) -> dict[str, Any]:
 
 @bp.get("/plans")
 def index() -> Any:
-    year = request.args.get("year") or None
-    if year is not None and not (year.isascii() and year.isdigit() and len(year) == 4
-                                 and store.PLAN_YEAR_MIN <= int(year) <= YEAR_MAX):
-        # a typo in the year box: this year's table, the reason said in the page's language
-        flash(_("年度必须是 %(low)d–%(high)d 之间的年份，已显示 %(year)d 年",
-                low=store.PLAN_YEAR_MIN, high=YEAR_MAX, year=today().year), "error")
-        year = None
+    year = typed_year(request.args.get("year") or None, store.PLAN_YEAR_MIN, YEAR_MAX,
+                      today().year)  # a typo in the year box: this year's table, and why
     return _table_page(request.args.get("org") or None, year)
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, flash, render_template, request
-from flask_babel import gettext as _
+from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 
 from workflow.services import reports
@@ -29,6 +28,7 @@ from workflow.web.common import (
     report_download,
     service_error_page,
     tr,
+    typed_year,
 )
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -45,13 +45,10 @@ def _year(as_of: date, page: bool = False) -> str:
     """The year asked for; on a page a year that is not one (a typo: "20266") is said next to
     the page in its language and the year of `as_of` shown instead of an error page (a file's
     download still refuses it, 400)."""
-    typed = request.args.get("year") or str(as_of.year)
-    if page and not (typed.isascii() and typed.isdigit() and len(typed) == 4
-                     and YEAR_MIN <= int(typed) <= YEAR_MAX):
-        flash(_("年度必须是 %(low)d–%(high)d 之间的年份，已显示 %(year)d 年", low=YEAR_MIN,
-                high=YEAR_MAX, year=as_of.year), "error")
-        return str(as_of.year)
-    return typed
+    typed = request.args.get("year") or None
+    if page:
+        typed = typed_year(typed, YEAR_MIN, YEAR_MAX, as_of.year)
+    return typed or str(as_of.year)
 
 
 @bp.get("/rubric")
