@@ -157,7 +157,9 @@ def test_branch_page_explains_each_deduction(world, pin):
     assert f'data-item="13">{api["items"]["13"]["score"]} / 5' in page
     assert "/reports/rubric.xlsx?org=B1" in page and "/reports/rubric.pdf?org=B1" in page
     assert world.client.get("/reports/rubric?org=B2&year=2024").status_code == 404
-    assert world.client.get("/reports/rubric?org=B1&year=nope").status_code == 400
+    typo = world.client.get("/reports/rubric?org=B1&year=nope")  # this year's page, and why
+    assert typo.status_code == 200 and "年度必须是" in typo.text
+    assert world.client.get("/reports/rubric.xlsx?org=B1&year=nope").status_code == 400
 
 
 def test_deductions_read_in_english_on_english_pages(world, pin):
