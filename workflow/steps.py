@@ -201,6 +201,7 @@ OCCUPATIONS: dict[str, tuple[str, str]] = {
     "other": ("其他职业", "Other"),
 }
 
+PHONE_PATTERN = "[0-9+() 转-]{0,24}[0-9][0-9+() 转-]{0,24}"
 PERSON_FIELDS = (
     F("name", T.STR, max_len=NAME_MAX), F("gender", T.ENUM, choices=("male", "female")),
     F("birth_date", T.DATE),
@@ -209,7 +210,9 @@ PERSON_FIELDS = (
     F("id_number_masked", T.STR, required=False, pattern=MASKED_ID_PATTERN),
     F("ethnicity", T.STR, required=False), F("education", T.STR, required=False),
     F("occupation", T.ENUM, required=False, choices=tuple(OCCUPATIONS)),
-    F("unit", T.STR, required=False), F("phone", T.STR, required=False),
+    F("unit", T.STR, required=False),
+    # digits with what people write between them: +86, (0571), 0571-8765 4321, 转 12
+    F("phone", T.STR, required=False, pattern=PHONE_PATTERN),
 )
 
 DOCUMENT_LABELS: dict[str, str] = {

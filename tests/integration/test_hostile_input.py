@@ -189,6 +189,10 @@ CASES: list[tuple[str, str, str, str, dict[str, Any], int, str | None]] = [
     *((f"a name with the bidirectional control U+{ord(bidi):04X}", "sec1", "post",
        "/api/v1/cases", {"json": _case_body(name=f"王{bidi}五")}, 422, "person.name")
       for bidi in ("\u202e", "\u061c", "\u2067", "\u200f")),
+    *((f"a phone number of {what}", "sec1", "post", "/api/v1/cases",
+       {"json": _case_body(phone=phone)}, 422, "person.phone")
+      for what, phone in (("letters", "abc!!"), ("no digit", "()-+"), ("51 characters", "1" * 51),
+                          ("an e-mail address", "a@b.cn"))),
     ("a roster member named by a blank Braille pattern", "sec1", "post",
      "/api/v1/orgs/B1/roster", {"json": {"name": "\u2800", "status": "full",
                                          "since": "2000-01-01"}}, 422, "name"),
@@ -299,8 +303,12 @@ def test_limits_at_their_bounds_are_accepted(world):
     """The bounds themselves pass: a 50-character name (after trimming), a 2000-character
     note with line breaks, 1000 hours, dates from 1900, a roster member since 1921."""
     case = open_case(world, person={**PERSON, "name": "  " + "名" * 50 + "  ",
-                                    "birth_date": "1900-01-01"})
+                                    "birth_date": "1900-01-01",
+                                    "phone": "+86 (0571) 8765-4321转12"})
     assert case["person"]["name"] == "名" * 50
+    for phone in ("13812345678", "0571-87654321", "1" * 49):  # the phone's forms and bound
+        r = world.post("sec1", "/api/v1/cases", _case_body(name="电话" + phone[-4:], phone=phone))
+        assert r.status_code == 201, (phone, r.json)
     r = world.post("sec1", f"/api/v1/cases/{case['id']}/steps",
                    _step(note="第一行\n" + "注" * 1990))
     assert r.status_code == 201, r.json
@@ -478,6 +486,7 @@ def test_nul_in_a_page_form_is_refused_and_writes_nothing(world):
 
 @pytest.mark.parametrize("field,value", [
     ("name", "名" * 51), ("name", "\u200b\u200b"), ("name", "\u3164"), ("name", "王\u202e五"),
+    ("phone", "abc!!"),
     ("birth_date", "1899-12-31"),
     ("birth_date", "2099-01-01"), ("unit", "单" * 201)])
 def test_the_case_form_refuses_what_the_api_refuses(world, field, value):
