@@ -267,8 +267,8 @@ BIDI_RANGES = ((0x061C, 0x061C), (0x200E, 0x200F), (0x202A, 0x202E), (0x2066, 0x
 
 
 def char_class(ranges: tuple[tuple[int, int], ...]) -> str:
-    """The ranges as the inside of a regular expression's character class (\\uXXXX escapes,
-    which Python's `re` and the ECMA patterns of JSON Schema read alike)."""
+    """The ranges as the inside of a regular expression's character class (`\\u` escapes of
+    four hex digits, which Python's `re` and the ECMA patterns of JSON Schema read alike)."""
     return "".join(f"\\u{lo:04x}" + (f"-\\u{hi:04x}" if hi != lo else "") for lo, hi in ranges)
 
 
@@ -422,8 +422,9 @@ def id_number_disagrees(number: str, birth_date: Any, gender: Any) -> str | None
     born = parse_date(birth_date) if isinstance(birth_date, str) else None
     coded = number[6:14]
     if born is not None and coded != born.strftime("%Y%m%d"):
+        said = "-".join((coded[:4], coded[4:6], coded[6:]))  # as the birth date is written
         return Message("身份证号码中的出生日期（%(coded)s）与出生日期 %(born)s 不一致",
-                       coded=f"{coded[:4]}-{coded[4:6]}-{coded[6:]}", born=born.isoformat())
+                       coded=said, born=born.isoformat())
     if gender in ("male", "female") and (int(number[16]) % 2 == 1) != (gender == "male"):
         return "身份证号码第 17 位（奇数为男性、偶数为女性）与性别不一致"
     return None

@@ -186,9 +186,8 @@ def _not_allowed(exc: Exception) -> Any:
 
 
 def _too_many(exc: Exception) -> Any:
-    """Too many login attempts from one address: the site's page in the page's language."""
-    if request.path.startswith("/api/"):
-        return {"error": {"code": "too_many_requests", "message": "请求过于频繁，请稍后再试"}}, 429
+    """Too many login attempts from one address (the only limited route: the login page): the
+    site's page in the page's language."""
     return render_template("error.html", code=429,
                            message=gettext("登录尝试过于频繁，请稍后再试")), 429
 

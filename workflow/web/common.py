@@ -67,19 +67,14 @@ def audit_detail(detail: str | None) -> str | None:
     if not detail:
         return detail
     from workflow.services.directory.audit import DETAIL_KEYS, DETAIL_PHRASES
-    from workflow.states import STAGES
+    from workflow.services.interchange.sheet_columns import STAGE_LABELS
     from workflow.steps import STEPS
-    stages = {m.STAGE: m.ZH for m in STAGES}
 
     def word(token: str) -> str:
         key, eq, value = token.rpartition("=")
-        if value in STEPS:
-            value = STEPS[value].zh
-        elif value in stages:
-            value = stages[value]
-        if value in DETAIL_PHRASES or value in stages.values() or any(
-                value == spec.zh for spec in STEPS.values()):
-            value = tr(value)
+        named = STEPS[value].zh if value in STEPS else STAGE_LABELS.get(value)
+        if named is not None or value in DETAIL_PHRASES:
+            value = tr(named or value)
         if not eq:
             return value
         said = tr(DETAIL_KEYS.get(key, key))

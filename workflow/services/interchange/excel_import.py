@@ -31,7 +31,7 @@ from workflow.services import cases
 from workflow.services.alerts import deadline_rows
 from workflow.services.cases import decisions, history_chain
 from workflow.services.clock import today
-from workflow.services.directory.access import Role, visible_branches
+from workflow.services.directory.access import Role, visible_org
 from workflow.services.errors import BadRequest, Forbidden, Invalid, NotFound, ServiceError
 from workflow.services.interchange.excel_export import summarize
 from workflow.services.interchange.excel_export import template as _blank
@@ -222,9 +222,10 @@ def _importer(actor: User, branch_code: str | None) -> Organisation:
     if actor.role == Role.COMMITTEE_ORGANIZER:
         if not branch_code:
             raise BadRequest("请选择档案所属的党支部", fields={"branch": "必填"})
-        if branch_code not in {code for code, _name in visible_branches(actor)}:
+        branch = visible_org(actor, branch_code)  # 404 outside the committee
+        if branch.kind != "branch":
             raise NotFound("党组织不存在")
-        return db.session.execute(db.select(Organisation).filter_by(code=branch_code)).scalar_one()
+        return branch
     branch = db.session.get(Organisation, actor.org_id)
     if actor.role != Role.BRANCH_SECRETARY or branch is None or branch.kind != "branch":
         raise Forbidden("只有党支部书记/组织委员或上级党委组织员可以导入历史档案")
